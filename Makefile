@@ -1,0 +1,36 @@
+# qrpay — the two commands are `make run` and `make test`.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+# Local development defaults; every one can be overridden from the environment.
+export OPERATOR_TOKEN ?= dev-operator-token
+
+.PHONY: run test build services test-deps vet fmt-check
+
+## run: check PostgreSQL and Redis (starting local ones if stopped), create and migrate the database, serve on :8080
+run: services build
+	./bin/qrpay serve
+
+## test: check the services, vet, then run every test with the race detector against real PostgreSQL and Redis
+test: test-deps vet fmt-check
+	@./.ci/services test
+	$(GO) test -race -count=1 ./...
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/qrpay ./cmd/qrpay
+
+services:
+	@./.ci/services
+
+# Tools some tests need from the system (a real QR reader for PNG round trips).
+test-deps:
+	@./.ci/test-deps
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l .); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

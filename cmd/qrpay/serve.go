@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/qrpay/qrpay/gateway"
+	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/gateway/postgres"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func runMigrate(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	pool, err := openPostgres(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	applied, err := postgres.Migrate(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	for _, m := range applied {
+		fmt.Fprintln(stdout, "applied", m)
+	}
+	return nil
+}
+
+func openPostgres(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	if err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	return postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+}
+
+func openRedis(ctx context.Context, url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis: REDIS_URL: %w", err)
+	}
+	opts.DialTimeout = 2 * time.Second
+	opts.ReadTimeout = time.Second
+	opts.WriteTimeout = time.Second
+	client := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("redis: ping %s: %w", opts.Addr, err)
+	}
+	return client, nil
+}
+
+// runServe runs the gateway until ctx ends (SIGINT or SIGTERM), then drains:
+// /readyz turns 503, in-flight requests finish, the ledger commits what it
+// has queued, and the pools close.
+func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	pool, err := openPostgres(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.MigrateOnStart {
+		applied, err := postgres.Migrate(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if len(applied) > 0 {
+			log.Info("migrated", "applied", applied)
+		}
+	}
+	rdb, err := openRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(postgres.NewPoolCollector(pool))
+
+	led := ledger.New(pool, ledger.Options{
+		Committers:      cfg.LedgerCommitters,
+		MaxBatch:        cfg.LedgerMaxBatch,
+		Window:          cfg.LedgerBatchWindow,
+		BreakerFailures: cfg.BreakerFailures,
+		BreakerOpenFor:  cfg.BreakerOpenFor,
+		Logger:          log,
+	})
+	defer led.Close()
+
+	srv := gateway.New(gateway.Config{
+		Version:       version,
+		BodyLimit:     cfg.BodyLimit,
+		AccessLog:     cfg.AccessLog,
+		OperatorToken: cfg.OperatorToken,
+	}, gateway.Deps{
+		Pool:     pool,
+		Redis:    rdb,
+		Ledger:   led,
+		Logger:   log,
+		Gatherer: prometheus.Gatherers{prometheus.DefaultGatherer, reg},
+	})
+
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("qrpay serving", "addr", ln.Addr().String(), "version", version)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "delay", cfg.ShutdownDelay.String())
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownDelay+cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx, cfg.ShutdownDelay); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Error("shutdown", "err", err)
+	}
+	if err := <-serveErr; err != nil {
+		log.Warn("listener closed", slog.Any("err", err))
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/qrpay/qrpay/gateway/errs"
+)
+
+// decodeJSON reads the request body into v strictly: a JSON content type,
+// no unknown fields, exactly one value and nothing after it. Every failure
+// is an invalid_json error that names what was wrong.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	ct := strings.ToLower(c.Get(fiber.HeaderContentType))
+	if !strings.HasPrefix(ct, fiber.MIMEApplicationJSON) {
+		return errs.E(errs.UnsupportedMediaType, "Content-Type must be application/json")
+	}
+	return decodeStrict(c.Body(), v)
+}
+
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.E(errs.InvalidJSON, "%s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errs.E(errs.InvalidJSON, "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "request body is empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "request body is truncated JSON"
+	case errors.As(err, &syntax):
+		return "malformed JSON at byte " + itoa(syntax.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return "field " + typ.Field + " must be " + jsonType(typ.Type.Kind().String()) + ", not " + typ.Value
+		}
+		return "body must be a JSON object"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "invalid JSON: " + err.Error()
+}
+
+func jsonType(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "string":
+		return "a string"
+	case kind == "bool":
+		return "a boolean"
+	case kind == "slice", kind == "array":
+		return "an array"
+	}
+	return "an object"
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

@@ -1,0 +1,327 @@
+package gateway
+
+import (
+	"encoding"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qrpay/qrpay/gateway/errs"
+)
+
+// Auth is how a route authenticates its caller.
+type Auth int
+
+// The kinds of caller.
+const (
+	Public   Auth = iota
+	Session       // a wallet customer's bearer session token
+	Merchant      // a merchant API key, HMAC-signed request
+	Operator      // the operator's bearer token
+)
+
+// Param documents a path or query parameter.
+type Param struct {
+	Name     string
+	In       string // "path" or "query"
+	Type     string // "string", "integer", "boolean"
+	Doc      string
+	Required bool
+}
+
+// Op documents one route. Every route is registered through an Op, so the
+// OpenAPI document is generated from the same values that serve traffic and
+// cannot drift from them.
+type Op struct {
+	Method, Path string // Fiber syntax: /v1/orders/:id
+	Summary      string
+	Tag          string
+	Auth         Auth
+	Scope        string // API key scope for Merchant routes
+	Idempotent   bool   // requires an Idempotency-Key header
+	Request      any    // zero value of the JSON body, or nil
+	Response     any    // zero value of the JSON success body, or nil
+	Status       int    // success status; 200 when zero
+	Produces     string // success content type when not JSON
+	Params       []Param
+	Errors       []errs.Code
+}
+
+var pathParam = regexp.MustCompile(`:([A-Za-z_]+)`)
+
+func openAPIPath(p string) string { return pathParam.ReplaceAllString(p, "{$1}") }
+
+// openAPI builds the OpenAPI 3.0 document for ops.
+func openAPI(version string, ops []Op) map[string]any {
+	g := &schemaGen{components: map[string]any{}}
+	paths := map[string]map[string]any{}
+	for _, op := range ops {
+		status := op.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		o := map[string]any{
+			"summary":     op.Summary,
+			"operationId": operationID(op),
+			"tags":        []string{op.Tag},
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(op.Path, -1) {
+			doc := ""
+			for _, p := range op.Params {
+				if p.Name == m[1] {
+					doc = p.Doc
+				}
+			}
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true,
+				"description": doc, "schema": map[string]any{"type": "string"}})
+		}
+		for _, p := range op.Params {
+			if p.In == "query" {
+				typ := p.Type
+				if typ == "" {
+					typ = "string"
+				}
+				params = append(params, map[string]any{"name": p.Name, "in": "query", "required": p.Required,
+					"description": p.Doc, "schema": map[string]any{"type": typ}})
+			}
+		}
+		if op.Idempotent {
+			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": true,
+				"description": "Unique per operation, at most 255 characters. Retries with the same key and body replay the first response.",
+				"schema":      map[string]any{"type": "string", "maxLength": 255}})
+		}
+		if len(params) > 0 {
+			o["parameters"] = params
+		}
+		switch op.Auth {
+		case Session:
+			o["security"] = []any{map[string]any{"session": []string{}}}
+		case Merchant:
+			o["security"] = []any{map[string]any{"merchantSignature": []string{}}}
+			if op.Scope != "" {
+				o["description"] = "Requires an API key with scope `" + op.Scope + "`."
+			}
+		case Operator:
+			o["security"] = []any{map[string]any{"operator": []string{}}}
+		}
+		if op.Request != nil {
+			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.Request))}}}
+		}
+		resp := map[string]any{"description": http.StatusText(status)}
+		switch {
+		case op.Produces != "":
+			resp["content"] = map[string]any{op.Produces: map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
+		case op.Response != nil:
+			resp["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.Response))}}
+		}
+		responses := map[string]any{strconv.Itoa(status): resp}
+		errSchema := g.schema(reflect.TypeOf(ErrorBody{}))
+		byStatus := map[int][]string{}
+		for _, code := range append(append([]errs.Code{}, op.Errors...), defaultErrors(op)...) {
+			st := StatusOf(code)
+			if !contains(byStatus[st], string(code)) {
+				byStatus[st] = append(byStatus[st], string(code))
+			}
+		}
+		for st, codes := range byStatus {
+			sort.Strings(codes)
+			responses[strconv.Itoa(st)] = map[string]any{
+				"description": "Error codes: " + strings.Join(codes, ", "),
+				"content":     map[string]any{"application/json": map[string]any{"schema": errSchema}},
+			}
+		}
+		o["responses"] = responses
+		path := openAPIPath(op.Path)
+		if paths[path] == nil {
+			paths[path] = map[string]any{}
+		}
+		paths[path][strings.ToLower(op.Method)] = o
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":       "qrpay",
+			"version":     version,
+			"description": "Merchant point-of-sale QR payment gateway with a wallet behind it. Money is always an integer number of minor units (fen for CNY) with an ISO 4217 currency code.",
+		},
+		"paths": paths,
+		"components": map[string]any{
+			"schemas": g.components,
+			"securitySchemes": map[string]any{
+				"session":           map[string]any{"type": "http", "scheme": "bearer", "description": "Wallet session token from POST /v1/wallet/sessions."},
+				"operator":          map[string]any{"type": "http", "scheme": "bearer", "description": "The operator token (OPERATOR_TOKEN)."},
+				"merchantSignature": map[string]any{"type": "apiKey", "in": "header", "name": "X-Qrpay-Key", "description": "Merchant API key id; the request is signed as docs/signing.md describes."},
+			},
+		},
+	}
+}
+
+func defaultErrors(op Op) []errs.Code {
+	codes := []errs.Code{errs.Internal, errs.Unavailable}
+	if op.Request != nil {
+		codes = append(codes, errs.InvalidJSON, errs.Invalid, errs.UnsupportedMediaType, errs.PayloadTooLarge)
+	}
+	if op.Auth != Public {
+		codes = append(codes, errs.Unauthorized)
+	}
+	if op.Idempotent {
+		codes = append(codes, errs.IdempotencyKeyRequired, errs.IdempotencyMismatch, errs.IdempotencyInProgress)
+	}
+	return codes
+}
+
+func operationID(op Op) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(op.Method))
+	for _, part := range strings.Split(op.Path, "/") {
+		if part == "" || part == "v1" {
+			continue
+		}
+		part = strings.TrimPrefix(part, ":")
+		for _, w := range strings.FieldsFunc(part, func(r rune) bool { return r == '_' || r == '-' || r == '.' }) {
+			b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
+	}
+	return b.String()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// schemaGen turns Go types into JSON Schema. Struct fields use their json
+// tag for the name, `doc` for the description, `example` for an example and
+// `enum` (comma-separated) for allowed values; a field without omitempty is
+// required.
+type schemaGen struct {
+	components map[string]any
+}
+
+var (
+	timeType = reflect.TypeOf(time.Time{})
+	rawType  = reflect.TypeOf(json.RawMessage{})
+	textType = reflect.TypeOf((*encoding.TextMarshaler)(nil)).Elem()
+)
+
+func (g *schemaGen) schema(t reflect.Type) map[string]any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == timeType:
+		return map[string]any{"type": "string", "format": "date-time"}
+	case t == rawType:
+		return map[string]any{"type": "object", "additionalProperties": true}
+	case t.Implements(textType):
+		return map[string]any{"type": "string"}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Uint8, reflect.Uint16, reflect.Uint32:
+		return map[string]any{"type": "integer", "format": "int32"}
+	case reflect.Int64, reflect.Uint64, reflect.Uint:
+		return map[string]any{"type": "integer", "format": "int64"}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return map[string]any{"type": "string", "format": "byte"}
+		}
+		return map[string]any{"type": "array", "items": g.schema(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": g.schema(t.Elem())}
+	case reflect.Struct:
+		name := t.Name()
+		if name == "" {
+			return g.object(t)
+		}
+		if _, ok := g.components[name]; !ok {
+			g.components[name] = map[string]any{} // break cycles
+			g.components[name] = g.object(t)
+		}
+		return map[string]any{"$ref": "#/components/schemas/" + name}
+	}
+	return map[string]any{}
+}
+
+func (g *schemaGen) object(t reflect.Type) map[string]any {
+	props := map[string]any{}
+	var required []string
+	example := map[string]any{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = f.Name
+		}
+		s := g.schema(f.Type)
+		if _, isRef := s["$ref"]; isRef && (f.Tag.Get("doc") != "") {
+			s = map[string]any{"allOf": []any{s}}
+		}
+		if d := f.Tag.Get("doc"); d != "" {
+			s["description"] = d
+		}
+		if e := f.Tag.Get("enum"); e != "" {
+			s["enum"] = strings.Split(e, ",")
+		}
+		if ex, ok := f.Tag.Lookup("example"); ok {
+			s["example"] = exampleValue(ex, s["type"])
+			example[name] = s["example"]
+		}
+		if f.Type.Kind() == reflect.Pointer {
+			s["nullable"] = true
+		}
+		props[name] = s
+		if !strings.Contains(opts, "omitempty") {
+			required = append(required, name)
+		}
+	}
+	sort.Strings(required)
+	o := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	if len(example) > 0 {
+		o["example"] = example
+	}
+	return o
+}
+
+func exampleValue(s string, typ any) any {
+	switch typ {
+	case "integer":
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return n
+		}
+	case "boolean":
+		return s == "true"
+	case "array", "object":
+		var v any
+		if json.Unmarshal([]byte(s), &v) == nil {
+			return v
+		}
+	}
+	return s
+}

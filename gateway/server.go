@@ -1,0 +1,133 @@
+// Package gateway is qrpay's HTTP edge: a Fiber server with its routes,
+// middleware (request ids, metrics, authentication, idempotency), the one
+// error mapper and the generated OpenAPI document. Business rules live in the
+// domain packages it calls; nothing here moves money by itself.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/qrpay/qrpay/gateway/ledger"
+)
+
+// Config tunes the HTTP server.
+type Config struct {
+	Version   string
+	BodyLimit int  // bytes; default 64 KiB
+	AccessLog bool // one log line per request
+	// OperatorToken guards the admin API; empty disables it.
+	OperatorToken string
+}
+
+// Deps are the services the gateway serves. cmd constructs them.
+type Deps struct {
+	Pool     *pgxpool.Pool
+	Redis    redis.UniversalClient
+	Ledger   *ledger.Ledger
+	Logger   *slog.Logger
+	Gatherer prometheus.Gatherer // defaults to the default registry
+}
+
+// Server is the gateway's HTTP server.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	app      *fiber.App
+	ops      []Op
+	openapi  []byte
+	draining atomic.Bool
+}
+
+// New builds the server and its routes.
+func New(cfg Config, deps Deps) *Server {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 64 << 10
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Gatherer == nil {
+		deps.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "qrpay",
+		BodyLimit:             cfg.BodyLimit,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           90 * time.Second,
+		JSONEncoder:           json.Marshal,
+		JSONDecoder:           json.Unmarshal,
+	})
+	s.app.Use(s.observe)
+	s.app.Get("/livez", s.livez)
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
+	s.app.Get("/openapi.json", s.serveOpenAPI)
+	s.routes()
+	doc, err := json.MarshalIndent(openAPI(cfg.Version, s.ops), "", "  ")
+	if err != nil {
+		panic("openapi: " + err.Error()) // a programming error in an Op
+	}
+	s.openapi = doc
+	return s
+}
+
+// handle registers a documented route. Authentication and idempotency come
+// from the Op, so a route cannot be documented one way and served another.
+func (s *Server) handle(op Op, h fiber.Handler) {
+	s.ops = append(s.ops, op)
+	chain := []fiber.Handler{}
+	switch op.Auth {
+	case Operator:
+		chain = append(chain, s.authOperator)
+	}
+	chain = append(chain, h)
+	s.app.Add(op.Method, op.Path, chain...)
+}
+
+// routes registers every documented route.
+func (s *Server) routes() {
+	s.adminRoutes()
+}
+
+// Ops returns the documented routes.
+func (s *Server) Ops() []Op { return s.ops }
+
+// App exposes the Fiber app, for tests that drive it in-process.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown drains the server: /readyz turns 503 at once so load balancers
+// stop sending traffic, then after delay the listener closes and in-flight
+// requests finish (bounded by ctx).
+func (s *Server) Shutdown(ctx context.Context, delay time.Duration) error {
+	s.draining.Store(true)
+	select {
+	case <-time.After(delay):
+	case <-ctx.Done():
+	}
+	return s.app.ShutdownWithContext(ctx)
+}
+
+func (s *Server) serveOpenAPI(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(s.openapi)
+}
