@@ -5,7 +5,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
 # Local development defaults; every one can be overridden from the environment.
+# Never use these values in production.
 export OPERATOR_TOKEN ?= dev-operator-token
+export SECRET_PEPPER  ?= dev-pepper-change-me-in-production
+export CARD_TOKEN_KEY ?= dev-card-key-change-me-in-production
 
 .PHONY: run test build services test-deps vet fmt-check
 

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -59,7 +60,9 @@ func requestID(c *fiber.Ctx) string {
 // panic recovery, so that every response, even a crash, has all four.
 func (s *Server) observe(c *fiber.Ctx) (err error) {
 	start := time.Now()
-	id := c.Get(headerRequestID)
+	// Fiber's strings point into buffers that are reused after the request;
+	// anything that outlives it (ids in contexts, metric labels) is cloned.
+	id := strings.Clone(c.Get(headerRequestID))
 	if !validRequestID.MatchString(id) {
 		id = newRequestID()
 	}
@@ -87,7 +90,7 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 		}
 		status := c.Response().StatusCode()
 		elapsed := time.Since(start)
-		labels := prometheus.Labels{"method": c.Method(), "route": route, "status": strconv.Itoa(status)}
+		labels := prometheus.Labels{"method": strings.Clone(c.Method()), "route": strings.Clone(route), "status": strconv.Itoa(status)}
 		httpRequests.With(labels).Inc()
 		httpDuration.With(labels).Observe(elapsed.Seconds())
 		if s.cfg.AccessLog {

@@ -19,7 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/qrpay/qrpay/gateway/idem"
 	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/gateway/wallet"
 )
 
 // Config tunes the HTTP server.
@@ -33,11 +35,14 @@ type Config struct {
 
 // Deps are the services the gateway serves. cmd constructs them.
 type Deps struct {
-	Pool     *pgxpool.Pool
-	Redis    redis.UniversalClient
-	Ledger   *ledger.Ledger
-	Logger   *slog.Logger
-	Gatherer prometheus.Gatherer // defaults to the default registry
+	Pool   *pgxpool.Pool
+	Redis  redis.UniversalClient
+	Ledger *ledger.Ledger
+	Wallet *wallet.Service
+	// Idempotency is the Redis fast path of idempotent requests.
+	Idempotency *idem.Store
+	Logger      *slog.Logger
+	Gatherer    prometheus.Gatherer // defaults to the default registry
 }
 
 // Server is the gateway's HTTP server.
@@ -64,7 +69,10 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
 	s.app = fiber.New(fiber.Config{
-		AppName:               "qrpay",
+		AppName: "qrpay",
+		// Values read from a request stay valid after it: the ledger's
+		// committers and logs may hold them longer than the handler runs.
+		Immutable:             true,
 		BodyLimit:             cfg.BodyLimit,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.errorHandler,
@@ -96,6 +104,11 @@ func (s *Server) handle(op Op, h fiber.Handler) {
 	switch op.Auth {
 	case Operator:
 		chain = append(chain, s.authOperator)
+	case Session:
+		chain = append(chain, s.authSession)
+	}
+	if op.Idempotent {
+		chain = append(chain, s.idempotent)
 	}
 	chain = append(chain, h)
 	s.app.Add(op.Method, op.Path, chain...)
@@ -104,6 +117,7 @@ func (s *Server) handle(op Op, h fiber.Handler) {
 // routes registers every documented route.
 func (s *Server) routes() {
 	s.adminRoutes()
+	s.walletRoutes()
 }
 
 // Ops returns the documented routes.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,44 +12,22 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/qrpay/qrpay/gateway"
+	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/gateway/ledger"
-	"github.com/qrpay/qrpay/gateway/testenv"
 )
 
-const operatorToken = "test-operator-token"
+const operatorToken = gatewaytest.OperatorToken
 
 type testServer struct {
 	*gateway.Server
-	URL  string
-	done chan error
+	URL string
 }
 
-// startServer runs a gateway on a random loopback port against real
-// PostgreSQL and Redis. extra registers test-only routes before serving.
+// startServer runs a whole gateway; extra registers test-only routes.
 func startServer(t *testing.T, extra func(app *fiber.App)) *testServer {
 	t.Helper()
-	pool := testenv.Postgres(t)
-	rdb, _ := testenv.Redis(t)
-	led := ledger.New(pool, ledger.Options{})
-	srv := gateway.New(gateway.Config{Version: "test", BodyLimit: 4096, OperatorToken: operatorToken},
-		gateway.Deps{Pool: pool, Redis: rdb, Ledger: led})
-	if extra != nil {
-		extra(srv.App())
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{Server: srv, URL: "http://" + ln.Addr().String(), done: make(chan error, 1)}
-	go func() { ts.done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx, 0)
-		<-ts.done
-		led.Close()
-	})
-	return ts
+	env := gatewaytest.Start(t, func(o *gatewaytest.Options) { o.Routes = extra })
+	return &testServer{Server: env.Server, URL: env.URL}
 }
 
 func do(t *testing.T, method, url, body string, headers ...string) (*http.Response, []byte) {
@@ -113,7 +90,7 @@ func TestErrorModel(t *testing.T) {
 	}{
 		{"unknown route", "GET", "/v1/nope", "", nil, 404, "not_found"},
 		{"panic", "GET", "/test/panic", "", nil, 500, "internal"},
-		{"body too large", "POST", "/v1/nope", `{"a":"` + strings.Repeat("x", 5000) + `"}`, nil, 413, "payload_too_large"},
+		{"body too large", "POST", "/v1/nope", `{"a":"` + strings.Repeat("x", 70000) + `"}`, nil, 413, "payload_too_large"},
 		{"no operator token", "GET", "/v1/admin/ledger/check", "", nil, 401, "unauthorized"},
 		{"wrong operator token", "GET", "/v1/admin/ledger/check", "", []string{"Authorization", "Bearer nope"}, 401, "unauthorized"},
 	}
@@ -176,7 +153,7 @@ func TestMetrics(t *testing.T) {
 		"process_resident_memory_bytes",
 	} {
 		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %s", want)
+			t.Errorf("/metrics lacks %s in:\n%.2000s", want, body)
 		}
 	}
 }

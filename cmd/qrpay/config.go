@@ -10,6 +10,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/qrpay/qrpay/gateway"
+	"github.com/qrpay/qrpay/gateway/wallet"
 )
 
 // Config is every setting qrpay reads, all from the environment, read once
@@ -32,6 +33,28 @@ type Config struct {
 	LedgerBatchWindow time.Duration `env:"LEDGER_BATCH_WINDOW" envDefault:"0s"`
 	BreakerFailures   uint32        `env:"BREAKER_FAILURES" envDefault:"5"`
 	BreakerOpenFor    time.Duration `env:"BREAKER_OPEN_FOR" envDefault:"5s"`
+
+	RedisPrefix          string        `env:"REDIS_PREFIX" envDefault:"qrpay:"`
+	IdempotencyLease     time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"60s"`
+	IdempotencyRetention time.Duration `env:"IDEMPOTENCY_RETENTION" envDefault:"48h"`
+
+	TimeZone          string        `env:"TIME_ZONE" envDefault:"Asia/Shanghai"`
+	WalletCurrency    string        `env:"WALLET_CURRENCY" envDefault:"CNY"`
+	SecretPepper      string        `env:"SECRET_PEPPER"`
+	CardTokenKey      string        `env:"CARD_TOKEN_KEY"`
+	Argon2MemoryKiB   uint32        `env:"ARGON2_MEMORY_KIB" envDefault:"19456"`
+	Argon2Time        uint32        `env:"ARGON2_TIME" envDefault:"2"`
+	SessionTTL        time.Duration `env:"SESSION_TTL" envDefault:"12h"`
+	MaxAttempts       int           `env:"MAX_ATTEMPTS" envDefault:"5"`
+	LockoutDuration   time.Duration `env:"LOCKOUT_DURATION" envDefault:"15m"`
+	PINThreshold      int64         `env:"PIN_THRESHOLD" envDefault:"20000"`
+	CardPerTxn        int64         `env:"CARD_LIMIT_PER_TXN" envDefault:"500000"`
+	CardDailyAmount   int64         `env:"CARD_LIMIT_DAILY_AMOUNT" envDefault:"2000000"`
+	CardDailyCount    int64         `env:"CARD_LIMIT_DAILY_COUNT" envDefault:"50"`
+	CardMaxPerTxn     int64         `env:"CARD_MAX_PER_TXN" envDefault:"5000000"`
+	CardMaxDailyAmt   int64         `env:"CARD_MAX_DAILY_AMOUNT" envDefault:"10000000"`
+	CardMaxDailyCount int64         `env:"CARD_MAX_DAILY_COUNT" envDefault:"200"`
+	IssuerMaxCharge   int64         `env:"ISSUER_MAX_CHARGE" envDefault:"5000000"`
 }
 
 func loadConfig() (Config, error) {
@@ -42,7 +65,41 @@ func loadConfig() (Config, error) {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return c, err
 	}
+	if _, err := time.LoadLocation(c.TimeZone); err != nil {
+		return c, fmt.Errorf("configuration: TIME_ZONE %q: %w", c.TimeZone, err)
+	}
+	if c.IdempotencyRetention < 24*time.Hour {
+		return c, fmt.Errorf("configuration: IDEMPOTENCY_RETENTION must be at least 24h")
+	}
 	return c, nil
+}
+
+// requireSecrets checks the keys that protect customers' secrets; serve
+// refuses to start without them rather than run with a guessable default.
+func (c Config) requireSecrets() error {
+	for name, v := range map[string]string{"SECRET_PEPPER": c.SecretPepper, "CARD_TOKEN_KEY": c.CardTokenKey} {
+		if len(v) < 16 {
+			return fmt.Errorf("configuration: %s must be set to a random string of at least 16 characters (make run sets a development value)", name)
+		}
+	}
+	return nil
+}
+
+func (c Config) walletConfig() wallet.Config {
+	loc, _ := time.LoadLocation(c.TimeZone)
+	return wallet.Config{
+		Currency:      c.WalletCurrency,
+		Location:      loc,
+		Pepper:        []byte(c.SecretPepper),
+		CardKey:       []byte(c.CardTokenKey),
+		Argon2:        wallet.Argon2{MemoryKiB: c.Argon2MemoryKiB, Time: c.Argon2Time, Threads: 1},
+		SessionTTL:    c.SessionTTL,
+		MaxAttempts:   c.MaxAttempts,
+		LockoutFor:    c.LockoutDuration,
+		PINThreshold:  c.PINThreshold,
+		DefaultLimits: wallet.Limits{PerTransaction: c.CardPerTxn, DailyAmount: c.CardDailyAmount, DailyCount: c.CardDailyCount},
+		MaxLimits:     wallet.Limits{PerTransaction: c.CardMaxPerTxn, DailyAmount: c.CardMaxDailyAmt, DailyCount: c.CardMaxDailyCount},
+	}
 }
 
 func parseLevel(s string) (slog.Level, error) {

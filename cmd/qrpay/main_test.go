@@ -70,6 +70,9 @@ func TestServeLifecycle(t *testing.T) {
 	t.Setenv("DATABASE_URL", testenv.Schema(t))
 	t.Setenv("REDIS_URL", testenv.RedisURL())
 	t.Setenv("LOG_LEVEL", "warn")
+	t.Setenv("SECRET_PEPPER", "test-pepper-0123456789")
+	t.Setenv("CARD_TOKEN_KEY", "test-card-key-0123456789")
+	t.Setenv("REDIS_PREFIX", testenv.Name(t)+":")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)

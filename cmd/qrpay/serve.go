@@ -15,8 +15,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/gateway"
+	"github.com/qrpay/qrpay/gateway/idem"
 	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/gateway/limits"
 	"github.com/qrpay/qrpay/gateway/postgres"
+	"github.com/qrpay/qrpay/gateway/wallet"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -78,6 +81,9 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.requireSecrets(); err != nil {
+		return err
+	}
 	log := newLogger(cfg.LogLevel)
 	pool, err := openPostgres(ctx, cfg)
 	if err != nil {
@@ -112,17 +118,23 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 	})
 	defer led.Close()
 
+	wcfg := cfg.walletConfig()
+	lim := limits.New(rdb, cfg.RedisPrefix, wcfg.Location, wallet.CardUsageFromLedger(pool))
+	wal := wallet.New(wcfg, pool, led, lim, wallet.SimulatedIssuer{MaxCharge: cfg.IssuerMaxCharge}, log)
+
 	srv := gateway.New(gateway.Config{
 		Version:       version,
 		BodyLimit:     cfg.BodyLimit,
 		AccessLog:     cfg.AccessLog,
 		OperatorToken: cfg.OperatorToken,
 	}, gateway.Deps{
-		Pool:     pool,
-		Redis:    rdb,
-		Ledger:   led,
-		Logger:   log,
-		Gatherer: prometheus.Gatherers{prometheus.DefaultGatherer, reg},
+		Pool:        pool,
+		Redis:       rdb,
+		Ledger:      led,
+		Wallet:      wal,
+		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention),
+		Logger:      log,
+		Gatherer:    prometheus.Gatherers{prometheus.DefaultGatherer, reg},
 	})
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))

@@ -167,6 +167,7 @@ func (l *Ledger) Post(ctx context.Context, t Transfer, hooks ...Hook) (Transfer,
 		transfersTotal.WithLabelValues(string(errs.CodeOf(err))).Inc()
 		return Transfer{}, err
 	}
+	t = t.detached()
 	return l.breaker.Do(func() (Transfer, error) {
 		return l.submit(ctx, t, hooks)
 	})

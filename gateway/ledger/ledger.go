@@ -11,6 +11,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -18,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -150,6 +153,18 @@ func (t *Transfer) validate() error {
 	return nil
 }
 
+// detached returns a copy of t that shares no memory with the caller's:
+// a committer may still hold it after the caller has gone (its context
+// ended) and reused its buffers.
+func (t Transfer) detached() Transfer {
+	t.Kind, t.Currency = strings.Clone(t.Kind), strings.Clone(t.Currency)
+	t.Scope, t.Key = strings.Clone(t.Scope), strings.Clone(t.Key)
+	t.Postings = slices.Clone(t.Postings)
+	t.Fingerprint = bytes.Clone(t.Fingerprint)
+	t.Metadata = bytes.Clone(t.Metadata)
+	return t
+}
+
 // contentHash fingerprints what the transfer does, for callers that have no
 // request body of their own to fingerprint.
 func (t *Transfer) contentHash() []byte {
@@ -247,6 +262,15 @@ func GetTransfer(ctx context.Context, q Querier, id uuid.UUID) (Transfer, error)
 		return Transfer{}, errs.E(errs.NotFound, "transfer %s not found", id)
 	}
 	return ts[0], nil
+}
+
+// TransferByKey reads the transfer committed under an idempotency key, if any.
+func TransferByKey(ctx context.Context, q Querier, scope, key string) (Transfer, bool, error) {
+	ts, err := loadTransfers(ctx, q, `WHERE idem_scope = $1 AND idem_key = $2`, scope, key)
+	if err != nil || len(ts) == 0 {
+		return Transfer{}, false, err
+	}
+	return ts[0], true, nil
 }
 
 // loadTransfers reads the transfers selected by where, with their postings.
