@@ -9,6 +9,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export OPERATOR_TOKEN ?= dev-operator-token
 export SECRET_PEPPER  ?= dev-pepper-change-me-in-production
 export CARD_TOKEN_KEY ?= dev-card-key-change-me-in-production
+export MERCHANT_SECRET_KEY ?= dev-merchant-key-change-me-in-production
 
 .PHONY: run test build services test-deps vet fmt-check
 

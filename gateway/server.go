@@ -22,6 +22,7 @@ import (
 	"github.com/qrpay/qrpay/gateway/idem"
 	"github.com/qrpay/qrpay/gateway/ledger"
 	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/merchant"
 )
 
 // Config tunes the HTTP server.
@@ -31,14 +32,24 @@ type Config struct {
 	AccessLog bool // one log line per request
 	// OperatorToken guards the admin API; empty disables it.
 	OperatorToken string
+	// RedisPrefix prefixes the gateway's own Redis keys (request nonces).
+	RedisPrefix string
+	// Now is the clock for signature windows (time.Now when nil).
+	Now func() time.Time
 }
 
 // Deps are the services the gateway serves. cmd constructs them.
 type Deps struct {
-	Pool   *pgxpool.Pool
-	Redis  redis.UniversalClient
-	Ledger *ledger.Ledger
-	Wallet *wallet.Service
+	Pool     *pgxpool.Pool
+	Redis    redis.UniversalClient
+	Ledger   *ledger.Ledger
+	Wallet   *wallet.Service
+	Merchant *merchant.Service
+	// PNG renders (and caches) QR code images.
+	PNG *merchant.PNGCache
+	// Delivered is called after a change that wrote webhook events, so that
+	// the dispatcher delivers them now instead of at its next tick.
+	Delivered func()
 	// Idempotency is the Redis fast path of idempotent requests.
 	Idempotency *idem.Store
 	Logger      *slog.Logger
@@ -66,6 +77,9 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	if deps.Gatherer == nil {
 		deps.Gatherer = prometheus.DefaultGatherer
+	}
+	if deps.PNG == nil {
+		deps.PNG = merchant.NewPNGCache(1024)
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
 	s.app = fiber.New(fiber.Config{
@@ -106,6 +120,8 @@ func (s *Server) handle(op Op, h fiber.Handler) {
 		chain = append(chain, s.authOperator)
 	case Session:
 		chain = append(chain, s.authSession)
+	case Merchant:
+		chain = append(chain, s.authMerchant(op.Scope))
 	}
 	if op.Idempotent {
 		chain = append(chain, s.idempotent)
@@ -118,6 +134,22 @@ func (s *Server) handle(op Op, h fiber.Handler) {
 func (s *Server) routes() {
 	s.adminRoutes()
 	s.walletRoutes()
+	s.payRoutes()
+	s.merchantRoutes()
+}
+
+func (s *Server) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
+// delivered pokes the webhook dispatcher.
+func (s *Server) delivered() {
+	if s.deps.Delivered != nil {
+		s.deps.Delivered()
+	}
 }
 
 // Ops returns the documented routes.

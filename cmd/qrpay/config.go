@@ -11,6 +11,7 @@ import (
 
 	"github.com/qrpay/qrpay/gateway"
 	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/merchant"
 )
 
 // Config is every setting qrpay reads, all from the environment, read once
@@ -55,6 +56,12 @@ type Config struct {
 	CardMaxDailyAmt   int64         `env:"CARD_MAX_DAILY_AMOUNT" envDefault:"10000000"`
 	CardMaxDailyCount int64         `env:"CARD_MAX_DAILY_COUNT" envDefault:"200"`
 	IssuerMaxCharge   int64         `env:"ISSUER_MAX_CHARGE" envDefault:"5000000"`
+
+	MerchantSecretKey  string        `env:"MERCHANT_SECRET_KEY"`
+	OrderDefaultExpiry time.Duration `env:"ORDER_DEFAULT_EXPIRY" envDefault:"15m"`
+	APIKeyGrace        time.Duration `env:"API_KEY_ROTATION_GRACE" envDefault:"24h"`
+	WebhookTimeout     time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"10s"`
+	WebhookConcurrency int           `env:"WEBHOOK_CONCURRENCY" envDefault:"8"`
 }
 
 func loadConfig() (Config, error) {
@@ -77,7 +84,8 @@ func loadConfig() (Config, error) {
 // requireSecrets checks the keys that protect customers' secrets; serve
 // refuses to start without them rather than run with a guessable default.
 func (c Config) requireSecrets() error {
-	for name, v := range map[string]string{"SECRET_PEPPER": c.SecretPepper, "CARD_TOKEN_KEY": c.CardTokenKey} {
+	for name, v := range map[string]string{"SECRET_PEPPER": c.SecretPepper, "CARD_TOKEN_KEY": c.CardTokenKey,
+		"MERCHANT_SECRET_KEY": c.MerchantSecretKey} {
 		if len(v) < 16 {
 			return fmt.Errorf("configuration: %s must be set to a random string of at least 16 characters (make run sets a development value)", name)
 		}
@@ -113,4 +121,13 @@ func parseLevel(s string) (slog.Level, error) {
 func newLogger(level string) *slog.Logger {
 	l, _ := parseLevel(level)
 	return slog.New(gateway.LogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
+}
+
+func (c Config) merchantConfig() merchant.Config {
+	return merchant.Config{
+		SecretKey:     []byte(c.MerchantSecretKey),
+		KeyGrace:      c.APIKeyGrace,
+		DefaultExpiry: c.OrderDefaultExpiry,
+		MaxExpiry:     24 * time.Hour,
+	}
 }

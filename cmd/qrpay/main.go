@@ -19,8 +19,10 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the gateway (migrates first unless MIGRATE_ON_START=false)", runServe},
-		"migrate": {"create the database if missing and apply migrations", runMigrate},
+		"serve":    {"run the gateway (migrates first unless MIGRATE_ON_START=false)", runServe},
+		"migrate":  {"create the database if missing and apply migrations", runMigrate},
+		"merchant": {"onboard merchants and manage their API keys (prints JSON)", runMerchant},
+		"qr":       {"decode an EMVCo QR payload as JSON, or render it as a PNG", runQR},
 	}
 }
 

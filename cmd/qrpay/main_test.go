@@ -72,6 +72,7 @@ func TestServeLifecycle(t *testing.T) {
 	t.Setenv("LOG_LEVEL", "warn")
 	t.Setenv("SECRET_PEPPER", "test-pepper-0123456789")
 	t.Setenv("CARD_TOKEN_KEY", "test-card-key-0123456789")
+	t.Setenv("MERCHANT_SECRET_KEY", "test-merchant-key-0123456789")
 	t.Setenv("REDIS_PREFIX", testenv.Name(t)+":")
 
 	ctx, cancel := context.WithCancel(context.Background())

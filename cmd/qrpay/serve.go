@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +21,7 @@ import (
 	"github.com/qrpay/qrpay/gateway/limits"
 	"github.com/qrpay/qrpay/gateway/postgres"
 	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/merchant"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -121,17 +123,30 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 	wcfg := cfg.walletConfig()
 	lim := limits.New(rdb, cfg.RedisPrefix, wcfg.Location, wallet.CardUsageFromLedger(pool))
 	wal := wallet.New(wcfg, pool, led, lim, wallet.SimulatedIssuer{MaxCharge: cfg.IssuerMaxCharge}, log)
+	mer := merchant.New(cfg.merchantConfig(), pool, led, wal, log)
+	dispatcher := mer.NewDispatcher(merchant.DispatcherOptions{
+		Timeout: cfg.WebhookTimeout, Concurrency: cfg.WebhookConcurrency, Logger: log})
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Add(1)
+	go func() { defer background.Done(); dispatcher.Run(bgCtx) }()
+	// Background work stops after the HTTP server has drained, before the
+	// ledger and the pools close (defers run last-in, first-out).
+	defer func() { stopBackground(); background.Wait() }()
 
 	srv := gateway.New(gateway.Config{
 		Version:       version,
 		BodyLimit:     cfg.BodyLimit,
 		AccessLog:     cfg.AccessLog,
 		OperatorToken: cfg.OperatorToken,
+		RedisPrefix:   cfg.RedisPrefix,
 	}, gateway.Deps{
 		Pool:        pool,
 		Redis:       rdb,
 		Ledger:      led,
 		Wallet:      wal,
+		Merchant:    mer,
+		Delivered:   dispatcher.Poke,
 		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention),
 		Logger:      log,
 		Gatherer:    prometheus.Gatherers{prometheus.DefaultGatherer, reg},

@@ -7,10 +7,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,8 @@ import (
 	"github.com/qrpay/qrpay/gateway/limits"
 	"github.com/qrpay/qrpay/gateway/testenv"
 	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/sdk"
 )
 
 // OperatorToken is the test gateway's operator token.
@@ -33,23 +37,27 @@ const OperatorToken = "test-operator-token"
 
 // Env is a running gateway and what it runs on.
 type Env struct {
-	URL    string
-	Server *gateway.Server
-	Pool   *pgxpool.Pool
-	Redis  *redis.Client
-	Prefix string
-	Ledger *ledger.Ledger
-	Wallet *wallet.Service
-	Clock  *Clock
-	Logs   *Buffer
+	URL      string
+	Server   *gateway.Server
+	Pool     *pgxpool.Pool
+	Redis    *redis.Client
+	Prefix   string
+	Ledger   *ledger.Ledger
+	Wallet   *wallet.Service
+	Merchant *merchant.Service
+	// Dispatcher delivers webhooks; it runs in the background.
+	Dispatcher *merchant.Dispatcher
+	Clock      *Clock
+	Logs       *Buffer
 	// RedisProxy is set when Options.RedisProxy asked for it.
 	RedisProxy *testenv.Proxy
 }
 
 // Options adjust the gateway before it starts.
 type Options struct {
-	Wallet wallet.Config
-	Ledger ledger.Options
+	Wallet   wallet.Config
+	Merchant merchant.Config
+	Ledger   ledger.Options
 	// Routes adds test-only routes before the server starts.
 	Routes func(app *fiber.App)
 	// RedisProxy puts a cuttable proxy between the gateway and Redis.
@@ -120,7 +128,7 @@ func WalletConfig() wallet.Config {
 // Start runs a gateway for the test; it stops when the test ends.
 func Start(t testing.TB, adjust ...func(*Options)) *Env {
 	t.Helper()
-	opts := Options{Wallet: WalletConfig()}
+	opts := Options{Wallet: WalletConfig(), Merchant: merchant.Config{SecretKey: []byte("test-merchant-secret-0123456789")}}
 	for _, f := range adjust {
 		f(&opts)
 	}
@@ -146,10 +154,20 @@ func Start(t testing.TB, adjust ...func(*Options)) *Env {
 	}
 	lim := limits.New(rdb, env.Prefix, cfg.Location, wallet.CardUsageFromLedger(env.Pool))
 	env.Wallet = wallet.New(cfg, env.Pool, env.Ledger, lim, wallet.SimulatedIssuer{MaxCharge: 5000000}, log)
-	env.Server = gateway.New(gateway.Config{Version: "test", AccessLog: true, OperatorToken: OperatorToken}, gateway.Deps{
-		Pool: env.Pool, Redis: rdb, Ledger: env.Ledger, Wallet: env.Wallet, Logger: log,
-		Idempotency: idem.New(rdb, env.Prefix, time.Minute, 48*time.Hour),
+	mcfg := opts.Merchant
+	if mcfg.Now == nil {
+		mcfg.Now = env.Clock.Now
+	}
+	env.Merchant = merchant.New(mcfg, env.Pool, env.Ledger, env.Wallet, log)
+	env.Dispatcher = env.Merchant.NewDispatcher(merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second})
+	env.Server = gateway.New(gateway.Config{Version: "test", AccessLog: true, OperatorToken: OperatorToken,
+		RedisPrefix: env.Prefix, Now: env.Clock.Now}, gateway.Deps{
+		Pool: env.Pool, Redis: rdb, Ledger: env.Ledger, Wallet: env.Wallet, Merchant: env.Merchant, Logger: log,
+		Idempotency: idem.New(rdb, env.Prefix, time.Minute, 48*time.Hour), Delivered: env.Dispatcher.Poke,
 	})
+	dctx, stopDispatcher := context.WithCancel(context.Background())
+	dispatcherDone := make(chan struct{})
+	go func() { env.Dispatcher.Run(dctx); close(dispatcherDone) }()
 	if opts.Routes != nil {
 		opts.Routes(env.Server.App())
 	}
@@ -165,6 +183,8 @@ func Start(t testing.TB, adjust ...func(*Options)) *Env {
 		defer cancel()
 		_ = env.Server.Shutdown(ctx, 0)
 		<-done
+		stopDispatcher()
+		<-dispatcherDone
 		env.Ledger.Close()
 	})
 	return env
@@ -228,4 +248,80 @@ func (e *Env) Do(t testing.TB, method, path string, body any, headers ...string)
 		t.Fatal(err)
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// MerchantKey is a merchant's API key, for signing test requests.
+type MerchantKey struct {
+	MerchantID, KeyID, Secret, WebhookSecret string
+}
+
+// NewMerchant onboards a merchant through the admin API and issues it a
+// key with the given scopes (pos and finance when none are given).
+func (e *Env) NewMerchant(t testing.TB, in map[string]any, scopes ...string) MerchantKey {
+	t.Helper()
+	body := map[string]any{"name": "Blue Bottle Coffee", "city": "Shanghai", "mcc": "5814", "country": "CN",
+		"currency": "CNY", "fee_bps": 60}
+	for k, v := range in {
+		body[k] = v
+	}
+	r := e.Do(t, "POST", "/v1/admin/merchants", body, "Authorization", "Bearer "+OperatorToken)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create merchant = %d %s", r.Status, r.Body)
+	}
+	var m struct {
+		ID            string `json:"id"`
+		WebhookSecret string `json:"webhook_secret"`
+	}
+	r.JSON(t, &m)
+	if len(scopes) == 0 {
+		scopes = []string{"pos", "finance"}
+	}
+	r = e.Do(t, "POST", "/v1/admin/merchants/"+m.ID+"/keys", map[string]any{"scopes": scopes}, "Authorization", "Bearer "+OperatorToken)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("issue key = %d %s", r.Status, r.Body)
+	}
+	var k struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	r.JSON(t, &k)
+	return MerchantKey{MerchantID: m.ID, KeyID: k.ID, Secret: k.Secret, WebhookSecret: m.WebhookSecret}
+}
+
+var nonceSeq struct {
+	sync.Mutex
+	n int
+}
+
+// Signed sends a request signed with key, as docs/signing.md specifies.
+// headers are extra name, value pairs (an Idempotency-Key, say).
+func (e *Env) Signed(t testing.TB, key MerchantKey, method, path string, body any, headers ...string) Response {
+	t.Helper()
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nonceSeq.Lock()
+	nonceSeq.n++
+	nonce := fmt.Sprintf("test-nonce-%012d-%s", nonceSeq.n, key.KeyID)
+	nonceSeq.Unlock()
+	ts := e.Clock.Now().Unix()
+	h := []string{
+		sdk.HeaderKey, key.KeyID,
+		sdk.HeaderTimestamp, strconv.FormatInt(ts, 10),
+		sdk.HeaderNonce, nonce,
+		sdk.HeaderSignature, sdk.Sign(key.Secret, method, path, ts, nonce, raw),
+	}
+	var send any
+	if body != nil {
+		send = string(raw)
+	}
+	return e.Do(t, method, path, send, append(h, headers...)...)
 }

@@ -27,11 +27,13 @@ type Movement struct {
 	Card         string    `json:"card,omitempty" example:"**** 1111"`
 	Counterparty string    `json:"counterparty,omitempty" example:"+86139****0001"`
 	Note         string    `json:"note,omitempty" example:"dinner"`
+	OrderID      string    `json:"order_id,omitempty" example:"" doc:"The merchant order of a payment or refund."`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
-// meta is what wallet transfers carry in the ledger's metadata.
-type meta struct {
+// Meta is what transfers touching a wallet carry in the ledger's metadata:
+// enough to show the movement in the customer's bills without joins.
+type Meta struct {
 	CardID      string `json:"card_id,omitempty"`
 	Card        string `json:"card,omitempty"`
 	FromWallet  string `json:"from_wallet,omitempty"`
@@ -54,10 +56,10 @@ func movementOf(t ledger.Transfer, accountID int64) (Movement, bool) {
 	if !ok {
 		return Movement{}, false
 	}
-	var m meta
+	var m Meta
 	_ = json.Unmarshal(t.Metadata, &m)
 	mv := Movement{ID: t.ID.String(), Type: t.Kind, Amount: p.Amount, Currency: t.Currency,
-		BalanceAfter: p.BalanceAfter, Card: m.Card, Note: m.Note, CreatedAt: t.CreatedAt}
+		BalanceAfter: p.BalanceAfter, Card: m.Card, Note: m.Note, OrderID: m.OrderID, CreatedAt: t.CreatedAt}
 	switch t.Kind {
 	case "transfer":
 		if p.Amount < 0 {
@@ -144,7 +146,7 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 		s.release(ctx, res)
 		return Movement{}, err
 	}
-	md, _ := json.Marshal(meta{CardID: card.ID, Card: card.Masked})
+	md, _ := json.Marshal(Meta{CardID: card.ID, Card: card.Masked})
 	t, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "topup", Currency: w.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
 		Metadata: md,
@@ -229,7 +231,7 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	case to.Currency != from.Currency:
 		return Movement{}, errs.E(errs.Invalid, "the recipient's wallet holds %s, not %s", to.Currency, from.Currency)
 	}
-	md, _ := json.Marshal(meta{FromWallet: from.ID, ToWallet: to.ID,
+	md, _ := json.Marshal(Meta{FromWallet: from.ID, ToWallet: to.ID,
 		FromPhone: maskPhone(from.Phone), ToPhone: maskPhone(to.Phone), Note: in.Note})
 	t, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "transfer", Currency: from.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,

@@ -1,0 +1,62 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/merchant"
+)
+
+type scanRequest struct {
+	QRPayload string `json:"qr_payload" example:"00020101021226890009COM.QRPAY…6304ABCD" doc:"The scanned string."`
+}
+
+type payRequest struct {
+	QRPayload string `json:"qr_payload,omitempty" example:"00020101021226890009COM.QRPAY…6304ABCD" doc:"The scanned string; or give order_id."`
+	OrderID   string `json:"order_id,omitempty" example:"" doc:"The order to pay; or give qr_payload."`
+	CardID    string `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"The card whose limits the payment uses."`
+	PIN       string `json:"pin,omitempty" example:"135790" doc:"Required above PIN_THRESHOLD."`
+	Amount    int64  `json:"amount,omitempty" example:"0" doc:"Required for a static QR; for an order, omit it or give the order's amount."`
+}
+
+func (s *Server) payRoutes() {
+	const tag = "wallet"
+	s.handle(Op{Method: "POST", Path: "/v1/wallet/scan", Tag: tag, Auth: Session,
+		Summary: "Read a scanned QR: who is paid, how much, until when", Request: scanRequest{}, Response: merchant.ScanResult{},
+		Errors: []errs.Code{errs.QRInvalid, errs.NotFound, errs.OrderAlreadyPaid, errs.OrderClosed, errs.OrderExpired, errs.MerchantSuspended}}, s.scan)
+	s.handle(Op{Method: "POST", Path: "/v1/wallet/payments", Tag: tag, Auth: Session, Idempotent: true,
+		Summary: "Pay a scanned QR (or an order) from the wallet with a card", Request: payRequest{}, Response: wallet.Movement{},
+		Status: http.StatusCreated, Errors: []errs.Code{errs.QRInvalid, errs.NotFound, errs.OrderAlreadyPaid, errs.OrderClosed,
+			errs.OrderExpired, errs.MerchantSuspended, errs.InsufficientFunds, errs.LimitExceeded, errs.CardFrozen,
+			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.WalletClosed}}, s.pay)
+}
+
+func (s *Server) scan(c *fiber.Ctx) error {
+	var req scanRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := s.deps.Merchant.Scan(c.UserContext(), req.QRPayload)
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+func (s *Server) pay(c *fiber.Ctx) error {
+	var req payRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	mv, err := s.deps.Merchant.Pay(c.UserContext(), principal(c), merchant.PayInput{
+		QRPayload: req.QRPayload, OrderID: req.OrderID, CardID: req.CardID, PIN: req.PIN, Amount: req.Amount,
+	}, s.walletRequest(c))
+	if err != nil {
+		return err
+	}
+	s.delivered()
+	return c.Status(http.StatusCreated).JSON(mv)
+}

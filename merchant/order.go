@@ -1,0 +1,294 @@
+package merchant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/gateway/postgres"
+)
+
+// Order states. created → paid → partially_refunded → refunded;
+// created → closed (by the merchant) or expired (past expires_at, by the
+// server). docs/orders.md draws it.
+const (
+	StatusCreated           = "created"
+	StatusPaid              = "paid"
+	StatusPartiallyRefunded = "partially_refunded"
+	StatusRefunded          = "refunded"
+	StatusClosed            = "closed"
+	StatusExpired           = "expired"
+)
+
+// Order is a merchant's request for one payment.
+type Order struct {
+	ID              string     `json:"id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
+	MerchantID      string     `json:"merchant_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5c"`
+	MerchantOrderNo string     `json:"merchant_order_no" example:"POS1-000123"`
+	Amount          int64      `json:"amount" example:"1200" doc:"Minor units: 1200 is 12.00 CNY."`
+	Currency        string     `json:"currency" example:"CNY"`
+	Description     string     `json:"description" example:"2 coffees"`
+	TerminalID      string     `json:"terminal_id" example:"POS1"`
+	Status          string     `json:"status" example:"created" enum:"created,paid,partially_refunded,refunded,closed,expired"`
+	QRPayload       string     `json:"qr_payload" example:"00020101021226890009COM.QRPAY…6304ABCD" doc:"EMVCo payload to show as a QR code."`
+	QRPNGURL        string     `json:"qr_png_url" example:"/v1/orders/0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b/qr.png"`
+	ExpiresAt       time.Time  `json:"expires_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+	PaidAt          *time.Time `json:"paid_at"`
+	Fee             int64      `json:"fee" example:"7" doc:"The gateway's fee, set when paid."`
+	RefundedAmount  int64      `json:"refunded_amount" example:"0"`
+
+	ref             string
+	feeRefunded     int64
+	walletAccountID *int64
+	cardMasked      string
+	paymentID       *uuid.UUID
+	static          bool
+}
+
+// OrderInput is what a POS gives to create an order.
+type OrderInput struct {
+	MerchantOrderNo string
+	Amount          int64
+	Currency        string
+	Description     string
+	TerminalID      string
+	ExpiresIn       time.Duration // zero: the default
+}
+
+// MaxOrderAmount bounds an order (10^13 minor units).
+const MaxOrderAmount int64 = 10_000_000_000_000
+
+// CreateOrder stores an order and returns it with its QR payload. The QR
+// PNG is not rendered here: rendering costs more than a payment, and POS
+// terminals draw the payload themselves.
+func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Order, error) {
+	m, err := s.Get(ctx, c.MerchantID)
+	if err != nil {
+		return Order{}, err
+	}
+	if in.Currency == "" {
+		in.Currency = m.Currency
+	}
+	if in.ExpiresIn == 0 {
+		in.ExpiresIn = s.cfg.DefaultExpiry
+	}
+	switch {
+	case m.Status != "active":
+		return Order{}, errs.E(errs.MerchantSuspended, "the merchant is suspended")
+	case !printable(in.MerchantOrderNo, 64):
+		return Order{}, errs.E(errs.Invalid, "merchant_order_no must be 1 to 64 printable characters")
+	case in.Amount <= 0 || in.Amount > MaxOrderAmount:
+		return Order{}, errs.E(errs.Invalid, "amount must be 1 to %d minor units", MaxOrderAmount)
+	case in.Currency != m.Currency:
+		return Order{}, errs.E(errs.Invalid, "the merchant accepts %s, not %s", m.Currency, in.Currency)
+	case len([]rune(in.Description)) > 256:
+		return Order{}, errs.E(errs.Invalid, "description must be at most 256 characters")
+	case in.TerminalID != "" && !printable(in.TerminalID, 32):
+		return Order{}, errs.E(errs.Invalid, "terminal_id must be at most 32 printable characters")
+	case in.ExpiresIn < time.Minute || in.ExpiresIn > s.cfg.MaxExpiry:
+		return Order{}, errs.E(errs.Invalid, "expires_in must be 60 to %d seconds", int(s.cfg.MaxExpiry.Seconds()))
+	}
+	now := s.now()
+	o := Order{
+		ID: uuid.Must(uuid.NewV7()).String(), MerchantID: m.ID, MerchantOrderNo: in.MerchantOrderNo,
+		Amount: in.Amount, Currency: in.Currency, Description: in.Description, TerminalID: in.TerminalID,
+		Status: StatusCreated, CreatedAt: now, ExpiresAt: now.Add(in.ExpiresIn).Truncate(time.Second),
+		ref: randomCode(20),
+	}
+	if o.QRPayload, err = s.dynamicPayload(m, o, o.ref); err != nil {
+		return Order{}, fmt.Errorf("create order: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO orders (id, merchant_id, merchant_order_no, ref, amount, currency,
+		description, terminal_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		o.ID, o.MerchantID, o.MerchantOrderNo, o.ref, o.Amount, o.Currency, o.Description, o.TerminalID, o.ExpiresAt, o.CreatedAt)
+	if postgres.IsUniqueViolation(err, "orders_merchant_order_no") {
+		return Order{}, errs.E(errs.Conflict, "merchant_order_no %q is already used", in.MerchantOrderNo)
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("create order: %w", err)
+	}
+	o.QRPNGURL = "/v1/orders/" + o.ID + "/qr.png"
+	return o, nil
+}
+
+const orderColumns = `o.id, o.merchant_id, o.merchant_order_no, o.ref, o.amount, o.currency, o.description,
+	o.terminal_id, o.status, o.expires_at, o.created_at, o.paid_at, o.fee, o.refunded_amount, o.fee_refunded,
+	o.wallet_account_id, o.card_masked, o.payment_id, o.static`
+
+// scanOrder reads an order and rebuilds its payload (deterministic from the
+// stored fields and the key), so the payload is never stored twice.
+func (s *Service) scanOrder(row pgx.Row, m *Merchant) (Order, error) {
+	var o Order
+	err := row.Scan(&o.ID, &o.MerchantID, &o.MerchantOrderNo, &o.ref, &o.Amount, &o.Currency, &o.Description,
+		&o.TerminalID, &o.Status, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.Fee, &o.RefundedAmount, &o.feeRefunded,
+		&o.walletAccountID, &o.cardMasked, &o.paymentID, &o.static)
+	if err != nil {
+		return o, err
+	}
+	if o.Status == StatusCreated && !s.now().Before(o.ExpiresAt) {
+		o.Status = StatusExpired // the sweeper may not have run yet; the clock has
+	}
+	if !o.static {
+		if o.QRPayload, err = s.dynamicPayload(*m, o, o.ref); err != nil {
+			return o, err
+		}
+		o.QRPNGURL = "/v1/orders/" + o.ID + "/qr.png"
+	}
+	return o, nil
+}
+
+// order reads one of the caller's orders; another merchant's order is not
+// found, exactly like one that does not exist.
+func (s *Service) order(ctx context.Context, c Caller, where string, arg any) (Order, error) {
+	m, err := s.Get(ctx, c.MerchantID)
+	if err != nil {
+		return Order{}, err
+	}
+	o, err := s.scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders o
+		WHERE o.merchant_id = $1 AND `+where, c.MerchantID, arg), &m)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Order{}, errs.E(errs.NotFound, "order not found")
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("get order: %w", err)
+	}
+	return o, nil
+}
+
+// GetOrder reads an order by id.
+func (s *Service) GetOrder(ctx context.Context, c Caller, id string) (Order, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Order{}, errs.E(errs.NotFound, "order not found")
+	}
+	return s.order(ctx, c, "o.id = $2", id)
+}
+
+// GetOrderByNumber reads an order by the merchant's own order number.
+func (s *Service) GetOrderByNumber(ctx context.Context, c Caller, no string) (Order, error) {
+	return s.order(ctx, c, "o.merchant_order_no = $2", no)
+}
+
+// OrderPage is one page of orders, newest first.
+type OrderPage struct {
+	Data       []Order `json:"data"`
+	HasMore    bool    `json:"has_more" example:"true"`
+	NextCursor string  `json:"next_cursor,omitempty" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"Pass as starting_after for the next page."`
+}
+
+// ListOrders pages through the caller's orders, newest first. The cursor
+// is an order id (ids grow with time), so pages stay stable while new
+// orders arrive. status filters by the stored status.
+func (s *Service) ListOrders(ctx context.Context, c Caller, startingAfter, status string, limit int) (OrderPage, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	if limit > 100 {
+		return OrderPage{}, errs.E(errs.Invalid, "limit must be 1 to 100")
+	}
+	after := uuid.Max
+	if startingAfter != "" {
+		var err error
+		if after, err = uuid.Parse(startingAfter); err != nil {
+			return OrderPage{}, errs.E(errs.Invalid, "starting_after must be an order id")
+		}
+	}
+	switch status {
+	case "", StatusCreated, StatusPaid, StatusPartiallyRefunded, StatusRefunded, StatusClosed, StatusExpired:
+	default:
+		return OrderPage{}, errs.E(errs.Invalid, "unknown status %q", status)
+	}
+	m, err := s.Get(ctx, c.MerchantID)
+	if err != nil {
+		return OrderPage{}, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+` FROM orders o
+		WHERE o.merchant_id = $1 AND o.id < $2 AND ($3 = '' OR o.status = $3)
+		ORDER BY o.id DESC LIMIT $4`, c.MerchantID, after, status, limit+1)
+	if err != nil {
+		return OrderPage{}, fmt.Errorf("list orders: %w", err)
+	}
+	defer rows.Close()
+	page := OrderPage{Data: []Order{}}
+	for rows.Next() {
+		o, err := s.scanOrder(rows, &m)
+		if err != nil {
+			return OrderPage{}, fmt.Errorf("list orders: %w", err)
+		}
+		page.Data = append(page.Data, o)
+	}
+	if err := rows.Err(); err != nil {
+		return OrderPage{}, fmt.Errorf("list orders: %w", err)
+	}
+	if len(page.Data) > limit {
+		page.Data, page.HasMore = page.Data[:limit], true
+		page.NextCursor = page.Data[limit-1].ID
+	}
+	return page, nil
+}
+
+// CloseOrder closes an unpaid order so that it can never be paid. Closing
+// a closed order is a no-op; a paid or expired one is a conflict.
+func (s *Service) CloseOrder(ctx context.Context, c Caller, id string) (Order, error) {
+	o, err := s.GetOrder(ctx, c, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if o.Status == StatusClosed {
+		return o, nil
+	}
+	err = postgres.InTx(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var closedAt time.Time
+		err := tx.QueryRow(ctx, `UPDATE orders SET status = 'closed', closed_at = $2
+			WHERE id = $1 AND status = 'created' AND expires_at > $2 RETURNING closed_at`, o.ID, s.now()).Scan(&closedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errs.E(errs.Conflict, "only an unpaid, unexpired order can be closed")
+		}
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, o.ID, EventClosed, nil)
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return s.GetOrder(ctx, c, id)
+}
+
+// ExpireDue marks orders past their expiry as expired, with their
+// order.expired events, in batches; it returns how many it expired.
+func (s *Service) ExpireDue(ctx context.Context, batch int) (int, error) {
+	var ids []string
+	err := postgres.InTx(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE orders SET status = 'expired' WHERE id IN (
+			SELECT id FROM orders WHERE status = 'created' AND expires_at <= $1
+			ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id`, s.now(), batch)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := s.emit(ctx, tx, id, EventExpired, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(ids), err
+}
+
+// walletAccount is the ledger account the order was paid from.
+func (o Order) walletAccount() (int64, bool) {
+	if o.walletAccountID == nil {
+		return 0, false
+	}
+	return *o.walletAccountID, true
+}
