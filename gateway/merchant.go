@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -123,7 +124,13 @@ func (s *Server) getOrder(c *fiber.Ctx) error {
 }
 
 func (s *Server) getOrderByNumber(c *fiber.Ctx) error {
-	o, err := s.deps.Merchant.GetOrderByNumber(c.UserContext(), callerOf(c), c.Params("merchant_order_no"))
+	// Order numbers may hold any printable character, so they arrive
+	// percent-encoded; the signature covers the raw path, the lookup the text.
+	no, err := url.PathUnescape(c.Params("merchant_order_no"))
+	if err != nil {
+		return errs.E(errs.Invalid, "merchant_order_no is not a valid path segment")
+	}
+	o, err := s.deps.Merchant.GetOrderByNumber(c.UserContext(), callerOf(c), no)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/qrpay/qrpay/gateway/ledger"
 	"github.com/qrpay/qrpay/gateway/wallet"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/settlement"
 )
 
 // Config tunes the HTTP server.
@@ -40,11 +41,12 @@ type Config struct {
 
 // Deps are the services the gateway serves. cmd constructs them.
 type Deps struct {
-	Pool     *pgxpool.Pool
-	Redis    redis.UniversalClient
-	Ledger   *ledger.Ledger
-	Wallet   *wallet.Service
-	Merchant *merchant.Service
+	Pool       *pgxpool.Pool
+	Redis      redis.UniversalClient
+	Ledger     *ledger.Ledger
+	Wallet     *wallet.Service
+	Merchant   *merchant.Service
+	Settlement *settlement.Service
 	// PNG renders (and caches) QR code images.
 	PNG *merchant.PNGCache
 	// Delivered is called after a change that wrote webhook events, so that
@@ -135,7 +137,9 @@ func (s *Server) routes() {
 	s.adminRoutes()
 	s.walletRoutes()
 	s.payRoutes()
+	s.billRoutes()
 	s.merchantRoutes()
+	s.financeRoutes()
 }
 
 func (s *Server) now() time.Time {

@@ -45,11 +45,15 @@ func knownCurrency(code string) error {
 // 1200 CNY is "12.00", 500 JPY is "500".
 func FormatAmount(minor int64, code string) string {
 	exp := currencies[code].exponent
+	sign := ""
+	if minor < 0 {
+		sign, minor = "-", -minor
+	}
 	if exp == 0 {
-		return strconv.FormatInt(minor, 10)
+		return sign + strconv.FormatInt(minor, 10)
 	}
 	s := fmt.Sprintf("%0*d", exp+1, minor)
-	return s[:len(s)-exp] + "." + s[len(s)-exp:]
+	return sign + s[:len(s)-exp] + "." + s[len(s)-exp:]
 }
 
 // ParseAmount reads a tag 54 decimal string as minor units. It refuses more

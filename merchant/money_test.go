@@ -68,6 +68,11 @@ func TestAmountFormat(t *testing.T) {
 			t.Errorf("ParseAmount(%q, %s) = %d; want an error", tt.text, tt.code, got)
 		}
 	}
+	for minor, want := range map[int64]string{-5: "-0.05", -500: "-5.00", -1234: "-12.34"} {
+		if got := FormatAmount(minor, "CNY"); got != want {
+			t.Errorf("FormatAmount(%d, CNY) = %q; want %q", minor, got, want)
+		}
+	}
 	if got, _ := ParseAmount("12.5", "CNY"); got != 1250 {
 		t.Errorf(`ParseAmount("12.5", CNY) = %d; want 1250`, got)
 	}

@@ -3,9 +3,6 @@ package merchant
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/qrpay/qrpay/sdk"
 )
 
 var webhookAttempts = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -213,7 +212,7 @@ func (d *Dispatcher) post(ctx context.Context, e dueEvent) (int, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "qrpay-webhooks/1")
 	req.Header.Set("Qrpay-Event-Id", e.id)
-	req.Header.Set("Qrpay-Signature", signWebhook(e.secret, d.s.now(), e.payload))
+	req.Header.Set(sdk.WebhookSignatureHeader, sdk.SignWebhook(e.secret, d.s.now(), e.payload))
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
 		return 0, err
@@ -221,12 +220,4 @@ func (d *Dispatcher) post(ctx context.Context, e dueEvent) (int, error) {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, nil
-}
-
-func signWebhook(secret string, t time.Time, payload []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(ts + "."))
-	m.Write(payload)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
 }

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qrpay/qrpay/gateway"
 	"github.com/qrpay/qrpay/gateway/wallet"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/settlement"
 )
 
 // Config is every setting qrpay reads, all from the environment, read once
@@ -62,6 +64,9 @@ type Config struct {
 	APIKeyGrace        time.Duration `env:"API_KEY_ROTATION_GRACE" envDefault:"24h"`
 	WebhookTimeout     time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"10s"`
 	WebhookConcurrency int           `env:"WEBHOOK_CONCURRENCY" envDefault:"8"`
+
+	SettlementTime string `env:"SETTLEMENT_TIME" envDefault:"02:00"`
+	SettlementDir  string `env:"SETTLEMENT_DIR"`
 }
 
 func loadConfig() (Config, error) {
@@ -74,6 +79,9 @@ func loadConfig() (Config, error) {
 	}
 	if _, err := time.LoadLocation(c.TimeZone); err != nil {
 		return c, fmt.Errorf("configuration: TIME_ZONE %q: %w", c.TimeZone, err)
+	}
+	if _, _, err := c.settlementAt(); err != nil {
+		return c, err
 	}
 	if c.IdempotencyRetention < 24*time.Hour {
 		return c, fmt.Errorf("configuration: IDEMPOTENCY_RETENTION must be at least 24h")
@@ -130,4 +138,26 @@ func (c Config) merchantConfig() merchant.Config {
 		DefaultExpiry: c.OrderDefaultExpiry,
 		MaxExpiry:     24 * time.Hour,
 	}
+}
+
+// settlementAt parses SETTLEMENT_TIME (HH:MM, local to TIME_ZONE).
+func (c Config) settlementAt() (hour, minute uint, err error) {
+	t, err := time.Parse("15:04", c.SettlementTime)
+	if err != nil {
+		return 0, 0, fmt.Errorf("configuration: SETTLEMENT_TIME %q: want HH:MM", c.SettlementTime)
+	}
+	return uint(t.Hour()), uint(t.Minute()), nil
+}
+
+func (c Config) settlementConfig() settlement.Config {
+	loc, _ := time.LoadLocation(c.TimeZone)
+	return settlement.Config{Location: loc, Logger: newLogger(c.LogLevel)}
+}
+
+// settlementFiles keeps files in SETTLEMENT_DIR, or in PostgreSQL.
+func (c Config) settlementFiles(pool *pgxpool.Pool) settlement.Files {
+	if c.SettlementDir != "" {
+		return settlement.DirFiles{Dir: c.SettlementDir}
+	}
+	return settlement.PGFiles{Pool: pool}
 }

@@ -23,6 +23,7 @@ func commands() map[string]command {
 		"migrate":  {"create the database if missing and apply migrations", runMigrate},
 		"merchant": {"onboard merchants and manage their API keys (prints JSON)", runMerchant},
 		"qr":       {"decode an EMVCo QR payload as JSON, or render it as a PNG", runQR},
+		"settle":   {"settle a business day, catch up missed days, or verify a day against the ledger", runSettle},
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/qrpay/qrpay/gateway/postgres"
 	"github.com/qrpay/qrpay/gateway/wallet"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/settlement"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -126,6 +127,19 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 	mer := merchant.New(cfg.merchantConfig(), pool, led, wal, log)
 	dispatcher := mer.NewDispatcher(merchant.DispatcherOptions{
 		Timeout: cfg.WebhookTimeout, Concurrency: cfg.WebhookConcurrency, Logger: log})
+	settleCfg := cfg.settlementConfig()
+	settleCfg.Logger = log
+	settler := settlement.New(settleCfg, pool, led, cfg.settlementFiles(pool))
+	hour, minute, _ := cfg.settlementAt()
+	stopScheduler, err := settler.Schedule(hour, minute)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopScheduler(); err != nil {
+			log.Warn("stopping the settlement scheduler", "err", err)
+		}
+	}()
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	background.Add(1)
@@ -146,6 +160,7 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 		Ledger:      led,
 		Wallet:      wal,
 		Merchant:    mer,
+		Settlement:  settler,
 		Delivered:   dispatcher.Poke,
 		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention),
 		Logger:      log,

@@ -30,6 +30,7 @@ import (
 	"github.com/qrpay/qrpay/gateway/wallet"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/sdk"
+	"github.com/qrpay/qrpay/settlement"
 )
 
 // OperatorToken is the test gateway's operator token.
@@ -37,14 +38,15 @@ const OperatorToken = "test-operator-token"
 
 // Env is a running gateway and what it runs on.
 type Env struct {
-	URL      string
-	Server   *gateway.Server
-	Pool     *pgxpool.Pool
-	Redis    *redis.Client
-	Prefix   string
-	Ledger   *ledger.Ledger
-	Wallet   *wallet.Service
-	Merchant *merchant.Service
+	URL        string
+	Server     *gateway.Server
+	Pool       *pgxpool.Pool
+	Redis      *redis.Client
+	Prefix     string
+	Ledger     *ledger.Ledger
+	Wallet     *wallet.Service
+	Merchant   *merchant.Service
+	Settlement *settlement.Service
 	// Dispatcher delivers webhooks; it runs in the background.
 	Dispatcher *merchant.Dispatcher
 	Clock      *Clock
@@ -159,10 +161,13 @@ func Start(t testing.TB, adjust ...func(*Options)) *Env {
 		mcfg.Now = env.Clock.Now
 	}
 	env.Merchant = merchant.New(mcfg, env.Pool, env.Ledger, env.Wallet, log)
+	env.Settlement = settlement.New(settlement.Config{Location: cfg.Location, Now: env.Clock.Now, Logger: log},
+		env.Pool, env.Ledger, settlement.PGFiles{Pool: env.Pool})
 	env.Dispatcher = env.Merchant.NewDispatcher(merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second})
 	env.Server = gateway.New(gateway.Config{Version: "test", AccessLog: true, OperatorToken: OperatorToken,
 		RedisPrefix: env.Prefix, Now: env.Clock.Now}, gateway.Deps{
 		Pool: env.Pool, Redis: rdb, Ledger: env.Ledger, Wallet: env.Wallet, Merchant: env.Merchant, Logger: log,
+		Settlement:  env.Settlement,
 		Idempotency: idem.New(rdb, env.Prefix, time.Minute, 48*time.Hour), Delivered: env.Dispatcher.Poke,
 	})
 	dctx, stopDispatcher := context.WithCancel(context.Background())

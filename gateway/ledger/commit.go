@@ -340,11 +340,13 @@ func (l *Ledger) commit(batch []*request) error {
 
 // commitTx is the batch transaction:
 //
-//  1. claim every idempotency key with one INSERT … ON CONFLICT DO NOTHING
-//     (in key order, so that two batches never wait on each other's keys in
-//     opposite orders); a key already taken is a replay or a mismatch;
-//  2. lock every account the claimed transfers touch, in id order — the one
-//     global lock order, so batches on several replicas cannot deadlock;
+//  1. lock every account the batch touches, in id order — the one global
+//     lock order, so batches on several replicas cannot deadlock — and take
+//     the time the postings are stamped with;
+//  2. claim every idempotency key with one INSERT … ON CONFLICT DO NOTHING
+//     (in key order); a key already taken is a replay or a mismatch. A
+//     claim that waits here waits on a batch holding other accounts (it got
+//     its locks before inserting), so the wait cannot close a cycle;
 //  3. decide each transfer's funds check in arrival order, in memory, and
 //     run its hooks;
 //  4. delete the claims of rejected transfers, write all postings with one
@@ -363,14 +365,49 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 		ids[i], kinds[i], currencies[i], amounts[i] = t.ID, t.Kind, t.Currency, t.Amount()
 		scopes[i], keys[i], prints[i], metas[i] = t.Scope, t.Key, t.Fingerprint, string(t.Metadata)
 	}
-	rows, err := tx.Query(ctx, `
-		INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata)
-		SELECT id, kind, currency, amount, scope, key, fp, meta::jsonb
+	// 1. Lock every account the batch touches, in id order, and take the
+	// time once they are all held: the batch's postings are stamped with
+	// it. Stamping at lock time (not at transaction start) orders postings
+	// of an account by when they could first be seen, so a settlement that
+	// takes the same lock and reads "everything before T" misses nothing
+	// that commits later.
+	var accountIDs []int64
+	for _, r := range batch {
+		for _, p := range r.t.Postings {
+			accountIDs = append(accountIDs, p.AccountID)
+		}
+	}
+	accounts := make(map[int64]*Account, len(accountIDs))
+	rows, err := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts
+		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, accountIDs)
+	if err != nil {
+		return nil, fmt.Errorf("lock accounts: %w", err)
+	}
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("lock accounts: %w", err)
+		}
+		accounts[a.ID] = &a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock accounts: %w", err)
+	}
+	var at time.Time
+	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&at); err != nil {
+		return nil, fmt.Errorf("lock accounts: %w", err)
+	}
+
+	// 2. Claim the idempotency keys.
+	rows, err = tx.Query(ctx, `
+		INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata, created_at)
+		SELECT id, kind, currency, amount, scope, key, fp, meta::jsonb, $9
 		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::text[])
 			AS c(id, kind, currency, amount, scope, key, fp, meta)
 		ORDER BY scope, key
 		ON CONFLICT (idem_scope, idem_key) DO NOTHING
-		RETURNING id, created_at`, ids, kinds, currencies, amounts, scopes, keys, prints, metas)
+		RETURNING id, created_at`, ids, kinds, currencies, amounts, scopes, keys, prints, metas, at)
 	if err != nil {
 		return nil, fmt.Errorf("claim keys: %w", err)
 	}
@@ -391,35 +428,6 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 	if len(claimedAt) < n {
 		if err := l.resolveTaken(ctx, tx, batch, claimedAt, out); err != nil {
 			return nil, err
-		}
-	}
-
-	// 2. Lock the accounts of the claimed transfers.
-	var accountIDs []int64
-	for _, r := range batch {
-		if _, ok := claimedAt[r.t.ID]; ok {
-			for _, p := range r.t.Postings {
-				accountIDs = append(accountIDs, p.AccountID)
-			}
-		}
-	}
-	accounts := make(map[int64]*Account, len(accountIDs))
-	if len(accountIDs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts
-			WHERE id = ANY($1) ORDER BY id FOR UPDATE`, accountIDs)
-		if err != nil {
-			return nil, fmt.Errorf("lock accounts: %w", err)
-		}
-		for rows.Next() {
-			a, err := scanAccount(rows)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("lock accounts: %w", err)
-			}
-			accounts[a.ID] = &a
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("lock accounts: %w", err)
 		}
 	}
 

@@ -1,0 +1,4 @@
+package gateway
+
+// billRoutes registers the wallet's bills: history, statements, analysis.
+func (s *Server) billRoutes() {}

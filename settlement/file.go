@@ -1,0 +1,129 @@
+package settlement
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/qrpay/qrpay/merchant"
+)
+
+// FormatVersion names the file layout. docs/settlement.md specifies it; a
+// change of layout is a new version.
+const FormatVersion = "qrpay-settlement/1"
+
+// Totals are a merchant's sums for a business day.
+type Totals struct {
+	PaymentsCount, PaymentsAmount int64
+	RefundsCount, RefundsAmount   int64
+	Fees, Net                     int64
+}
+
+// dayRows selects the day's payments and refunds as they touched the
+// merchant's account, in posting order: the posting's net (what the
+// merchant gets), the order it belongs to, and the gross amount and fee.
+const dayRows = `
+	FROM postings p
+	JOIN transfers t ON t.id = p.transfer_id AND t.kind IN ('payment', 'refund')
+	LEFT JOIN refunds r ON t.kind = 'refund' AND r.transfer_id = t.id
+	JOIN orders o ON o.id = CASE WHEN t.kind = 'refund' THEN r.order_id ELSE (t.metadata->>'order_id')::uuid END
+	WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3`
+
+// totals sums the day from the ledger in one query; the file's own sums
+// must agree with it.
+func (s *Service) totals(ctx context.Context, m merchantInfo, day Day) (Totals, error) {
+	var t Totals
+	err := s.pool.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE t.kind = 'payment'),
+		coalesce(sum(o.amount) FILTER (WHERE t.kind = 'payment'), 0)::bigint,
+		count(*) FILTER (WHERE t.kind = 'refund'),
+		coalesce(sum(r.amount) FILTER (WHERE t.kind = 'refund'), 0)::bigint,
+		(coalesce(sum(o.fee) FILTER (WHERE t.kind = 'payment'), 0) - coalesce(sum(r.fee_refunded) FILTER (WHERE t.kind = 'refund'), 0))::bigint,
+		coalesce(sum(p.amount), 0)::bigint`+dayRows, m.account, day.Start, day.End).
+		Scan(&t.PaymentsCount, &t.PaymentsAmount, &t.RefundsCount, &t.RefundsAmount, &t.Fees, &t.Net)
+	if err != nil {
+		return t, fmt.Errorf("settlement totals: %w", err)
+	}
+	return t, nil
+}
+
+// writeFile streams the day's CSV into w row by row, straight from the
+// database cursor, and returns the totals it wrote. Everything in it is a
+// function of the ledger and the merchant, so writing it again gives the
+// same bytes.
+func (s *Service) writeFile(ctx context.Context, w io.Writer, m merchantInfo, day Day) (Totals, error) {
+	cw := csv.NewWriter(w)
+	var t Totals
+	put := func(rec ...string) error { return cw.Write(rec) }
+	for _, h := range [][2]string{
+		{"format_version", FormatVersion}, {"merchant_id", m.id}, {"merchant_code", m.code}, {"merchant_name", m.name},
+		{"business_date", day.Date}, {"currency", m.currency}, {"time_zone", s.cfg.Location.String()},
+		{"period_start", day.Start.In(s.cfg.Location).Format(time.RFC3339)}, {"period_end", day.End.In(s.cfg.Location).Format(time.RFC3339)},
+	} {
+		if err := put("H", h[0], h[1]); err != nil {
+			return t, err
+		}
+	}
+	if err := put("D", "type", "time", "order_id", "merchant_order_no", "refund_id", "amount", "fee", "net",
+		"amount_display", "card", "terminal_id"); err != nil {
+		return t, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT t.kind, p.created_at, o.id::text, o.merchant_order_no, coalesce(r.id::text, ''),
+		CASE WHEN t.kind = 'payment' THEN o.amount ELSE -r.amount END,
+		CASE WHEN t.kind = 'payment' THEN o.fee ELSE -r.fee_refunded END,
+		p.amount, o.card_masked, o.terminal_id`+dayRows+` ORDER BY p.id`, m.account, day.Start, day.End)
+	if err != nil {
+		return t, fmt.Errorf("settlement rows: %w", err)
+	}
+	defer rows.Close()
+	var sums [2]struct{ count, amount, fee, net int64 } // payments, refunds
+	for rows.Next() {
+		var kind, orderID, orderNo, refundID, card, terminal string
+		var at time.Time
+		var amount, fee, net int64
+		if err := rows.Scan(&kind, &at, &orderID, &orderNo, &refundID, &amount, &fee, &net, &card, &terminal); err != nil {
+			return t, err
+		}
+		i := 0
+		if kind == "refund" {
+			i = 1
+		}
+		sums[i].count++
+		sums[i].amount += amount
+		sums[i].fee += fee
+		sums[i].net += net
+		if err := put("D", kind, at.In(s.cfg.Location).Format(time.RFC3339), orderID, orderNo, refundID,
+			i64(amount), i64(fee), i64(net), merchant.FormatAmount(amount, m.currency), card, terminal); err != nil {
+			return t, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return t, fmt.Errorf("settlement rows: %w", err)
+	}
+	t = Totals{
+		PaymentsCount: sums[0].count, PaymentsAmount: sums[0].amount,
+		RefundsCount: sums[1].count, RefundsAmount: -sums[1].amount,
+		Fees: sums[0].fee + sums[1].fee, Net: sums[0].net + sums[1].net,
+	}
+	if err := put("S", "type", "count", "amount", "fee", "net", "amount_display"); err != nil {
+		return t, err
+	}
+	total := struct{ count, amount, fee, net int64 }{
+		sums[0].count + sums[1].count, sums[0].amount + sums[1].amount, t.Fees, t.Net}
+	for _, sr := range []struct {
+		name string
+		v    struct{ count, amount, fee, net int64 }
+	}{{"payment", sums[0]}, {"refund", sums[1]}, {"total", total}} {
+		if err := put("S", sr.name, i64(sr.v.count), i64(sr.v.amount), i64(sr.v.fee), i64(sr.v.net),
+			merchant.FormatAmount(sr.v.amount, m.currency)); err != nil {
+			return t, err
+		}
+	}
+	cw.Flush()
+	return t, cw.Error()
+}
+
+func i64(v int64) string { return strconv.FormatInt(v, 10) }
