@@ -66,22 +66,27 @@ type Attempt struct {
 // as the change it reports, so an event exists if and only if the change
 // committed.
 func (s *Service) emit(ctx context.Context, tx pgx.Tx, orderID, typ string, refund *Refund) error {
-	var seq int
 	var mid string
-	if err := tx.QueryRow(ctx, `UPDATE orders SET events = events + 1 WHERE id = $1 RETURNING events, merchant_id`,
-		orderID).Scan(&seq, &mid); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT merchant_id FROM orders WHERE id = $1`, orderID).Scan(&mid); err != nil {
 		return fmt.Errorf("emit %s: %w", typ, err)
 	}
 	m, err := s.scanMerchant(tx.QueryRow(ctx, `SELECT `+merchantColumns+` FROM merchants WHERE id = $1`, mid))
 	if err != nil {
 		return fmt.Errorf("emit %s: %w", typ, err)
 	}
-	o, err := s.scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders o WHERE o.id = $1`, orderID), &m)
+	o, err := s.scanOrder(tx.QueryRow(ctx, `UPDATE orders o SET events = events + 1 WHERE id = $1
+		RETURNING `+orderColumns, orderID), &m)
 	if err != nil {
 		return fmt.Errorf("emit %s: %w", typ, err)
 	}
+	return s.insertEvent(ctx, tx, m, o, typ, refund)
+}
+
+// insertEvent writes the event of an order whose events counter was
+// already advanced in tx (o.events is this event's sequence).
+func (s *Service) insertEvent(ctx context.Context, tx pgx.Tx, m Merchant, o Order, typ string, refund *Refund) error {
 	now := s.now()
-	ev := Event{ID: uuid.Must(uuid.NewV7()).String(), Type: typ, CreatedAt: now, OrderID: o.ID, Sequence: seq,
+	ev := Event{ID: uuid.Must(uuid.NewV7()).String(), Type: typ, CreatedAt: now, OrderID: o.ID, Sequence: o.events,
 		Data: EventData{Order: o, Refund: refund}}
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -92,7 +97,7 @@ func (s *Service) emit(ctx context.Context, tx pgx.Tx, orderID, typ string, refu
 		next = &now
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO webhook_events (id, merchant_id, order_id, type, sequence, payload, created_at, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, ev.ID, m.ID, o.ID, typ, seq, body, now, next)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, ev.ID, m.ID, o.ID, typ, o.events, body, now, next)
 	if err != nil {
 		return fmt.Errorf("emit %s: %w", typ, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"sync"
 	"time"
 	"unicode"
 
@@ -47,6 +48,8 @@ type Service struct {
 	wallet *wallet.Service
 	log    *slog.Logger
 	keys   derivedKeys
+	// feeAccounts caches the fee account id per currency.
+	feeAccounts sync.Map
 }
 
 type derivedKeys struct{ apiKey, webhook, qr []byte }
@@ -255,10 +258,19 @@ func (s *Service) webhookSecret(merchantID string, gen int) string {
 	return "whsec_" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// feeAccount is the gateway's fee income account in currency.
+// feeAccount is the gateway's fee income account in currency. Its id
+// never changes, so it is looked up (or created) once per process rather
+// than written to on every payment.
 func (s *Service) feeAccount(ctx context.Context, currency string) (int64, error) {
+	if id, ok := s.feeAccounts.Load(currency); ok {
+		return id.(int64), nil
+	}
 	a, err := ledger.CreateAccount(ctx, s.pool, "platform", ledger.Fee, currency)
-	return a.ID, err
+	if err != nil {
+		return 0, err
+	}
+	s.feeAccounts.Store(currency, a.ID)
+	return a.ID, nil
 }
 
 // randomCode returns n characters of Crockford-like base32, upper case.

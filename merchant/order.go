@@ -49,6 +49,7 @@ type Order struct {
 	cardMasked      string
 	paymentID       *uuid.UUID
 	static          bool
+	events          int // events emitted so far: the next event's sequence is this + 1
 }
 
 // OrderInput is what a POS gives to create an order.
@@ -119,7 +120,7 @@ func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Ord
 
 const orderColumns = `o.id, o.merchant_id, o.merchant_order_no, o.ref, o.amount, o.currency, o.description,
 	o.terminal_id, o.status, o.expires_at, o.created_at, o.paid_at, o.fee, o.refunded_amount, o.fee_refunded,
-	o.wallet_account_id, o.card_masked, o.payment_id, o.static`
+	o.wallet_account_id, o.card_masked, o.payment_id, o.static, o.events`
 
 // scanOrder reads an order and rebuilds its payload (deterministic from the
 // stored fields and the key), so the payload is never stored twice.
@@ -127,7 +128,7 @@ func (s *Service) scanOrder(row pgx.Row, m *Merchant) (Order, error) {
 	var o Order
 	err := row.Scan(&o.ID, &o.MerchantID, &o.MerchantOrderNo, &o.ref, &o.Amount, &o.Currency, &o.Description,
 		&o.TerminalID, &o.Status, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.Fee, &o.RefundedAmount, &o.feeRefunded,
-		&o.walletAccountID, &o.cardMasked, &o.paymentID, &o.static)
+		&o.walletAccountID, &o.cardMasked, &o.paymentID, &o.static, &o.events)
 	if err != nil {
 		return o, err
 	}

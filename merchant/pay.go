@@ -184,15 +184,17 @@ func (s *Service) Pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 				return err
 			}
 		} else {
-			var status string
-			var expires time.Time
-			err := tx.QueryRow(ctx, `UPDATE orders SET status = 'paid', paid_at = $2, fee = $3, wallet_id = $4,
-				wallet_account_id = $5, card_masked = $6, payment_id = $7
-				WHERE id = $1 AND status = 'created' AND expires_at > $8 RETURNING status, expires_at`,
-				orderID, tr.CreatedAt, fee, p.WalletID, p.AccountID, card, tr.ID, s.now()).Scan(&status, &expires)
+			// One statement checks the order is still payable, marks it
+			// paid and advances its event counter; nothing is written when
+			// it matches no row.
+			o, err := s.scanOrder(tx.QueryRow(ctx, `UPDATE orders o SET status = 'paid', paid_at = $2, fee = $3,
+				wallet_id = $4, wallet_account_id = $5, card_masked = $6, payment_id = $7, events = events + 1
+				WHERE id = $1 AND status = 'created' AND expires_at > $8 RETURNING `+orderColumns,
+				orderID, tr.CreatedAt, fee, p.WalletID, p.AccountID, card, tr.ID, s.now()), &m)
 			if errors.Is(err, pgx.ErrNoRows) {
-				// Lost the race, or expired meanwhile: say which; nothing was written.
-				if err := tx.QueryRow(ctx, `SELECT status, expires_at FROM orders WHERE id = $1`, orderID).Scan(&status, &expires); err != nil {
+				// Lost the race, or expired meanwhile: say which.
+				var status string
+				if err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, orderID).Scan(&status); err != nil {
 					return err
 				}
 				if status == StatusCreated {
@@ -203,6 +205,7 @@ func (s *Service) Pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 			if err != nil {
 				return err
 			}
+			return s.insertEvent(ctx, tx, m, o, EventPaid, nil)
 		}
 		return s.emit(ctx, tx, orderID, EventPaid, nil)
 	}

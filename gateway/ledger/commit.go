@@ -365,9 +365,8 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 		ids[i], kinds[i], currencies[i], amounts[i] = t.ID, t.Kind, t.Currency, t.Amount()
 		scopes[i], keys[i], prints[i], metas[i] = t.Scope, t.Key, t.Fingerprint, string(t.Metadata)
 	}
-	// 1. Lock every account the batch touches, in id order, and take the
-	// time once they are all held: the batch's postings are stamped with
-	// it. Stamping at lock time (not at transaction start) orders postings
+	// 1. Lock every account the batch touches, in id order. The batch's
+	// transfers and postings are stamped with the time once all are held. Stamping at lock time (not at transaction start) orders postings
 	// of an account by when they could first be seen, so a settlement that
 	// takes the same lock and reads "everything before T" misses nothing
 	// that commits later.
@@ -394,20 +393,17 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("lock accounts: %w", err)
 	}
-	var at time.Time
-	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&at); err != nil {
-		return nil, fmt.Errorf("lock accounts: %w", err)
-	}
-
-	// 2. Claim the idempotency keys.
+	// 2. Claim the idempotency keys, stamping the claimed transfers with
+	// the time now that every lock is held.
 	rows, err = tx.Query(ctx, `
+		WITH stamp AS (SELECT clock_timestamp() AS at)
 		INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata, created_at)
-		SELECT id, kind, currency, amount, scope, key, fp, meta::jsonb, $9
+		SELECT id, kind, currency, amount, scope, key, fp, meta::jsonb, (SELECT at FROM stamp)
 		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::text[])
 			AS c(id, kind, currency, amount, scope, key, fp, meta)
 		ORDER BY scope, key
 		ON CONFLICT (idem_scope, idem_key) DO NOTHING
-		RETURNING id, created_at`, ids, kinds, currencies, amounts, scopes, keys, prints, metas, at)
+		RETURNING id, created_at`, ids, kinds, currencies, amounts, scopes, keys, prints, metas)
 	if err != nil {
 		return nil, fmt.Errorf("claim keys: %w", err)
 	}
@@ -472,29 +468,29 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 		out[i].t = t
 	}
 
-	// 4. Write.
+	// 4. Write, in one round trip.
+	write := &pgx.Batch{}
 	if len(rejected) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM transfers WHERE id = ANY($1)`, rejected); err != nil {
-			return nil, fmt.Errorf("release rejected keys: %w", err)
-		}
+		write.Queue(`DELETE FROM transfers WHERE id = ANY($1)`, rejected)
 	}
 	if len(pTransfer) > 0 {
-		if _, err := tx.Exec(ctx, `
+		write.Queue(`
 			INSERT INTO postings (transfer_id, account_id, amount, balance_after, created_at)
 			SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])`,
-			pTransfer, pAccount, pAmount, pAfter, pAt); err != nil {
-			return nil, fmt.Errorf("write postings: %w", err)
-		}
+			pTransfer, pAccount, pAmount, pAfter, pAt)
 		var bID, bBalance []int64
 		for id := range touched {
 			bID = append(bID, id)
 			bBalance = append(bBalance, accounts[id].Balance)
 		}
-		if _, err := tx.Exec(ctx, `
+		write.Queue(`
 			UPDATE accounts SET balance = u.balance
 			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, balance) WHERE accounts.id = u.id`,
-			bID, bBalance); err != nil {
-			return nil, fmt.Errorf("write balances: %w", err)
+			bID, bBalance)
+	}
+	if write.Len() > 0 {
+		if err := tx.SendBatch(ctx, write).Close(); err != nil {
+			return nil, fmt.Errorf("write postings: %w", err)
 		}
 	}
 	return out, nil

@@ -108,8 +108,15 @@ func validAmount(amount int64) error {
 // clearingAccount is the issuer's clearing account in currency: top-ups
 // bring money into the ledger from it.
 func (s *Service) clearingAccount(ctx context.Context, currency string) (int64, error) {
+	if id, ok := s.clearing.Load(currency); ok {
+		return id.(int64), nil
+	}
 	a, err := ledger.CreateAccount(ctx, s.pool, "issuer", ledger.Clearing, currency)
-	return a.ID, err
+	if err != nil {
+		return 0, err
+	}
+	s.clearing.Store(currency, a.ID)
+	return a.ID, nil
 }
 
 // TopUp moves amount from a bound card into the wallet: the card's limits

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,6 +60,8 @@ type Service struct {
 	limits *limits.Store
 	issuer Issuer
 	log    *slog.Logger
+	// clearing caches the issuer's clearing account id per currency.
+	clearing sync.Map
 	// dummyHash makes a login for an unknown phone cost one argon2 verify,
 	// like a wrong password, so timing does not tell which phones exist.
 	dummyHash string
