@@ -113,18 +113,9 @@ type EventPage struct {
 
 // Events lists the caller's events, optionally of one order.
 func (s *Service) Events(ctx context.Context, c Caller, orderID, startingAfter string, limit int) (EventPage, error) {
-	if limit <= 0 {
-		limit = 20
-	}
-	if limit > 100 {
-		return EventPage{}, errs.E(errs.Invalid, "limit must be 1 to 100")
-	}
-	after := uuid.Max
-	if startingAfter != "" {
-		var err error
-		if after, err = uuid.Parse(startingAfter); err != nil {
-			return EventPage{}, errs.E(errs.Invalid, "starting_after must be an event id")
-		}
+	limit, after, err := pageParams(limit, startingAfter, "an event id")
+	if err != nil {
+		return EventPage{}, err
 	}
 	var order any
 	if orderID != "" {

@@ -186,18 +186,9 @@ type OrderPage struct {
 // is an order id (ids grow with time), so pages stay stable while new
 // orders arrive. status filters by the stored status.
 func (s *Service) ListOrders(ctx context.Context, c Caller, startingAfter, status string, limit int) (OrderPage, error) {
-	if limit <= 0 {
-		limit = 20
-	}
-	if limit > 100 {
-		return OrderPage{}, errs.E(errs.Invalid, "limit must be 1 to 100")
-	}
-	after := uuid.Max
-	if startingAfter != "" {
-		var err error
-		if after, err = uuid.Parse(startingAfter); err != nil {
-			return OrderPage{}, errs.E(errs.Invalid, "starting_after must be an order id")
-		}
+	limit, after, err := pageParams(limit, startingAfter, "an order id")
+	if err != nil {
+		return OrderPage{}, err
 	}
 	switch status {
 	case "", StatusCreated, StatusPaid, StatusPartiallyRefunded, StatusRefunded, StatusClosed, StatusExpired:
@@ -231,6 +222,25 @@ func (s *Service) ListOrders(ctx context.Context, c Caller, startingAfter, statu
 		page.NextCursor = page.Data[limit-1].ID
 	}
 	return page, nil
+}
+
+// pageParams checks a page's limit (default 20, at most 100) and its
+// cursor: ids are UUIDv7, so "older than the cursor" is "id below it".
+func pageParams(limit int, startingAfter, what string) (int, uuid.UUID, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	if limit > 100 {
+		return 0, uuid.Nil, errs.E(errs.Invalid, "limit must be 1 to 100")
+	}
+	if startingAfter == "" {
+		return limit, uuid.Max, nil
+	}
+	after, err := uuid.Parse(startingAfter)
+	if err != nil {
+		return 0, uuid.Nil, errs.E(errs.Invalid, "starting_after must be %s", what)
+	}
+	return limit, after, nil
 }
 
 // CloseOrder closes an unpaid order so that it can never be paid. Closing

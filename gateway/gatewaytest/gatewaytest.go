@@ -26,6 +26,7 @@ import (
 	"github.com/qrpay/qrpay/gateway/idem"
 	"github.com/qrpay/qrpay/gateway/ledger"
 	"github.com/qrpay/qrpay/gateway/limits"
+	"github.com/qrpay/qrpay/gateway/postgres"
 	"github.com/qrpay/qrpay/gateway/testenv"
 	"github.com/qrpay/qrpay/gateway/wallet"
 	"github.com/qrpay/qrpay/merchant"
@@ -40,6 +41,7 @@ const OperatorToken = "test-operator-token"
 type Env struct {
 	URL        string
 	Server     *gateway.Server
+	SchemaURL  string // the database URL of the test's schema
 	Pool       *pgxpool.Pool
 	Redis      *redis.Client
 	Prefix     string
@@ -130,13 +132,37 @@ func WalletConfig() wallet.Config {
 // Start runs a gateway for the test; it stops when the test ends.
 func Start(t testing.TB, adjust ...func(*Options)) *Env {
 	t.Helper()
+	return start(t, nil, adjust...)
+}
+
+// Replica starts a second gateway beside e, as another replica would run:
+// its own pool, ledger committers, dispatcher and listener, on the same
+// database schema, Redis keys and clock.
+func (e *Env) Replica(t testing.TB, adjust ...func(*Options)) *Env {
+	t.Helper()
+	return start(t, e, adjust...)
+}
+
+func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
+	t.Helper()
 	opts := Options{Wallet: WalletConfig(), Merchant: merchant.Config{SecretKey: []byte("test-merchant-secret-0123456789")}}
 	for _, f := range adjust {
 		f(&opts)
 	}
 	env := &Env{Clock: &Clock{}, Logs: &Buffer{}}
-	env.Pool = testenv.Postgres(t)
-	env.Redis, env.Prefix = testenv.Redis(t)
+	if shared != nil {
+		env.Clock, env.Logs, env.SchemaURL = shared.Clock, shared.Logs, shared.SchemaURL
+		env.Redis, env.Prefix = shared.Redis, shared.Prefix
+	} else {
+		env.SchemaURL = testenv.Schema(t)
+		env.Redis, env.Prefix = testenv.Redis(t)
+	}
+	pool, err := postgres.Open(context.Background(), env.SchemaURL, 16)
+	if err != nil {
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	env.Pool = pool
 	rdb := env.Redis
 	if opts.RedisProxy {
 		env.RedisProxy = testenv.NewProxy(t, env.Redis.Options().Addr)
