@@ -22,7 +22,9 @@ func TestTwoReplicas(t *testing.T) {
 	}
 	pay := func(env *gatewaytest.Env, from int) []gatewaytest.Response {
 		return concurrently(t, env, 5, "POST", "/v1/wallet/payments",
-			func(i int) any { return map[string]any{"qr_payload": order.QRPayload, "card_id": payers[from+i].CardID} },
+			func(i int) any {
+				return map[string]any{"qr_payload": order.QRPayload, "card_id": payers[from+i].CardID}
+			},
 			func(i int) []string { return append(payers[from+i].Auth(), "Idempotency-Key", "race") })
 	}
 	fromB := make(chan []gatewaytest.Response, 1)

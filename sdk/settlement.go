@@ -22,6 +22,11 @@ type Settlement struct {
 	// Date is the business day, YYYY-MM-DD in TimeZone.
 	Date     string `json:"date"`
 	TimeZone string `json:"time_zone"`
+	// PeriodStart and PeriodEnd bound what the settlement covers: normally
+	// the business day; a day closed early ends early, and the next
+	// settlement starts where this one ended.
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"`
 	// Status is "pending" until the net has moved to the payout account,
 	// then "settled".
 	Status         string `json:"status"`
@@ -86,6 +91,36 @@ func (c *Client) GetSettlement(ctx context.Context, date string) (*Settlement, e
 		return nil, err
 	}
 	return &s, nil
+}
+
+// SettlementCheck is a settled day recomputed from the ledger and compared
+// with what was settled: the counts and sums, the file's checksum, the stored
+// file's bytes and the payout transfer.
+type SettlementCheck struct {
+	MerchantID string `json:"merchant_id"`
+	Date       string `json:"date"`
+	// OK is true when nothing drifts.
+	OK bool `json:"ok"`
+	// Drifts says what disagrees, one sentence each; empty when OK.
+	Drifts []string `json:"drifts"`
+	// SHA256 is the checksum of the file regenerated from the ledger now;
+	// it equals Settlement.SHA256 when OK.
+	SHA256 string `json:"sha256"`
+}
+
+// VerifySettlement asks the gateway to reconcile one business day
+// (YYYY-MM-DD) against its ledger, for a finance team that wants the
+// gateway's own word before trusting a file. It needs the finance scope.
+func (c *Client) VerifySettlement(ctx context.Context, date string) (*SettlementCheck, error) {
+	seg, err := segment("settlement date", date)
+	if err != nil {
+		return nil, err
+	}
+	var ch SettlementCheck
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/settlements/" + seg + "/verify"}, &ch); err != nil {
+		return nil, err
+	}
+	return &ch, nil
 }
 
 // ErrChecksumMismatch means a downloaded settlement file is not the one the

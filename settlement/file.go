@@ -17,9 +17,12 @@ const FormatVersion = "qrpay-settlement/1"
 
 // Totals are a merchant's sums for a business day.
 type Totals struct {
-	PaymentsCount, PaymentsAmount int64
-	RefundsCount, RefundsAmount   int64
-	Fees, Net                     int64
+	PaymentsCount  int64 `json:"payments_count"`
+	PaymentsAmount int64 `json:"payments_amount"`
+	RefundsCount   int64 `json:"refunds_count"`
+	RefundsAmount  int64 `json:"refunds_amount"`
+	Fees           int64 `json:"fees"`
+	Net            int64 `json:"net"`
 }
 
 // dayRows selects the day's payments and refunds as they touched the

@@ -19,11 +19,15 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":    {"run the gateway (migrates first unless MIGRATE_ON_START=false)", runServe},
-		"migrate":  {"create the database if missing and apply migrations", runMigrate},
-		"merchant": {"onboard merchants and manage their API keys (prints JSON)", runMerchant},
-		"qr":       {"decode an EMVCo QR payload as JSON, or render it as a PNG", runQR},
-		"settle":   {"settle a business day, catch up missed days, or verify a day against the ledger", runSettle},
+		"serve":      {"run the gateway (migrates first unless MIGRATE_ON_START=false)", runServe},
+		"migrate":    {"create the database if missing and apply migrations", runMigrate},
+		"merchant":   {"onboard merchants and manage their API keys (prints JSON)", runMerchant},
+		"qr":         {"decode an EMVCo QR payload as JSON, or render it as a PNG", runQR},
+		"settle":     {"settle a business day, catch up missed days, or verify a day against the ledger", runSettle},
+		"order":      {"create, read and close orders through the merchant API (SDK; -key/-secret)", runOrder},
+		"refund":     {"refund a paid order through the merchant API (SDK; -key/-secret)", runRefund},
+		"settlement": {"list settled days and download verified settlement files (SDK; finance key)", runSettlement},
+		"demo":       {"walk the whole story against a running gateway: merchant, wallets, pay, refund, settle", runDemo},
 	}
 }
 

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qrpay/qrpay/gateway/gatewaytest"
+	"github.com/qrpay/qrpay/sdk"
+)
+
+func TestOrderCommands(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	k := env.NewMerchant(t, nil)
+	creds := keyFlags(env, k)
+	order := func(args ...string) (string, string, int) {
+		t.Helper()
+		return qrpay(t, append(append([]string{"order"}, args...), creds...)...)
+	}
+
+	stdout, stderr, code := order("create", "-amount", "1200", "-no", "POS1-0001", "-description", "2 coffees", "-terminal", "POS1", "-expires-in", "10m")
+	if code != 0 {
+		t.Fatalf("order create = %d: %s", code, stderr)
+	}
+	o := decode[sdk.Order](t, stdout)
+	if o.MerchantOrderNo != "POS1-0001" || o.Amount != 1200 || o.Description != "2 coffees" || o.TerminalID != "POS1" ||
+		o.Status != sdk.OrderCreated || o.QRPayload == "" || (o.ExpiresAt.Sub(o.CreatedAt)-10*time.Minute).Abs() > time.Second {
+		t.Errorf("order create printed %+v", o)
+	}
+	if !strings.HasPrefix(stdout, "{\n  \"id\"") {
+		t.Errorf("order create output is not indented JSON:\n%s", stdout)
+	}
+	// Running the same create again is safe: the number is the idempotency key.
+	stdout, stderr, code = order("create", "-amount", "1200", "-no", "POS1-0001", "-description", "2 coffees", "-terminal", "POS1", "-expires-in", "10m")
+	if again := decode[sdk.Order](t, stdout); code != 0 || again.ID != o.ID {
+		t.Errorf("the same create again = %d %s %s; want order %s", code, again.ID, stderr, o.ID)
+	}
+
+	stdout, stderr, code = order("create", "-amount", "800")
+	generated := decode[sdk.Order](t, stdout)
+	if code != 0 || !strings.HasPrefix(generated.MerchantOrderNo, "CLI-") || len(generated.MerchantOrderNo) > 25 {
+		t.Errorf("order create without -no = %d %s; want a generated CLI-… number of at most 25 characters (%s)", code, generated.MerchantOrderNo, stderr)
+	}
+
+	// get by id (flags before or after it) and by number.
+	for _, args := range [][]string{{"get", o.ID}, {"get", "-no", "POS1-0001"}} {
+		stdout, stderr, code = order(args...)
+		if got := decode[sdk.Order](t, stdout); code != 0 || got.ID != o.ID {
+			t.Errorf("order %v = %d %+v %s; want order %s", args, code, got, stderr, o.ID)
+		}
+	}
+	stdout, stderr, code = qrpay(t, append([]string{"order", "get"}, append(creds, o.ID)...)...)
+	if got := decode[sdk.Order](t, stdout); code != 0 || got.ID != o.ID {
+		t.Errorf("order get with the id last = %d %s", code, stderr)
+	}
+
+	stdout, stderr, code = order("close", o.ID)
+	if closed := decode[sdk.Order](t, stdout); code != 0 || closed.Status != sdk.OrderClosed {
+		t.Errorf("order close = %d %+v %s; want closed", code, closed, stderr)
+	}
+	// A paid order cannot be closed: the gateway's code reaches stderr.
+	env.Pay(t, env.NewPayer(t, 10000), generated.QRPayload)
+	if _, stderr, code = order("close", generated.ID); code != 1 || !strings.Contains(stderr, "conflict") || !strings.Contains(stderr, "request id") {
+		t.Errorf("closing a paid order = %d %s; want exit 1 with the conflict code and a request id", code, stderr)
+	}
+	if _, stderr, code = order("get", "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"); code != 1 || !strings.Contains(stderr, "not_found") {
+		t.Errorf("order get of an unknown id = %d %s; want not_found", code, stderr)
+	}
+}
+
+func TestOrderCommandRefusals(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	k := env.NewMerchant(t, nil)
+	bad := []string{"-url", env.URL, "-key", k.KeyID, "-secret", k.Secret + "x"}
+	stdout, stderr, code := qrpay(t, append([]string{"order", "create", "-amount", "100"}, bad...)...)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "unauthorized") {
+		t.Errorf("order create with a wrong secret = %d, stdout %q, stderr %q; want exit 1 and unauthorized on stderr", code, stdout, stderr)
+	}
+	for _, args := range [][]string{
+		{"order", "create"},                  // no amount
+		{"order", "create", "-amount", "-5"}, // not positive
+		{"order", "create", "-amount", "1", "-expires-in", "1.5s"},
+		{"order", "get"},                  // neither id nor -no
+		{"order", "get", "A", "-no", "B"}, // both
+		{"order", "close"},                // no id
+		{"order", "refund", "A"},          // no such verb
+	} {
+		if _, stderr, code := qrpay(t, append(args, "-url", env.URL, "-key", k.KeyID, "-secret", k.Secret)...); code != 1 {
+			t.Errorf("qrpay %v = %d %s; want exit 1", args, code, stderr)
+		}
+	}
+	if stdout, _, code := qrpay(t, "order", "help"); code != 0 || !strings.Contains(stdout, "qrpay order create") {
+		t.Errorf("order help = %d %s", code, stdout)
+	}
+}
