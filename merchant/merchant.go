@@ -24,6 +24,7 @@ import (
 
 	"github.com/qrpay/qrpay/gateway/errs"
 	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/gateway/money"
 	"github.com/qrpay/qrpay/gateway/postgres"
 	"github.com/qrpay/qrpay/gateway/wallet"
 )
@@ -150,8 +151,8 @@ func (s *Service) Create(ctx context.Context, in MerchantInput) (Merchant, error
 	case in.FeeBPS < 0 || in.FeeBPS > 10000:
 		return Merchant{}, errs.E(errs.Invalid, "fee_bps must be 0 to 10000")
 	}
-	if err := knownCurrency(in.Currency); err != nil {
-		return Merchant{}, err
+	if _, ok := money.Lookup(in.Currency); !ok {
+		return Merchant{}, errs.E(errs.Invalid, "currency %q is not supported", in.Currency)
 	}
 	if err := validWebhookURL(in.WebhookURL); err != nil {
 		return Merchant{}, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/gateway/money"
 	"github.com/qrpay/qrpay/merchant/emv"
 )
 
@@ -73,8 +74,8 @@ func (s *Service) dynamicPayload(m Merchant, o Order, ref string) (string, error
 			{Tag: subMAC, Value: s.qrMAC(q)},
 		}},
 		{Tag: "52", Value: m.MCC},
-		{Tag: "53", Value: currencies[o.Currency].numeric},
-		{Tag: "54", Value: FormatAmount(o.Amount, o.Currency)},
+		{Tag: "53", Value: numeric(o.Currency)},
+		{Tag: "54", Value: money.Format(o.Amount, o.Currency)},
 		{Tag: "58", Value: m.Country},
 		{Tag: "59", Value: m.Name},
 		{Tag: "60", Value: m.City},
@@ -95,7 +96,7 @@ func (s *Service) staticPayload(m Merchant) (string, error) {
 			{Tag: subMAC, Value: s.qrMAC(q)},
 		}},
 		{Tag: "52", Value: m.MCC},
-		{Tag: "53", Value: currencies[m.Currency].numeric},
+		{Tag: "53", Value: numeric(m.Currency)},
 		{Tag: "58", Value: m.Country},
 		{Tag: "59", Value: m.Name},
 		{Tag: "60", Value: m.City},
@@ -123,10 +124,11 @@ func (s *Service) ParseQR(payload string) (QR, error) {
 	for _, f := range acct.Fields {
 		sub[f.Tag] = f.Value
 	}
-	code, ok := currencyByNumeric[p.Currency]
+	cur, ok := money.ByNumeric(p.Currency)
 	if !ok {
 		return QR{}, errs.E(errs.QRInvalid, "currency %s is not supported", p.Currency)
 	}
+	code := cur.Code
 	q := QR{Static: p.Initiation == "11", MerchantCode: sub[subMerchant], Currency: code}
 	if !q.Static {
 		q.Ref = sub[subRef]
@@ -135,7 +137,7 @@ func (s *Service) ParseQR(payload string) (QR, error) {
 			return QR{}, errs.E(errs.QRInvalid, "the QR code has no valid expiry")
 		}
 		q.ExpiresAt = time.Unix(unix, 0)
-		if q.Amount, err = ParseAmount(p.Amount, code); err != nil {
+		if q.Amount, err = money.Parse(p.Amount, code); err != nil {
 			return QR{}, errs.E(errs.QRInvalid, "%v", err)
 		}
 	}
@@ -146,4 +148,10 @@ func (s *Service) ParseQR(payload string) (QR, error) {
 		return QR{}, errs.E(errs.QRInvalid, "a static QR code carries no amount")
 	}
 	return q, nil
+}
+
+// numeric is the currency's ISO 4217 numeric code (tag 53).
+func numeric(code string) string {
+	c, _ := money.Lookup(code)
+	return c.Numeric
 }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/gateway/money"
 )
 
 // FormatVersion names the file layout. docs/settlement.md specifies it; a
@@ -99,7 +99,7 @@ func (s *Service) writeFile(ctx context.Context, w io.Writer, m merchantInfo, da
 		sums[i].fee += fee
 		sums[i].net += net
 		if err := put("D", kind, at.In(s.cfg.Location).Format(time.RFC3339), orderID, orderNo, refundID,
-			i64(amount), i64(fee), i64(net), merchant.FormatAmount(amount, m.currency), card, terminal); err != nil {
+			i64(amount), i64(fee), i64(net), money.Format(amount, m.currency), card, terminal); err != nil {
 			return t, err
 		}
 	}
@@ -121,7 +121,7 @@ func (s *Service) writeFile(ctx context.Context, w io.Writer, m merchantInfo, da
 		v    struct{ count, amount, fee, net int64 }
 	}{{"payment", sums[0]}, {"refund", sums[1]}, {"total", total}} {
 		if err := put("S", sr.name, i64(sr.v.count), i64(sr.v.amount), i64(sr.v.fee), i64(sr.v.net),
-			merchant.FormatAmount(sr.v.amount, m.currency)); err != nil {
+			money.Format(sr.v.amount, m.currency)); err != nil {
 			return t, err
 		}
 	}

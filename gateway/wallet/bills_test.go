@@ -133,21 +133,6 @@ func TestBillCategoryTableIsDocumented(t *testing.T) {
 	}
 }
 
-func TestBillFormatAmount(t *testing.T) {
-	for _, tt := range []struct {
-		minor    int64
-		currency string
-		want     string
-	}{
-		{0, "CNY", "0.00"}, {5, "CNY", "0.05"}, {1200, "CNY", "12.00"}, {-1, "CNY", "-0.01"}, {-123456, "USD", "-1234.56"},
-		{500, "JPY", "500"}, {-500, "JPY", "-500"}, {1, "KWD", "0.001"}, {math.MinInt64, "CNY", "-92233720368547758.08"},
-	} {
-		if got := formatAmount(tt.minor, tt.currency); got != tt.want {
-			t.Errorf("formatAmount(%d, %s) = %q; want %q", tt.minor, tt.currency, got, tt.want)
-		}
-	}
-}
-
 func TestBillCursor(t *testing.T) {
 	for _, id := range []int64{1, 42, math.MaxInt64} {
 		got, err := decodeCursor(encodeCursor(id))
