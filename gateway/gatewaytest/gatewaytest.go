@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -217,8 +218,55 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		stopDispatcher()
 		<-dispatcherDone
 		env.Ledger.Close()
+		if shared == nil {
+			checkNoCardNumbers(t, env)
+		}
 	})
 	return env
+}
+
+// testCards are every card number the tests type in.
+var testCards = []string{
+	"4111111111111111", "4111111111111112", "5555555555554444", "6212345678901265",
+	"2223003122003222", "378282246310005", "3530111333300000",
+	wallet.TestCardDeclined, wallet.TestCardNoFunds, wallet.TestCardLost, wallet.TestCardIssuerDown,
+	wallet.TestCardExpiredByBan,
+}
+
+// checkNoCardNumbers runs after every test that used a gateway: no table of
+// its schema and no line it logged may hold a full card number.
+func checkNoCardNumbers(t testing.TB, env *Env) {
+	ctx := context.Background()
+	rows, err := env.Pool.Query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)
+	if err != nil {
+		t.Errorf("card number check: %v", err)
+		return
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Errorf("card number check: %v", err)
+		return
+	}
+	for _, table := range tables {
+		var dump string
+		if err := env.Pool.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(string_agg(t::text, E'\n'), '') FROM %s t`,
+			pgx.Identifier{table}.Sanitize())).Scan(&dump); err != nil {
+			t.Errorf("card number check of %s: %v", table, err)
+			continue
+		}
+		for _, n := range testCards {
+			if strings.Contains(dump, n) {
+				t.Errorf("table %s holds the card number %s", table, n)
+			}
+		}
+	}
+	logs := env.Logs.String()
+	for _, n := range testCards {
+		if strings.Contains(logs, n) {
+			t.Errorf("the logs hold the card number %s", n)
+		}
+	}
 }
 
 // Response is an HTTP response read whole.
