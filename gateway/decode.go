@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -32,7 +33,56 @@ func decodeStrict(body []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errs.E(errs.InvalidJSON, "unexpected data after the JSON object")
 	}
+	if field := nulField(reflect.ValueOf(v)); field != "" {
+		return errs.E(errs.Invalid, "field %s contains a NUL character", field)
+	}
 	return nil
+}
+
+// nulField names a string field of v that holds a NUL character, which
+// no text column can store; "" when there is none. Refusing it here keeps
+// such input a 400 instead of a database error.
+func nulField(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return nulField(v.Elem())
+		}
+	case reflect.String:
+		if strings.ContainsRune(v.String(), 0) {
+			return "(value)"
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if f := nulField(v.Index(i)); f != "" {
+				return f
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			if strings.ContainsRune(k.String(), 0) {
+				return "(key)"
+			}
+			if f := nulField(v.MapIndex(k)); f != "" {
+				return f
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range v.NumField() {
+			if !t.Field(i).IsExported() {
+				continue
+			}
+			if f := nulField(v.Field(i)); f != "" {
+				name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+				if f == "(value)" || name == "" {
+					return name
+				}
+				return name + "." + f
+			}
+		}
+	}
+	return ""
 }
 
 func describeJSONError(err error) string {

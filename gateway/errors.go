@@ -1,12 +1,20 @@
 package gateway
 
 import (
+	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/gateway/errs"
 )
@@ -95,6 +103,8 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &e):
 	case errors.As(err, &fe):
 		e = fromFiber(fe)
+	case dependencyDown(err):
+		e = &errs.Error{Code: errs.Unavailable, Message: "a dependency is unavailable; try again shortly", RetryAfter: time.Second, Err: err}
 	default:
 		e = errs.Wrap(errs.Internal, err, "internal error")
 	}
@@ -114,4 +124,24 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, "1")
 	}
 	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, RequestID: id}})
+}
+
+// dependencyDown reports whether err says PostgreSQL or Redis could not be
+// reached (or answered too late), whichever code path met it first: such a
+// request failed for want of a dependency, not for a bug, and the client
+// should retry (503 with Retry-After).
+func dependencyDown(err error) bool {
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.Timeout(err), pgconn.SafeToRetry(err),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, redis.ErrClosed):
+		return true
+	case errors.As(err, &pgErr):
+		// connection exceptions, and the server shutting down
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	return false
 }

@@ -29,11 +29,14 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.draining.Load() {
 		h.Status, h.Checks["server"] = "draining", "draining"
 	}
+	// The causes are logged, not shown: /readyz is unauthenticated.
 	if err := s.deps.Pool.Ping(ctx); err != nil {
-		h.Status, h.Checks["postgres"] = "unavailable", err.Error()
+		h.Status, h.Checks["postgres"] = "unavailable", "unavailable"
+		s.log.WarnContext(ctx, "readiness: postgres", "err", err)
 	}
 	if err := s.deps.Redis.Ping(ctx).Err(); err != nil {
-		h.Status, h.Checks["redis"] = "unavailable", err.Error()
+		h.Status, h.Checks["redis"] = "unavailable", "unavailable"
+		s.log.WarnContext(ctx, "readiness: redis", "err", err)
 	}
 	if h.Status != "ok" {
 		c.Status(http.StatusServiceUnavailable)

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -33,9 +35,13 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 		return errs.E(errs.IdempotencyKeyRequired, "the Idempotency-Key header is required for this request")
 	case len(key) > 255:
 		return errs.E(errs.Invalid, "Idempotency-Key must be at most 255 characters")
+	case strings.IndexFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0:
+		return errs.E(errs.Invalid, "Idempotency-Key must be printable ASCII")
 	}
 	scope, _ := c.Locals(localsScope).(string)
-	sum := sha256.New()
+	// Keyed, because bodies can hold secrets (a payment PIN): an unkeyed
+	// hash of a six-digit PIN is undone by a million guesses.
+	sum := hmac.New(sha256.New, s.cfg.FingerprintKey)
 	sum.Write([]byte(c.Method() + " " + c.OriginalURL() + "\n"))
 	sum.Write(c.Body())
 	fp := sum.Sum(nil)

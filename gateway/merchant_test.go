@@ -514,7 +514,15 @@ func TestOrderListAndLookups(t *testing.T) {
 		createOrder(t, env, k, fmt.Sprint("list-", i), int64(100+i))
 	}
 	if r := env.Signed(t, k, "POST", "/v1/orders", map[string]any{"merchant_order_no": "list-0", "amount": 5}, "Idempotency-Key", "dup"); r.Status != 409 {
-		t.Errorf("duplicate merchant_order_no = %d %s; want 409", r.Status, r.Body)
+		t.Errorf("another order under a used merchant_order_no = %d %s; want 409", r.Status, r.Body)
+	}
+	// The same order again under a new key (the first answer was lost):
+	// the first order, not a second one.
+	first := env.Signed(t, k, "GET", "/v1/orders/by-number/list-0", nil)
+	again := env.Signed(t, k, "POST", "/v1/orders", map[string]any{"merchant_order_no": "list-0", "amount": 100,
+		"description": "2 coffees", "terminal_id": "POS1"}, "Idempotency-Key", "lost-answer")
+	if again.Status != 201 || !strings.Contains(string(again.Body), `"id":"`) || string(again.Body) != string(first.Body) {
+		t.Errorf("the same order again = %d %s; want the first order %s", again.Status, again.Body, first.Body)
 	}
 	var seen []string
 	cursor := ""

@@ -33,6 +33,8 @@ type Config struct {
 	AccessLog bool // one log line per request
 	// OperatorToken guards the admin API; empty disables it.
 	OperatorToken string
+	// FingerprintKey keys the fingerprints of idempotent requests' bodies.
+	FingerprintKey []byte
 	// RedisPrefix prefixes the gateway's own Redis keys (request nonces).
 	RedisPrefix string
 	// Now is the clock for signature windows (time.Now when nil).

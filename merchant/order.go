@@ -67,7 +67,8 @@ const MaxOrderAmount int64 = 10_000_000_000_000
 
 // CreateOrder stores an order and returns it with its QR payload. The QR
 // PNG is not rendered here: rendering costs more than a payment, and POS
-// terminals draw the payload themselves.
+// terminals draw the payload themselves. The merchant order number makes it
+// idempotent: the same order again returns the first.
 func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Order, error) {
 	m, err := s.Get(ctx, c.MerchantID)
 	if err != nil {
@@ -109,6 +110,14 @@ func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Ord
 		description, terminal_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		o.ID, o.MerchantID, o.MerchantOrderNo, o.ref, o.Amount, o.Currency, o.Description, o.TerminalID, o.ExpiresAt, o.CreatedAt)
 	if postgres.IsUniqueViolation(err, "orders_merchant_order_no") {
+		// The same order sent again (a retry whose first answer was lost)
+		// gets the order back; another order under the same number is a
+		// conflict.
+		prev, gerr := s.GetOrderByNumber(ctx, c, in.MerchantOrderNo)
+		if gerr == nil && prev.Amount == o.Amount && prev.Currency == o.Currency && prev.Description == o.Description &&
+			prev.TerminalID == o.TerminalID {
+			return prev, nil
+		}
 		return Order{}, errs.E(errs.Conflict, "merchant_order_no %q is already used", in.MerchantOrderNo)
 	}
 	if err != nil {

@@ -141,6 +141,11 @@ type PayInput struct {
 // transaction. Of several wallets paying one order at once, exactly one
 // succeeds; the others get order_already_paid.
 func (s *Service) Pay(ctx context.Context, p wallet.Principal, in PayInput, req wallet.Request) (wallet.Movement, error) {
+	// A retry of a payment that went through is answered from the ledger,
+	// before the order's state (now paid, perhaps expired) is looked at.
+	if mv, ok, err := s.wallet.Replay(ctx, p, req); err != nil || ok {
+		return mv, err
+	}
 	t, err := s.resolve(ctx, in.QRPayload, in.OrderID)
 	if err != nil {
 		return wallet.Movement{}, err

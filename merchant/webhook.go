@@ -145,6 +145,9 @@ func (d *Dispatcher) Round(ctx context.Context) (int, error) {
 	sem := make(chan struct{}, d.opts.Concurrency)
 	var wg sync.WaitGroup
 	for _, e := range due {
+		if ctx.Err() != nil {
+			break // shutting down: the claim's lease hands these to the next round
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {

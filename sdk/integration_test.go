@@ -381,11 +381,15 @@ func TestGatewayRefusalsAreErrors(t *testing.T) {
 	if _, err := client.CreateOrder(ctx, &sdk.OrderParams{MerchantOrderNo: "X-1", Amount: 0}); !errors.Is(err, sdk.ErrInvalid) {
 		t.Errorf("CreateOrder(amount 0) = %v; want ErrInvalid", err)
 	}
-	if _, err := client.CreateOrder(ctx, &sdk.OrderParams{MerchantOrderNo: "X-2", Amount: 100}); err != nil {
+	first, err := client.CreateOrder(ctx, &sdk.OrderParams{MerchantOrderNo: "X-2", Amount: 100})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.CreateOrder(ctx, &sdk.OrderParams{MerchantOrderNo: "X-2", Amount: 100}); !errors.Is(err, sdk.ErrConflict) {
-		t.Errorf("a second order X-2 with a fresh Idempotency-Key = %v; want ErrConflict", err)
+	if again, err := client.CreateOrder(ctx, &sdk.OrderParams{MerchantOrderNo: "X-2", Amount: 100}); err != nil || again.ID != first.ID {
+		t.Errorf("the same order X-2 with a fresh Idempotency-Key = %v, %v; want the first order %s", again, err, first.ID)
+	}
+	if _, err := client.CreateOrder(ctx, &sdk.OrderParams{MerchantOrderNo: "X-2", Amount: 200}); !errors.Is(err, sdk.ErrConflict) {
+		t.Errorf("another order under X-2 = %v; want ErrConflict", err)
 	}
 	for _, err := range sdk.NewClient(env.URL, posOnly.KeyID, posOnly.Secret).ListSettlements(ctx, nil) {
 		if !errors.Is(err, sdk.ErrForbidden) {

@@ -36,7 +36,7 @@ func BenchmarkSettleMillion(b *testing.B) {
 			SELECT 'merchant:' || g, k, 'CNY', true FROM generate_series(1, %d) g, unnest(ARRAY['merchant', 'payout']) k`, merchants),
 		`INSERT INTO merchants (id, code, name, city, mcc, country, currency, fee_bps, account_id, payout_account_id, created_at)
 			SELECT gen_random_uuid(), 'B' || lpad(split_part(a.owner, ':', 2), 9, '0'), 'Bench ' || split_part(a.owner, ':', 2), 'Shanghai',
-				'5814', 'CN', 'CNY', 60, a.id, p.id, '2026-01-01'
+				'5814', 'CN', 'CNY', 60, a.id, p.id, '2026-02-02 00:00:00+08'
 			FROM accounts a JOIN accounts p ON p.owner = a.owner AND p.kind = 'payout' WHERE a.kind = 'merchant'`,
 		fmt.Sprintf(`CREATE TABLE seed AS
 			SELECT g AS n, gen_random_uuid() AS tid, gen_random_uuid() AS oid, m.id AS merchant_id, m.account_id,

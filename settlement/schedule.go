@@ -2,6 +2,7 @@ package settlement
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,16 +28,20 @@ func (s *Service) CatchUp(ctx context.Context) ([]Outcome, error) {
 	}
 	last := s.Yesterday()
 	var all []Outcome
+	var failed error
+	// A merchant that fails a day fails its later days too (days settle in
+	// order), but the others carry on.
 	for d := first.Format(time.DateOnly); d <= last.Date; {
 		out, err := s.Run(ctx, d, "", false)
 		all = append(all, out...)
-		if err != nil {
-			return all, err
+		failed = errors.Join(failed, err)
+		if ctx.Err() != nil {
+			return all, errors.Join(failed, ctx.Err())
 		}
 		t, _ := time.Parse(time.DateOnly, d)
 		d = t.AddDate(0, 0, 1).Format(time.DateOnly)
 	}
-	return all, nil
+	return all, failed
 }
 
 // Schedule runs CatchUp once now and then every day at hh:mm in the

@@ -157,7 +157,15 @@ func (s *Service) Run(ctx context.Context, date, merchantID string, closeEarly b
 	var out []Outcome
 	var failed error
 	for _, id := range ids {
+		// Runs of different days take turns per merchant, so that the
+		// order check and the settlement it guards are one step.
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, merchantLock(id)); err != nil {
+			return out, fmt.Errorf("settle %s: lock merchant %s: %w", date, id, err)
+		}
 		o := s.settleMerchant(ctx, id, day, dayOpen)
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, merchantLock(id)); err != nil {
+			return out, fmt.Errorf("settle %s: unlock merchant %s: %w", date, id, err)
+		}
 		settledTotal.WithLabelValues(o.Result).Inc()
 		if o.Result == "failed" {
 			s.log.ErrorContext(ctx, "settlement failed", "merchant", id, "date", date, "err", o.Error)
@@ -166,6 +174,13 @@ func (s *Service) Run(ctx context.Context, date, merchantID string, closeEarly b
 		out = append(out, o)
 	}
 	return out, failed
+}
+
+// merchantLock is the advisory lock key of a merchant's settlements.
+func merchantLock(merchantID string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("qrpay-settlement-merchant/" + merchantID))
+	return int64(h.Sum64() >> 1)
 }
 
 // dayLock is the advisory lock key of a business day's settlement.
@@ -182,17 +197,38 @@ func (s *Service) settleMerchant(ctx context.Context, merchantID string, day Day
 		o.Result, o.Net, o.SHA256 = "already_settled", existing.Net, existing.SHA256
 		return o
 	}
-	// The period starts where the merchant's previous settlement ended.
+	// Days settle in order: a day's period starts where the previous day's
+	// ended, so settling a day over an unsettled earlier one would pay the
+	// earlier one's payments out twice.
+	var prevDate, laterDate *string
 	var prevEnd *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT max(period_end) FROM settlements
-		WHERE merchant_id = $1 AND business_date < $2::date AND status = 'settled'`, merchantID, day.Date).Scan(&prevEnd); err != nil {
+	var created string
+	if err := s.pool.QueryRow(ctx, `SELECT
+			(SELECT business_date::text FROM settlements WHERE merchant_id = $1 AND status = 'settled'
+				AND business_date < $2::date ORDER BY business_date DESC LIMIT 1),
+			(SELECT period_end FROM settlements WHERE merchant_id = $1 AND status = 'settled'
+				AND business_date < $2::date ORDER BY business_date DESC LIMIT 1),
+			(SELECT min(business_date)::text FROM settlements WHERE merchant_id = $1 AND status = 'settled'
+				AND business_date > $2::date),
+			(SELECT (created_at AT TIME ZONE $3)::date::text FROM merchants WHERE id = $1)`,
+		merchantID, day.Date, s.cfg.Location.String()).Scan(&prevDate, &prevEnd, &laterDate, &created); err != nil {
 		o.Result, o.Error = "failed", err.Error()
+		return o
+	}
+	dayBefore := day.Start.AddDate(0, 0, -1).Format(time.DateOnly)
+	switch {
+	case laterDate != nil:
+		o.Result, o.Error = "failed", fmt.Sprintf("the later day %s is already settled; days settle in order", *laterDate)
+		return o
+	case created <= dayBefore && (prevDate == nil || *prevDate != dayBefore):
+		o.Result, o.Error = "failed", fmt.Sprintf("the day before, %s, is not settled yet; days settle in order (qrpay settle catch-up)", dayBefore)
 		return o
 	}
 	// Take the merchant account's lock, the one every payment and refund
 	// holds while it writes and stamps its postings: once we have it, every
 	// posting stamped before now has committed and is visible. A day closed
-	// early ends at that instant.
+	// early ends at that instant; any day ends no later than it, so a clock
+	// that runs ahead of the database's cannot cut a period short.
 	var lockedAt time.Time
 	if err := s.pool.QueryRow(ctx, `SELECT clock_timestamp() FROM accounts
 		WHERE id = (SELECT account_id FROM merchants WHERE id = $1) FOR UPDATE`, merchantID).Scan(&lockedAt); err != nil {
@@ -204,6 +240,8 @@ func (s *Service) settleMerchant(ctx context.Context, merchantID string, day Day
 		if now := s.cfg.Now(); now.Before(lockedAt) {
 			day.End = now.Truncate(time.Microsecond) // the database keeps microseconds
 		}
+	} else if lockedAt.Before(day.End) {
+		day.End = lockedAt // the database's clock is behind ours: read only what it has stamped
 	}
 	if prevEnd != nil && prevEnd.Before(day.End) {
 		day.Start = *prevEnd

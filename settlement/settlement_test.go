@@ -30,13 +30,14 @@ type fixture struct {
 	files settlement.Files
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture's merchant was onboarded on the day since (local midnight):
+// its first settlement is that day's.
+func newFixture(t *testing.T, since string) *fixture {
 	t.Helper()
 	env := gatewaytest.Start(t)
 	f := &fixture{env: env, m: env.NewMerchant(t, nil), payer: env.NewPayer(t, 500_000)}
 	f.files = settlement.PGFiles{Pool: env.Pool}
-	// The merchant was onboarded before the days the tests settle.
-	if _, err := env.Pool.Exec(context.Background(), `UPDATE merchants SET created_at = '2026-01-01'`); err != nil {
+	if _, err := env.Pool.Exec(context.Background(), `UPDATE merchants SET created_at = $1`, day(since, 0, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	f.svc = settlement.New(settlement.Config{Location: shanghai, Now: func() time.Time { return time.Now().Add(72 * time.Hour) }},
@@ -113,7 +114,7 @@ func rows(recs [][]string, kind string) [][]string {
 
 func TestSettleADay(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "2026-03-10")
 	ctx := context.Background()
 	const date = "2026-03-10"
 	a := f.pay(t, 10000, day(date, 9, 0, 0))
@@ -179,7 +180,7 @@ func TestSettleADay(t *testing.T) {
 
 func TestDayBoundaryInTheTimeZone(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "2026-04-01")
 	ctx := context.Background()
 	f.pay(t, 100, day("2026-04-01", 23, 59, 59))
 	f.pay(t, 200, day("2026-04-02", 0, 0, 0))
@@ -199,7 +200,7 @@ func TestDayBoundaryInTheTimeZone(t *testing.T) {
 
 func TestRefundBelongsToItsOwnDay(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "2026-05-01")
 	ctx := context.Background()
 	o := f.pay(t, 5000, day("2026-05-01", 10, 0, 0))
 	f.refund(t, o, 5000, day("2026-05-02", 10, 0, 0))
@@ -224,7 +225,7 @@ func TestRefundBelongsToItsOwnDay(t *testing.T) {
 
 func TestFailureLeavesNothingPublished(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "2026-06-01")
 	ctx := context.Background()
 	const date = "2026-06-01"
 	f.pay(t, 3000, day(date, 8, 0, 0))
@@ -288,7 +289,7 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 
 func TestConcurrentRunsSettleOnce(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "2026-07-01")
 	const date = "2026-07-01"
 	f.pay(t, 1234, day(date, 11, 0, 0))
 	var wg sync.WaitGroup
@@ -324,7 +325,7 @@ func TestConcurrentRunsSettleOnce(t *testing.T) {
 
 func TestCatchUpSettlesMissedDays(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "2026-01-01")
 	ctx := context.Background()
 	// The merchant exists since three days before the settlement clock's yesterday.
 	yesterday := f.svc.Yesterday()
@@ -388,7 +389,7 @@ func i64(v int64) string { return strconv.FormatInt(v, 10) }
 // today goes to tomorrow's settlement, so nothing is settled twice or never.
 func TestCloseDayEarly(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "2026-08-01")
 	ctx := context.Background()
 	var mu sync.Mutex
 	now := day("2026-08-01", 15, 0, 0)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -154,6 +156,8 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 		AccessLog:     cfg.AccessLog,
 		OperatorToken: cfg.OperatorToken,
 		RedisPrefix:   cfg.RedisPrefix,
+		// Derived from the pepper: request bodies may hold PINs.
+		FingerprintKey: derive(cfg.SecretPepper, "idempotency-fingerprint"),
 	}, gateway.Deps{
 		Pool:        pool,
 		Redis:       rdb,
@@ -191,4 +195,11 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// derive returns a key for one purpose from a configured secret.
+func derive(secret, purpose string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("qrpay/" + purpose))
+	return m.Sum(nil)
 }

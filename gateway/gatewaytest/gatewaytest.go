@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,8 @@ type Env struct {
 	Logs       *Buffer
 	// RedisProxy is set when Options.RedisProxy asked for it.
 	RedisProxy *testenv.Proxy
+	// PostgresProxy is set when Options.PostgresProxy asked for it.
+	PostgresProxy *testenv.Proxy
 }
 
 // Options adjust the gateway before it starts.
@@ -67,6 +70,8 @@ type Options struct {
 	Routes func(app *fiber.App)
 	// RedisProxy puts a cuttable proxy between the gateway and Redis.
 	RedisProxy bool
+	// PostgresProxy puts a cuttable proxy between the gateway and PostgreSQL.
+	PostgresProxy bool
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -158,7 +163,17 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		env.SchemaURL = testenv.Schema(t)
 		env.Redis, env.Prefix = testenv.Redis(t)
 	}
-	pool, err := postgres.Open(context.Background(), env.SchemaURL, 16)
+	poolURL := env.SchemaURL
+	if opts.PostgresProxy {
+		u, err := url.Parse(env.SchemaURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.PostgresProxy = testenv.NewProxy(t, u.Host)
+		u.Host = env.PostgresProxy.Addr
+		poolURL = u.String()
+	}
+	pool, err := postgres.Open(context.Background(), poolURL, 16)
 	if err != nil {
 		t.Fatalf("PostgreSQL: %v", err)
 	}
@@ -192,7 +207,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		env.Pool, env.Ledger, settlement.PGFiles{Pool: env.Pool})
 	env.Dispatcher = env.Merchant.NewDispatcher(merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second})
 	env.Server = gateway.New(gateway.Config{Version: "test", AccessLog: true, OperatorToken: OperatorToken,
-		RedisPrefix: env.Prefix, Now: env.Clock.Now}, gateway.Deps{
+		RedisPrefix: env.Prefix, Now: env.Clock.Now, FingerprintKey: []byte("test-fingerprint-key")}, gateway.Deps{
 		Pool: env.Pool, Redis: rdb, Ledger: env.Ledger, Wallet: env.Wallet, Merchant: env.Merchant, Logger: log,
 		Settlement:  env.Settlement,
 		Idempotency: idem.New(rdb, env.Prefix, time.Minute, 48*time.Hour), Delivered: env.Dispatcher.Poke,

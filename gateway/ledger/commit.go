@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -304,7 +306,23 @@ func (l *Ledger) commitOrSplit(batch []*request) {
 	}
 }
 
+// failure answers a transfer whose transaction failed. The database
+// refusing the transfer's own data (SQLSTATE class 22, data exception, or
+// 23, integrity constraint) is the request's fault and will fail again, so
+// it is not "unavailable", which would tell the caller to retry and count
+// against the breaker.
 func (l *Ledger) failure(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "22":
+			l.log.Warn("ledger refused a transfer's data", "err", err)
+			return errs.Wrap(errs.Invalid, err, "the transfer holds a value that cannot be stored")
+		case "23":
+			l.log.Warn("ledger refused a transfer by a constraint", "err", err)
+			return errs.Wrap(errs.Conflict, err, "the transfer conflicts with stored data")
+		}
+	}
 	l.log.Error("ledger commit failed", "err", err)
 	return errs.Wrap(errs.Unavailable, err, "the ledger could not commit; try again with the same idempotency key")
 }

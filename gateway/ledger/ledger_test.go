@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -248,5 +249,28 @@ func TestCloseAccount(t *testing.T) {
 	}
 	if _, err := f.l.Post(ctx, move(a.ID, b.ID, 5, "to-closed")); !errs.Is(err, errs.AccountClosed) {
 		t.Errorf("transfer to a closed account: err = %v; want account_closed", err)
+	}
+}
+
+// TestUnstorableDataIsTheCallersFault: metadata PostgreSQL refuses (a NUL in
+// jsonb) fails its transfer as invalid, never as unavailable, so a caller
+// sending it again and again cannot open the breaker for everyone.
+func TestUnstorableDataIsTheCallersFault(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 2)
+	ctx := context.Background()
+	f.fund(t, f.wallets[0], 100)
+	for i := range 10 {
+		tr := move(f.wallets[0].ID, f.wallets[1].ID, 1, fmt.Sprint("nul-", i))
+		tr.Metadata = json.RawMessage(`{"note":"a\u0000b"}`)
+		if _, err := f.l.Post(ctx, tr); !errs.Is(err, errs.Invalid) {
+			t.Fatalf("post %d: err = %v; want invalid", i, err)
+		}
+	}
+	if got := f.l.BreakerState(); got != "closed" {
+		t.Errorf("breaker = %s; want closed", got)
+	}
+	if _, err := f.l.Post(ctx, move(f.wallets[0].ID, f.wallets[1].ID, 1, "fine")); err != nil {
+		t.Errorf("a good transfer after the bad ones: %v", err)
 	}
 }

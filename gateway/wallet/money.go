@@ -127,7 +127,7 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	if err := validAmount(amount); err != nil {
 		return Movement{}, err
 	}
-	if t, ok, err := s.replay(ctx, p, req); err != nil || ok {
+	if t, ok, err := s.Replay(ctx, p, req); err != nil || ok {
 		return t, err
 	}
 	w, err := s.Get(ctx, p.WalletID)
@@ -183,9 +183,13 @@ func (s *Service) release(ctx context.Context, r limits.Reservation) {
 	}
 }
 
-// replay returns the movement already committed under the request's key:
-// the Redis record of the response can be lost, the ledger's cannot.
-func (s *Service) replay(ctx context.Context, p Principal, req Request) (Movement, bool, error) {
+// Replay returns the movement already committed under the request's key,
+// if any: the Redis record of a response can be lost, the ledger's cannot.
+// Money-moving requests call it before any check that depends on the
+// present (an order's state, a recipient's wallet, a PIN lockout), so that a
+// retry of a request that went through is answered with what happened,
+// whatever has changed since.
+func (s *Service) Replay(ctx context.Context, p Principal, req Request) (Movement, bool, error) {
 	t, ok, err := ledger.TransferByKey(ctx, s.pool, p.Scope(), req.Key)
 	if err != nil || !ok {
 		return Movement{}, false, err
@@ -218,6 +222,9 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	}
 	if len([]rune(in.Note)) > 140 {
 		return Movement{}, errs.E(errs.Invalid, "note must be at most 140 characters")
+	}
+	if mv, ok, err := s.Replay(ctx, p, req); err != nil || ok {
+		return mv, err
 	}
 	if err := s.VerifyPIN(ctx, p, in.PIN); err != nil {
 		return Movement{}, err
