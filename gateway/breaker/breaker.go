@@ -21,6 +21,11 @@ var stateGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
 }, []string{"name"})
 
+// ErrAlreadyCounted marks a failure that another call already reported to
+// the breaker: the transfers of one failed batch share one cause, and one
+// network blip must not count as many failures as the batch had members.
+var ErrAlreadyCounted = errors.New("failure already counted")
+
 // Breaker guards calls to one dependency.
 type Breaker[T any] struct {
 	cb      *gobreaker.CircuitBreaker[T]
@@ -45,6 +50,9 @@ func New[T any](name string, failures uint32, openFor time.Duration) *Breaker[T]
 			},
 			IsSuccessful: func(err error) bool { return err == nil || errs.Business(err) },
 			IsExcluded: func(err error) bool {
+				if errors.Is(err, ErrAlreadyCounted) {
+					return true
+				}
 				if errs.Is(err, errs.Unavailable) {
 					return false // the dependency timed out or failed: a failure
 				}

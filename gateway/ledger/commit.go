@@ -301,8 +301,12 @@ func (l *Ledger) commitOrSplit(batch []*request) {
 		}
 		return
 	}
-	for _, r := range batch {
-		r.answer(Transfer{}, l.failure(err))
+	failure := l.failure(err)
+	for i, r := range batch {
+		if i == 1 { // the rest of the batch failed for the same reason: count it once
+			failure = &errs.Error{Code: failure.Code, Message: failure.Message, Err: errors.Join(err, breaker.ErrAlreadyCounted)}
+		}
+		r.answer(Transfer{}, failure)
 	}
 }
 
@@ -311,7 +315,7 @@ func (l *Ledger) commitOrSplit(batch []*request) {
 // 23, integrity constraint) is the request's fault and will fail again, so
 // it is not "unavailable", which would tell the caller to retry and count
 // against the breaker.
-func (l *Ledger) failure(err error) error {
+func (l *Ledger) failure(err error) *errs.Error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code[:2] {
