@@ -28,20 +28,13 @@ type Purchase struct {
 // Pay debits the wallet for a purchase: it checks the wallet, the card and
 // the PIN, reserves the card's limits, posts one ledger transfer (wallet to
 // Credits) with the hook in its transaction, then commits the reservation —
-// or releases it if anything failed after it. A retry under the same key
-// returns the committed transfer (Replayed) without touching the limits.
+// or releases it if anything failed after it. A second request under the
+// same key meets the ledger's guard and gets the committed transfer
+// (Replayed), its reservation given back; callers answer retries with
+// Replay first, before anything else is checked.
 func (s *Service) Pay(ctx context.Context, p Principal, pu Purchase) (ledger.Transfer, Card, error) {
 	if err := validAmount(pu.Amount); err != nil {
 		return ledger.Transfer{}, Card{}, err
-	}
-	if t, ok, err := ledger.TransferByKey(ctx, s.pool, p.Scope(), pu.Request.Key); err != nil {
-		return ledger.Transfer{}, Card{}, err
-	} else if ok {
-		if string(t.Fingerprint) != string(pu.Request.Fingerprint) {
-			return ledger.Transfer{}, Card{}, errs.E(errs.IdempotencyMismatch, "idempotency key %q was used for a different request", pu.Request.Key)
-		}
-		t.Replayed = true
-		return t, Card{}, nil
 	}
 	w, err := s.Get(ctx, p.WalletID)
 	switch {
