@@ -697,3 +697,40 @@ func TestSignatureTampering(t *testing.T) {
 		t.Errorf("orders = %d; want only the 2 correctly signed ones", len(page.Data))
 	}
 }
+
+// TestCloseRacesPay closes orders while wallets pay them: each order ends
+// either paid (and the close was refused) or closed (and the payment was
+// refused), never both, and no closed order has money behind it.
+func TestCloseRacesPay(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	k := env.NewMerchant(t, nil)
+	p := newPayer(t, env, 100000)
+	for i := range 10 {
+		o := createOrder(t, env, k, fmt.Sprint("race-close-", i), 100)
+		var pay, closeR gatewaytest.Response
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); pay = p.pay(t, env, o.QRPayload, fmt.Sprint("rc-", i)) }()
+		go func() { defer wg.Done(); closeR = env.Signed(t, k, "POST", "/v1/orders/"+o.ID+"/close", nil) }()
+		wg.Wait()
+		paid, closed := pay.Status == 201, closeR.Status == 200
+		if paid == closed {
+			t.Errorf("order %d: pay %d %s, close %d %s; want exactly one to succeed", i, pay.Status, pay.Body, closeR.Status, closeR.Body)
+		}
+		if !paid && pay.Code() != "order_closed" {
+			t.Errorf("order %d: refused payment = %s; want order_closed", i, pay.Body)
+		}
+		var final merchant.Order
+		env.Signed(t, k, "GET", "/v1/orders/"+o.ID, nil).JSON(t, &final)
+		if (final.Status == "paid") != paid {
+			t.Errorf("order %d ended %s; the payment said %d", i, final.Status, pay.Status)
+		}
+	}
+	var closedWithMoney int
+	env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM orders WHERE status = 'closed' AND payment_id IS NOT NULL`).Scan(&closedWithMoney)
+	if closedWithMoney != 0 {
+		t.Errorf("%d closed orders have a payment", closedWithMoney)
+	}
+	checkLedger(t, env)
+}
