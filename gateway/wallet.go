@@ -290,17 +290,7 @@ func (s *Server) topUp(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	p := principal(c)
-	if req.Currency != "" {
-		w, err := s.deps.Wallet.Get(c.UserContext(), p.WalletID)
-		if err != nil {
-			return err
-		}
-		if w.Currency != req.Currency {
-			return errs.E(errs.Invalid, "the wallet holds %s, not %s", w.Currency, req.Currency)
-		}
-	}
-	mv, err := s.deps.Wallet.TopUp(c.UserContext(), p, req.CardID, req.Amount, s.walletRequest(c))
+	mv, err := s.deps.Wallet.TopUp(c.UserContext(), principal(c), req.CardID, req.Amount, req.Currency, s.walletRequest(c))
 	if err != nil {
 		return err
 	}

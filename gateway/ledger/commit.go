@@ -149,9 +149,6 @@ func (l *Ledger) Close() {
 	<-l.stopped
 }
 
-// Pool is the pool the ledger writes to.
-func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
-
 // BreakerState reports the Postgres breaker's state.
 func (l *Ledger) BreakerState() string { return l.breaker.State() }
 

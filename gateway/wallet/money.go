@@ -122,8 +122,9 @@ func (s *Service) clearingAccount(ctx context.Context, currency string) (int64, 
 // TopUp moves amount from a bound card into the wallet: the card's limits
 // are reserved, the issuer authorizes, the ledger posts, and the reservation
 // is committed. A retry with the same key finds the committed transfer
-// before touching the limits or the issuer again.
-func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, req Request) (Movement, error) {
+// before touching the limits or the issuer again. currency, when given,
+// must be the wallet's.
+func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency string, req Request) (Movement, error) {
 	if err := validAmount(amount); err != nil {
 		return Movement{}, err
 	}
@@ -136,6 +137,9 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	}
 	if w.Status != "active" {
 		return Movement{}, errs.E(errs.WalletClosed, "the wallet is closed")
+	}
+	if currency != "" && currency != w.Currency {
+		return Movement{}, errs.E(errs.Invalid, "the wallet holds %s, not %s", w.Currency, currency)
 	}
 	card, err := s.usableCard(ctx, p, cardID)
 	if err != nil {
