@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,9 @@ func inShanghai(s string) time.Time {
 	return t
 }
 
+// keySeq makes order numbers and keys unique.
+var keySeq atomic.Int64
+
 // shop is a merchant the bills tests buy from.
 type shop struct {
 	gatewaytest.MerchantKey
@@ -53,7 +57,7 @@ func newShop(t *testing.T, env *gatewaytest.Env, name, mcc string) shop {
 // the order.
 func (p payer) buy(t *testing.T, env *gatewaytest.Env, s shop, amount int64) (wallet.Movement, merchant.Order) {
 	t.Helper()
-	no := fmt.Sprintf("bill-%d", phoneSeq.Add(1))
+	no := fmt.Sprintf("bill-%d", keySeq.Add(1))
 	o := createOrder(t, env, s.MerchantKey, no, amount)
 	r := p.pay(t, env, o.QRPayload, "pay-"+no)
 	if r.Status != http.StatusCreated {
@@ -68,7 +72,7 @@ func (p payer) buy(t *testing.T, env *gatewaytest.Env, s shop, amount int64) (wa
 // transfer id.
 func (s shop) refund(t *testing.T, env *gatewaytest.Env, orderID string, amount int64) (merchant.Refund, string) {
 	t.Helper()
-	no := fmt.Sprintf("r-%d", phoneSeq.Add(1))
+	no := fmt.Sprintf("r-%d", keySeq.Add(1))
 	r := env.Signed(t, s.MerchantKey, "POST", "/v1/orders/"+orderID+"/refunds", map[string]any{"refund_no": no, "amount": amount},
 		"Idempotency-Key", no)
 	if r.Status != http.StatusCreated {
@@ -87,7 +91,7 @@ func (s shop) refund(t *testing.T, env *gatewaytest.Env, orderID string, amount 
 func (p payer) send(t *testing.T, env *gatewaytest.Env, to customer, amount int64, note string) wallet.Movement {
 	t.Helper()
 	r := env.Do(t, "POST", "/v1/wallet/transfers", map[string]any{"to_phone": to.Phone, "amount": amount, "note": note, "pin": "135790"},
-		p.idem(fmt.Sprintf("send-%d", phoneSeq.Add(1)))...)
+		p.Idem(fmt.Sprintf("send-%d", keySeq.Add(1)))...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("transfer = %d %s", r.Status, r.Body)
 	}
@@ -125,7 +129,7 @@ func backdate(t *testing.T, env *gatewaytest.Env, moves ...backdated) {
 
 func history(t *testing.T, env *gatewaytest.Env, c customer, query string) wallet.HistoryPage {
 	t.Helper()
-	r := env.Do(t, "GET", "/v1/wallet/movements?"+query, nil, c.auth()...)
+	r := env.Do(t, "GET", "/v1/wallet/movements?"+query, nil, c.Auth()...)
 	if r.Status != http.StatusOK {
 		t.Fatalf("history ?%s = %d %s", query, r.Status, r.Body)
 	}
@@ -136,7 +140,7 @@ func history(t *testing.T, env *gatewaytest.Env, c customer, query string) walle
 
 func statement(t *testing.T, env *gatewaytest.Env, c customer, month string) wallet.Statement {
 	t.Helper()
-	r := env.Do(t, "GET", "/v1/wallet/statements/"+month, nil, c.auth()...)
+	r := env.Do(t, "GET", "/v1/wallet/statements/"+month, nil, c.Auth()...)
 	if r.Status != http.StatusOK {
 		t.Fatalf("statement %s = %d %s", month, r.Status, r.Body)
 	}
@@ -147,7 +151,7 @@ func statement(t *testing.T, env *gatewaytest.Env, c customer, month string) wal
 
 func analysis(t *testing.T, env *gatewaytest.Env, c customer, query string) wallet.Analysis {
 	t.Helper()
-	r := env.Do(t, "GET", "/v1/wallet/analysis?"+query, nil, c.auth()...)
+	r := env.Do(t, "GET", "/v1/wallet/analysis?"+query, nil, c.Auth()...)
 	if r.Status != http.StatusOK {
 		t.Fatalf("analysis ?%s = %d %s", query, r.Status, r.Body)
 	}
@@ -178,7 +182,7 @@ func TestHistoryShowsEveryMovement(t *testing.T) {
 	rf, refundTransfer := mart.refund(t, env, order2.ID, 500)
 
 	page := history(t, env, alice.customer, "")
-	bobMasked := "+86138****" + bob.Phone[len(bob.Phone)-4:]
+	bobMasked := masked(bob.Phone)
 	want := []wallet.HistoryItem{
 		{ID: refundTransfer, Type: "refund", Amount: 500, BalanceAfter: 95300, Counterparty: "FreshMart", Card: "**** 1111", Category: "groceries", OrderID: order2.ID, RefundID: rf.ID},
 		{ID: pay2.ID, Type: "payment", Amount: -5000, BalanceAfter: 94800, Counterparty: "FreshMart", Card: "**** 1111", Category: "groceries", OrderID: order2.ID},
@@ -269,7 +273,7 @@ func TestHistoryShowsEveryMovement(t *testing.T) {
 	for _, query := range []string{"limit=0", "limit=101", "limit=-1", "limit=two", "from=2025-13-01", "from=20250301",
 		"to=2025-02-30", "from=2025-03-02&to=2025-03-01", "type=bogus", "type=payment,", "type=Payment",
 		"starting_after=not-a-cursor", "starting_after=MTIz", "starting_after=" + url.QueryEscape("cDotMQ")} {
-		r := env.Do(t, "GET", "/v1/wallet/movements?"+query, nil, alice.auth()...)
+		r := env.Do(t, "GET", "/v1/wallet/movements?"+query, nil, alice.Auth()...)
 		if r.Status != http.StatusBadRequest || r.Code() != "invalid" {
 			t.Errorf("history ?%s = %d %s; want 400 invalid", query, r.Status, r.Body)
 		}
@@ -399,8 +403,8 @@ func TestStatementMonths(t *testing.T) {
 		t.Errorf("Bob's March = %+v; want 3000 out, 2000 in, closing 9000", bm)
 	}
 	// The same statement again (now from stored days) is the same.
-	r1 := env.Do(t, "GET", "/v1/wallet/statements/2025-03", nil, alice.auth()...)
-	r2 := env.Do(t, "GET", "/v1/wallet/statements/2025-03?format=json", nil, alice.auth()...)
+	r1 := env.Do(t, "GET", "/v1/wallet/statements/2025-03", nil, alice.Auth()...)
+	r2 := env.Do(t, "GET", "/v1/wallet/statements/2025-03?format=json", nil, alice.Auth()...)
 	if !bytes.Equal(r1.Body, r2.Body) {
 		t.Errorf("March twice:\n%s\n%s", r1.Body, r2.Body)
 	}
@@ -422,12 +426,12 @@ func TestStatementMonths(t *testing.T) {
 		now.AddDate(0, 1, 1-now.Day()).Format("2006-01"): 400, // next month
 		"2999-01": 400, "2025-13": 400, "2025-3": 400, "202503": 400, "march": 400,
 	} {
-		r := env.Do(t, "GET", "/v1/wallet/statements/"+month, nil, alice.auth()...)
+		r := env.Do(t, "GET", "/v1/wallet/statements/"+month, nil, alice.Auth()...)
 		if r.Status != code || r.Code() != "invalid" {
 			t.Errorf("statement %s = %d %s; want %d invalid", month, r.Status, r.Body, code)
 		}
 	}
-	if r := env.Do(t, "GET", "/v1/wallet/statements/2025-03?format=xml", nil, alice.auth()...); r.Status != 400 {
+	if r := env.Do(t, "GET", "/v1/wallet/statements/2025-03?format=xml", nil, alice.Auth()...); r.Status != 400 {
 		t.Errorf("format=xml = %d; want 400", r.Status)
 	}
 	checkLedger(t, env)
@@ -439,17 +443,17 @@ func TestStatementMonths(t *testing.T) {
 func TestStatementCSV(t *testing.T) {
 	t.Parallel()
 	f := newStatementFixture(t)
-	r := f.env.Do(t, "GET", "/v1/wallet/statements/2025-03?format=csv", nil, f.alice.auth()...)
+	r := f.env.Do(t, "GET", "/v1/wallet/statements/2025-03?format=csv", nil, f.alice.Auth()...)
 	if r.Status != 200 || r.Header.Get("Content-Type") != "text/csv; charset=utf-8" ||
 		r.Header.Get("Content-Disposition") != `attachment; filename="statement-2025-03.csv"` {
 		t.Fatalf("csv = %d %v %s", r.Status, r.Header, r.Body)
 	}
-	byAccept := f.env.Do(t, "GET", "/v1/wallet/statements/2025-03", nil, append(f.alice.auth(), "Accept", "text/csv")...)
+	byAccept := f.env.Do(t, "GET", "/v1/wallet/statements/2025-03", nil, append(f.alice.Auth(), "Accept", "text/csv")...)
 	if !bytes.Equal(byAccept.Body, r.Body) {
 		t.Errorf("Accept: text/csv gave\n%s\nwant\n%s", byAccept.Body, r.Body)
 	}
 	got := normalizeIDs(string(r.Body))
-	got = strings.ReplaceAll(got, "+86138****"+f.bob.Phone[len(f.bob.Phone)-4:], "+86138****0002")
+	got = strings.ReplaceAll(got, masked(f.bob.Phone), "+86138****0002")
 	golden := filepath.Join("testdata", "statement-2025-03.csv")
 	if os.Getenv("UPDATE_GOLDEN") != "" {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -641,7 +645,7 @@ func TestAnalysisCategoriesMerchantsMonths(t *testing.T) {
 	}
 	for _, query := range []string{"top=0", "top=51", "top=x", "from=2025-03-02&to=2025-03-01", "from=2024-01-01&to=2025-03-01",
 		"from=2025-3-1", "to=tomorrow"} {
-		r := env.Do(t, "GET", "/v1/wallet/analysis?"+query, nil, alice.auth()...)
+		r := env.Do(t, "GET", "/v1/wallet/analysis?"+query, nil, alice.Auth()...)
 		if r.Status != http.StatusBadRequest || r.Code() != "invalid" {
 			t.Errorf("analysis ?%s = %d %s; want 400 invalid", query, r.Status, r.Body)
 		}
@@ -669,7 +673,7 @@ func TestBillsAreOnlyTheOwners(t *testing.T) {
 		"/v1/wallet/statements/" + month, "/v1/wallet/statements/" + month + "?format=csv",
 		"/v1/wallet/analysis", "/v1/wallet/analysis?top=50",
 	} {
-		r := env.Do(t, "GET", path, nil, b.auth()...)
+		r := env.Do(t, "GET", path, nil, b.Auth()...)
 		if r.Status != 200 {
 			t.Errorf("B: %s = %d %s", path, r.Status, r.Body)
 		}
@@ -692,3 +696,6 @@ func TestBillsAreOnlyTheOwners(t *testing.T) {
 		t.Errorf("A's history = %d movements; want 2", len(got.Data))
 	}
 }
+
+// masked shows a phone number as the bills do: +86137****0143.
+func masked(phone string) string { return phone[:len(phone)-8] + "****" + phone[len(phone)-4:] }

@@ -59,7 +59,7 @@ func newPayer(t *testing.T, env *gatewaytest.Env, funds int64) payer {
 
 func (p payer) pay(t *testing.T, env *gatewaytest.Env, payload, key string) gatewaytest.Response {
 	t.Helper()
-	return env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": payload, "card_id": p.card.ID, "pin": "135790"}, p.idem(key)...)
+	return env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": payload, "card_id": p.card.ID, "pin": "135790"}, p.Idem(key)...)
 }
 
 // webhookReceiver records signed deliveries, failing the first fail of them.
@@ -158,7 +158,7 @@ func TestScanToPayWalkThrough(t *testing.T) {
 	}
 
 	alice := newPayer(t, env, 5000)
-	r := env.Do(t, "POST", "/v1/wallet/scan", map[string]any{"qr_payload": o.QRPayload}, alice.auth()...)
+	r := env.Do(t, "POST", "/v1/wallet/scan", map[string]any{"qr_payload": o.QRPayload}, alice.Auth()...)
 	var scan merchant.ScanResult
 	r.JSON(t, &scan)
 	if r.Status != 200 || scan.MerchantName != "Blue Bottle Coffee" || scan.Amount == nil || *scan.Amount != 1200 || scan.OrderID != o.ID {
@@ -227,7 +227,7 @@ func TestOneQRPaidOnce(t *testing.T) {
 	}
 	rs := concurrently(t, env, len(payers), "POST", "/v1/wallet/payments",
 		func(i int) any { return map[string]any{"qr_payload": o.QRPayload, "card_id": payers[i].card.ID} },
-		func(i int) []string { return payers[i].idem("race") })
+		func(i int) []string { return payers[i].Idem("race") })
 	paid := 0
 	for _, r := range rs {
 		switch {
@@ -263,7 +263,7 @@ func TestPayIdempotentUnderConcurrency(t *testing.T) {
 	p := newPayer(t, env, 1000)
 	rs := concurrently(t, env, 50, "POST", "/v1/wallet/payments",
 		func(int) any { return map[string]any{"qr_payload": o.QRPayload, "card_id": p.card.ID} },
-		func(int) []string { return p.idem("one-key") })
+		func(int) []string { return p.Idem("one-key") })
 	var first string
 	for _, r := range rs {
 		switch {
@@ -285,7 +285,7 @@ func TestPayIdempotentUnderConcurrency(t *testing.T) {
 		t.Errorf("payment transfers = %d; want 1", n)
 	}
 	var lv wallet.LimitsView
-	env.Do(t, "GET", "/v1/wallet/cards/"+p.card.ID+"/limits", nil, p.auth()...).JSON(t, &lv)
+	env.Do(t, "GET", "/v1/wallet/cards/"+p.card.ID+"/limits", nil, p.Auth()...).JSON(t, &lv)
 	if lv.UsedToday.Count != 2 || lv.UsedToday.Amount != 1300 { // the top-up and one payment
 		t.Errorf("card usage = %+v; want the top-up and exactly one payment", lv.UsedToday)
 	}
@@ -313,7 +313,7 @@ func TestOrderStatesRefuseToPay(t *testing.T) {
 		t.Errorf("expired order reads %s; want status expired", r.Body)
 	}
 	// Paying by order id meets the same rule.
-	r = env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"order_id": expiring.ID, "card_id": p.card.ID}, p.idem("by-id")...)
+	r = env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"order_id": expiring.ID, "card_id": p.card.ID}, p.Idem("by-id")...)
 	if r.Code() != "order_expired" {
 		t.Errorf("pay an expired order by id = %s", r.Body)
 	}
@@ -338,18 +338,18 @@ func TestOrderStatesRefuseToPay(t *testing.T) {
 		t.Errorf("pay a forged payload = %d %s; want 400 qr_invalid", r.Status, r.Body)
 	}
 	pix := "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
-	if r := env.Do(t, "POST", "/v1/wallet/scan", map[string]any{"qr_payload": pix}, p.auth()...); r.Status != 400 || !strings.Contains(string(r.Body), "another payment scheme") {
+	if r := env.Do(t, "POST", "/v1/wallet/scan", map[string]any{"qr_payload": pix}, p.Auth()...); r.Status != 400 || !strings.Contains(string(r.Body), "another payment scheme") {
 		t.Errorf("scan a PIX code = %d %s; want 400 naming another scheme", r.Status, r.Body)
 	}
 	badCRC := good.QRPayload[:len(good.QRPayload)-1] + "0"
 	if strings.HasSuffix(good.QRPayload, "0") {
 		badCRC = good.QRPayload[:len(good.QRPayload)-1] + "1"
 	}
-	if r := env.Do(t, "POST", "/v1/wallet/scan", map[string]any{"qr_payload": badCRC}, p.auth()...); r.Code() != "qr_invalid" {
+	if r := env.Do(t, "POST", "/v1/wallet/scan", map[string]any{"qr_payload": badCRC}, p.Auth()...); r.Code() != "qr_invalid" {
 		t.Errorf("scan with a bad CRC = %s", r.Body)
 	}
 	// Above the PIN threshold (200.00) the PIN is required.
-	r = env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": good.QRPayload, "card_id": p.card.ID}, p.idem("no-pin")...)
+	r = env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": good.QRPayload, "card_id": p.card.ID}, p.Idem("no-pin")...)
 	if r.Status != 403 || r.Code() != "pin_required" {
 		t.Errorf("pay 300.00 without a PIN = %d %s; want 403 pin_required", r.Status, r.Body)
 	}
@@ -377,15 +377,15 @@ func TestStaticQR(t *testing.T) {
 		t.Fatalf("static payload %q: %+v, %v", m.StaticQRPayload, p, err)
 	}
 	payer := newPayer(t, env, 10000)
-	r := env.Do(t, "POST", "/v1/wallet/scan", map[string]any{"qr_payload": m.StaticQRPayload}, payer.auth()...)
+	r := env.Do(t, "POST", "/v1/wallet/scan", map[string]any{"qr_payload": m.StaticQRPayload}, payer.Auth()...)
 	if !strings.Contains(string(r.Body), `"static":true`) {
 		t.Errorf("scan static = %s", r.Body)
 	}
-	r = env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": m.StaticQRPayload, "card_id": payer.card.ID}, payer.idem("no-amount")...)
+	r = env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": m.StaticQRPayload, "card_id": payer.card.ID}, payer.Idem("no-amount")...)
 	if r.Status != 400 {
 		t.Errorf("static pay without amount = %d %s; want 400", r.Status, r.Body)
 	}
-	r = env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": m.StaticQRPayload, "card_id": payer.card.ID, "amount": 2500}, payer.idem("static")...)
+	r = env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": m.StaticQRPayload, "card_id": payer.card.ID, "amount": 2500}, payer.Idem("static")...)
 	if r.Status != 201 {
 		t.Fatalf("static pay = %d %s", r.Status, r.Body)
 	}

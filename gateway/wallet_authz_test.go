@@ -23,7 +23,7 @@ func TestWalletAuthorization(t *testing.T) {
 	card := bindCard(t, env, a, "4111111111111111")
 	mv := topUp(t, env, a, card.ID, 4200)
 	var sessions struct{ Data []struct{ ID string } }
-	env.Do(t, "GET", "/v1/wallet/sessions", nil, a.auth()...).JSON(t, &sessions)
+	env.Do(t, "GET", "/v1/wallet/sessions", nil, a.Auth()...).JSON(t, &sessions)
 	ids := map[string]string{ // route prefix -> A's object
 		"/v1/wallet/cards/":     card.ID,
 		"/v1/wallet/movements/": mv.ID,
@@ -48,7 +48,7 @@ func TestWalletAuthorization(t *testing.T) {
 			continue
 		}
 		path := strings.Replace(op.Path, ":id", id, 1)
-		r := env.Do(t, op.Method, path, bodies[op.Path], b.auth()...)
+		r := env.Do(t, op.Method, path, bodies[op.Path], b.Auth()...)
 		tried++
 		if r.Status != http.StatusNotFound || r.Code() != "not_found" {
 			t.Errorf("B: %s %s = %d %s; want 404 not_found", op.Method, path, r.Status, r.Body)
@@ -61,22 +61,22 @@ func TestWalletAuthorization(t *testing.T) {
 		t.Errorf("tried %d id-taking routes; expected the card, movement and session routes", tried)
 	}
 	// A's objects are untouched.
-	r := env.Do(t, "GET", "/v1/wallet/cards/"+card.ID, nil, a.auth()...)
+	r := env.Do(t, "GET", "/v1/wallet/cards/"+card.ID, nil, a.Auth()...)
 	if r.Status != 200 || !strings.Contains(string(r.Body), `"status":"active"`) {
 		t.Errorf("A's card after B's attempts = %d %s; want it active and bound", r.Status, r.Body)
 	}
-	if r := env.Do(t, "GET", "/v1/wallet", nil, a.auth()...); r.Status != 200 {
+	if r := env.Do(t, "GET", "/v1/wallet", nil, a.Auth()...); r.Status != 200 {
 		t.Errorf("A's session after B's attempts = %d; want it alive", r.Status)
 	}
 	// B cannot spend A's card either.
-	r = env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 100}, b.idem("steal")...)
+	r = env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 100}, b.Idem("steal")...)
 	if r.Status != 404 {
 		t.Errorf("B tops up with A's card = %d %s; want 404", r.Status, r.Body)
 	}
 	// Both use the same idempotency key without meeting.
-	ra := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 1}, a.idem("shared-key")...)
+	ra := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 1}, a.Idem("shared-key")...)
 	bcard := bindCard(t, env, b, "5555555555554444")
-	rb := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": bcard.ID, "amount": 2}, b.idem("shared-key")...)
+	rb := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": bcard.ID, "amount": 2}, b.Idem("shared-key")...)
 	if ra.Status != 201 || rb.Status != 201 || rb.Header.Get("Idempotent-Replayed") != "" {
 		t.Errorf("the same key from two wallets = %d / %d (%s); want two independent top-ups", ra.Status, rb.Status, rb.Body)
 	}
@@ -94,8 +94,8 @@ func TestCardNumbersAreNeverStored(t *testing.T) {
 		topUp(t, env, c, card.ID, 100)
 	}
 	// Failed binds must not leak either.
-	env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4111111111111111", "exp_month": 1, "exp_year": 2099, "holder_name": "x"}, c.auth()...)
-	env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4000000000009987", "exp_month": 1, "exp_year": 2099, "holder_name": "x"}, c.auth()...)
+	env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4111111111111111", "exp_month": 1, "exp_year": 2099, "holder_name": "x"}, c.Auth()...)
+	env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4000000000009987", "exp_month": 1, "exp_year": 2099, "holder_name": "x"}, c.Auth()...)
 	numbers = append(numbers, "4000000000009987")
 
 	ctx := context.Background()

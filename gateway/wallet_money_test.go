@@ -69,7 +69,7 @@ func TestTopUpIdempotentUnderConcurrency(t *testing.T) {
 	card := bindCard(t, env, c, "4111111111111111")
 	body := map[string]any{"card_id": card.ID, "amount": 7300}
 	rs := concurrently(t, env, 50, "POST", "/v1/wallet/topups",
-		func(int) any { return body }, func(int) []string { return c.idem("same-key") })
+		func(int) any { return body }, func(int) []string { return c.Idem("same-key") })
 	var first []byte
 	created, inProgress := 0, 0
 	for _, r := range rs {
@@ -92,7 +92,7 @@ func TestTopUpIdempotentUnderConcurrency(t *testing.T) {
 	}
 	// Retry every in-progress one until it is answered: all replay the first.
 	for range inProgress {
-		r := env.Do(t, "POST", "/v1/wallet/topups", body, c.idem("same-key")...)
+		r := env.Do(t, "POST", "/v1/wallet/topups", body, c.Idem("same-key")...)
 		if r.Status != http.StatusCreated || !bytes.Equal(r.Body, first) || r.Header.Get("Idempotent-Replayed") != "true" {
 			t.Errorf("retry = %d %s (replayed %q); want the first response replayed", r.Status, r.Body, r.Header.Get("Idempotent-Replayed"))
 		}
@@ -104,11 +104,11 @@ func TestTopUpIdempotentUnderConcurrency(t *testing.T) {
 		t.Errorf("balance = %d; want 7300", got)
 	}
 	var lv wallet.LimitsView
-	env.Do(t, "GET", "/v1/wallet/cards/"+card.ID+"/limits", nil, c.auth()...).JSON(t, &lv)
+	env.Do(t, "GET", "/v1/wallet/cards/"+card.ID+"/limits", nil, c.Auth()...).JSON(t, &lv)
 	if lv.UsedToday.Amount != 7300 || lv.UsedToday.Count != 1 {
 		t.Errorf("card usage = %+v; want one top-up of 7300", lv.UsedToday)
 	}
-	r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 7301}, c.idem("same-key")...)
+	r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 7301}, c.Idem("same-key")...)
 	if r.Status != http.StatusUnprocessableEntity || r.Code() != "idempotency_mismatch" {
 		t.Errorf("same key, other body = %d %s; want 422 idempotency_mismatch", r.Status, r.Body)
 	}
@@ -124,7 +124,7 @@ func TestReplayAfterRedisLostTheRecord(t *testing.T) {
 	c := newCustomer(t, env)
 	card := bindCard(t, env, c, "4111111111111111")
 	body := map[string]any{"card_id": card.ID, "amount": 1200}
-	first := env.Do(t, "POST", "/v1/wallet/topups", body, c.idem("k")...)
+	first := env.Do(t, "POST", "/v1/wallet/topups", body, c.Idem("k")...)
 	if first.Status != 201 {
 		t.Fatalf("top-up = %d %s", first.Status, first.Body)
 	}
@@ -136,7 +136,7 @@ func TestReplayAfterRedisLostTheRecord(t *testing.T) {
 	if err := env.Redis.Del(ctx, keys...).Err(); err != nil { // idempotency records and limit counters alike
 		t.Fatal(err)
 	}
-	again := env.Do(t, "POST", "/v1/wallet/topups", body, c.idem("k")...)
+	again := env.Do(t, "POST", "/v1/wallet/topups", body, c.Idem("k")...)
 	if again.Status != 201 || !bytes.Equal(again.Body, first.Body) {
 		t.Errorf("retry after Redis lost everything = %d %s; want %s", again.Status, again.Body, first.Body)
 	}
@@ -145,7 +145,7 @@ func TestReplayAfterRedisLostTheRecord(t *testing.T) {
 	}
 	// The limit counters were rebuilt from the ledger, not from zero.
 	var lv wallet.LimitsView
-	env.Do(t, "GET", "/v1/wallet/cards/"+card.ID+"/limits", nil, c.auth()...).JSON(t, &lv)
+	env.Do(t, "GET", "/v1/wallet/cards/"+card.ID+"/limits", nil, c.Auth()...).JSON(t, &lv)
 	if lv.UsedToday.Amount != 1200 || lv.UsedToday.Count != 1 {
 		t.Errorf("usage after the rebuild = %+v; want 1200 in 1", lv.UsedToday)
 	}
@@ -158,12 +158,12 @@ func TestCardLimitsHoldUnderConcurrency(t *testing.T) {
 	env := gatewaytest.Start(t)
 	c := newCustomer(t, env)
 	card := bindCard(t, env, c, "4111111111111111")
-	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_amount": 100000}, c.auth()...); r.Status != 200 {
+	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_amount": 100000}, c.Auth()...); r.Status != 200 {
 		t.Fatalf("lower limit = %d %s", r.Status, r.Body)
 	}
 	rs := concurrently(t, env, 20, "POST", "/v1/wallet/topups",
 		func(int) any { return map[string]any{"card_id": card.ID, "amount": 30000} },
-		func(i int) []string { return c.idem(fmt.Sprint("k", i)) })
+		func(i int) []string { return c.Idem(fmt.Sprint("k", i)) })
 	ok := 0
 	for _, r := range rs {
 		switch {
@@ -188,20 +188,20 @@ func TestCardRules(t *testing.T) {
 	c := newCustomer(t, env)
 	card := bindCard(t, env, c, "4111111111111111")
 	topup := func(amount int64, key string) gatewaytest.Response {
-		return env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": amount}, c.idem(key)...)
+		return env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": amount}, c.Idem(key)...)
 	}
 	// The same card twice is a conflict.
-	if r := env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4111-1111-1111-1111", "exp_month": 1, "exp_year": 2098, "holder_name": "Li Lei"}, c.auth()...); r.Status != 409 {
+	if r := env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4111-1111-1111-1111", "exp_month": 1, "exp_year": 2098, "holder_name": "Li Lei"}, c.Auth()...); r.Status != 409 {
 		t.Errorf("bind twice = %d %s; want 409", r.Status, r.Body)
 	}
 	// Frozen: refused; unfrozen: fine.
-	if r := env.Do(t, "POST", "/v1/wallet/cards/"+card.ID+"/freeze", nil, c.auth()...); r.Status != 200 {
+	if r := env.Do(t, "POST", "/v1/wallet/cards/"+card.ID+"/freeze", nil, c.Auth()...); r.Status != 200 {
 		t.Fatalf("freeze = %d %s", r.Status, r.Body)
 	}
 	if r := topup(100, "frozen"); r.Status != 403 || r.Code() != "card_frozen" {
 		t.Errorf("top-up with a frozen card = %d %s; want 403 card_frozen", r.Status, r.Body)
 	}
-	env.Do(t, "POST", "/v1/wallet/cards/"+card.ID+"/unfreeze", nil, c.auth()...)
+	env.Do(t, "POST", "/v1/wallet/cards/"+card.ID+"/unfreeze", nil, c.Auth()...)
 	if r := topup(100, "unfrozen"); r.Status != 201 {
 		t.Errorf("top-up after unfreeze = %d %s", r.Status, r.Body)
 	}
@@ -209,15 +209,15 @@ func TestCardRules(t *testing.T) {
 	if r := topup(20000, "before-lowering"); r.Status != 201 {
 		t.Fatalf("top-up = %d %s", r.Status, r.Body)
 	}
-	env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"per_transaction": 10000}, c.auth()...)
+	env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"per_transaction": 10000}, c.Auth()...)
 	if r := topup(20000, "after-lowering"); r.Status != 402 || r.Code() != "limit_exceeded" {
 		t.Errorf("top-up above the lowered limit = %d %s; want 402 limit_exceeded", r.Status, r.Body)
 	}
 	// Raising above the configured maximum is refused; up to it is fine.
-	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_count": 201}, c.auth()...); r.Status != 400 {
+	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_count": 201}, c.Auth()...); r.Status != 400 {
 		t.Errorf("raise above the maximum = %d; want 400", r.Status)
 	}
-	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_count": 200}, c.auth()...); r.Status != 200 {
+	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_count": 200}, c.Auth()...); r.Status != 200 {
 		t.Errorf("raise to the maximum = %d %s", r.Status, r.Body)
 	}
 	// Issuer declines, through the documented test cards.
@@ -227,24 +227,24 @@ func TestCardRules(t *testing.T) {
 		wallet.TestCardIssuerDown: "unavailable",
 	} {
 		dc := bindCard(t, env, c, number)
-		r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": dc.ID, "amount": 100}, c.idem("decline-"+number)...)
+		r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": dc.ID, "amount": 100}, c.Idem("decline-"+number)...)
 		if r.Code() != want {
 			t.Errorf("top-up with test card %s = %d %s; want %s", number, r.Status, r.Body, want)
 		}
 		var lv wallet.LimitsView
-		env.Do(t, "GET", "/v1/wallet/cards/"+dc.ID+"/limits", nil, c.auth()...).JSON(t, &lv)
+		env.Do(t, "GET", "/v1/wallet/cards/"+dc.ID+"/limits", nil, c.Auth()...).JSON(t, &lv)
 		if lv.UsedToday.Count != 0 {
 			t.Errorf("declined card %s usage = %+v; want the reservation released", number, lv.UsedToday)
 		}
 	}
 	for _, number := range []string{wallet.TestCardLost, wallet.TestCardExpiredByBan} {
-		r := env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": number, "exp_month": 1, "exp_year": 2099, "holder_name": "X"}, c.auth()...)
+		r := env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": number, "exp_month": 1, "exp_year": 2099, "holder_name": "X"}, c.Auth()...)
 		if r.Status != 402 || r.Code() != "card_declined" {
 			t.Errorf("bind test card %s = %d %s; want 402 card_declined", number, r.Status, r.Body)
 		}
 	}
 	// Unbind: gone from the list, cannot top up.
-	if r := env.Do(t, "DELETE", "/v1/wallet/cards/"+card.ID, nil, c.auth()...); r.Status != 204 {
+	if r := env.Do(t, "DELETE", "/v1/wallet/cards/"+card.ID, nil, c.Auth()...); r.Status != 204 {
 		t.Errorf("unbind = %d", r.Status)
 	}
 	if r := topup(100, "unbound"); r.Status != 404 {
@@ -278,25 +278,25 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"register: wrong type", "POST", "/v1/wallet/customers", `{"phone": 8613812345678, "password": "x"}`, nil, 400, "invalid_json"},
 		{"register: unknown field", "POST", "/v1/wallet/customers", `{"phone": "+8613812345678", "password": "password1", "admin": true}`, nil, 400, "invalid_json"},
 		{"register: trailing data", "POST", "/v1/wallet/customers", `{"phone": "+8613812345678", "password": "password1"} {}`, nil, 400, "invalid_json"},
-		{"bind: bad luhn", "POST", "/v1/wallet/cards", map[string]any{"number": "4111111111111112", "exp_month": 1, "exp_year": 2099, "holder_name": "A"}, c.auth(), 400, "invalid"},
-		{"bind: letters", "POST", "/v1/wallet/cards", map[string]any{"number": "4111abcd11111111", "exp_month": 1, "exp_year": 2099, "holder_name": "A"}, c.auth(), 400, "invalid"},
-		{"bind: expired", "POST", "/v1/wallet/cards", map[string]any{"number": "5555555555554444", "exp_month": 1, "exp_year": 2020, "holder_name": "A"}, c.auth(), 400, "invalid"},
-		{"bind: month 13", "POST", "/v1/wallet/cards", map[string]any{"number": "5555555555554444", "exp_month": 13, "exp_year": 2099, "holder_name": "A"}, c.auth(), 400, "invalid"},
-		{"bind: long name", "POST", "/v1/wallet/cards", map[string]any{"number": "5555555555554444", "exp_month": 1, "exp_year": 2099, "holder_name": long}, c.auth(), 400, "invalid"},
-		{"top-up: no key", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 1}, c.auth(), 400, "idempotency_key_required"},
-		{"top-up: long key", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 1}, c.idem(long), 400, "invalid"},
-		{"top-up: zero", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 0}, c.idem("z"), 400, "invalid"},
-		{"top-up: negative", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": -100}, c.idem("n"), 400, "invalid"},
-		{"top-up: huge", "POST", "/v1/wallet/topups", `{"card_id": "` + card.ID + `", "amount": 1e30}`, c.idem("h"), 400, "invalid_json"},
-		{"top-up: fraction", "POST", "/v1/wallet/topups", `{"card_id": "` + card.ID + `", "amount": 10.5}`, c.idem("f"), 400, "invalid_json"},
-		{"top-up: over the max", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": int64(2e15)}, c.idem("m"), 400, "invalid"},
-		{"top-up: string amount", "POST", "/v1/wallet/topups", `{"card_id": "` + card.ID + `", "amount": "100"}`, c.idem("s"), 400, "invalid_json"},
-		{"top-up: other currency", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 100, "currency": "USD"}, c.idem("c"), 400, "invalid"},
-		{"top-up: bad card id", "POST", "/v1/wallet/topups", map[string]any{"card_id": "nope", "amount": 100}, c.idem("b"), 404, "not_found"},
-		{"top-up: not json", "POST", "/v1/wallet/topups", "amount=100", c.idem("j"), 400, "invalid_json"},
-		{"transfer: long note", "POST", "/v1/wallet/transfers", map[string]any{"to_phone": "+8613000000001", "amount": 1, "pin": "135790", "note": long}, c.idem("l"), 400, "invalid"},
-		{"transfer: bad phone", "POST", "/v1/wallet/transfers", map[string]any{"to_phone": "12345", "amount": 1, "pin": "135790"}, c.idem("p"), 400, "invalid"},
-		{"limits: negative", "PATCH", "/v1/wallet/cards/" + card.ID + "/limits", map[string]any{"daily_amount": -1}, c.auth(), 400, "invalid"},
+		{"bind: bad luhn", "POST", "/v1/wallet/cards", map[string]any{"number": "4111111111111112", "exp_month": 1, "exp_year": 2099, "holder_name": "A"}, c.Auth(), 400, "invalid"},
+		{"bind: letters", "POST", "/v1/wallet/cards", map[string]any{"number": "4111abcd11111111", "exp_month": 1, "exp_year": 2099, "holder_name": "A"}, c.Auth(), 400, "invalid"},
+		{"bind: expired", "POST", "/v1/wallet/cards", map[string]any{"number": "5555555555554444", "exp_month": 1, "exp_year": 2020, "holder_name": "A"}, c.Auth(), 400, "invalid"},
+		{"bind: month 13", "POST", "/v1/wallet/cards", map[string]any{"number": "5555555555554444", "exp_month": 13, "exp_year": 2099, "holder_name": "A"}, c.Auth(), 400, "invalid"},
+		{"bind: long name", "POST", "/v1/wallet/cards", map[string]any{"number": "5555555555554444", "exp_month": 1, "exp_year": 2099, "holder_name": long}, c.Auth(), 400, "invalid"},
+		{"top-up: no key", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 1}, c.Auth(), 400, "idempotency_key_required"},
+		{"top-up: long key", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 1}, c.Idem(long), 400, "invalid"},
+		{"top-up: zero", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 0}, c.Idem("z"), 400, "invalid"},
+		{"top-up: negative", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": -100}, c.Idem("n"), 400, "invalid"},
+		{"top-up: huge", "POST", "/v1/wallet/topups", `{"card_id": "` + card.ID + `", "amount": 1e30}`, c.Idem("h"), 400, "invalid_json"},
+		{"top-up: fraction", "POST", "/v1/wallet/topups", `{"card_id": "` + card.ID + `", "amount": 10.5}`, c.Idem("f"), 400, "invalid_json"},
+		{"top-up: over the max", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": int64(2e15)}, c.Idem("m"), 400, "invalid"},
+		{"top-up: string amount", "POST", "/v1/wallet/topups", `{"card_id": "` + card.ID + `", "amount": "100"}`, c.Idem("s"), 400, "invalid_json"},
+		{"top-up: other currency", "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 100, "currency": "USD"}, c.Idem("c"), 400, "invalid"},
+		{"top-up: bad card id", "POST", "/v1/wallet/topups", map[string]any{"card_id": "nope", "amount": 100}, c.Idem("b"), 404, "not_found"},
+		{"top-up: not json", "POST", "/v1/wallet/topups", "amount=100", c.Idem("j"), 400, "invalid_json"},
+		{"transfer: long note", "POST", "/v1/wallet/transfers", map[string]any{"to_phone": "+8613000000001", "amount": 1, "pin": "135790", "note": long}, c.Idem("l"), 400, "invalid"},
+		{"transfer: bad phone", "POST", "/v1/wallet/transfers", map[string]any{"to_phone": "12345", "amount": 1, "pin": "135790"}, c.Idem("p"), 400, "invalid"},
+		{"limits: negative", "PATCH", "/v1/wallet/cards/" + card.ID + "/limits", map[string]any{"daily_amount": -1}, c.Auth(), 400, "invalid"},
 		{"no session", "GET", "/v1/wallet", nil, nil, 401, "unauthorized"},
 		{"bad session", "GET", "/v1/wallet", nil, []string{"Authorization", "Bearer qs_nope"}, 401, "unauthorized"},
 	}
@@ -325,15 +325,15 @@ func TestCloseWallet(t *testing.T) {
 	topUp(t, env, alice, card.ID, 300)
 	setPIN(t, env, alice, "135790")
 	closeIt := func(c customer) gatewaytest.Response {
-		return env.Do(t, "POST", "/v1/wallet/close", map[string]string{"password": password}, c.auth()...)
+		return env.Do(t, "POST", "/v1/wallet/close", map[string]string{"password": password}, c.Auth()...)
 	}
 	if r := closeIt(alice); r.Status != 409 || r.Code() != "conflict" {
 		t.Errorf("close with a balance = %d %s; want 409", r.Status, r.Body)
 	}
-	if r := env.Do(t, "POST", "/v1/wallet/close", map[string]string{"password": "wrong password"}, alice.auth()...); r.Status != 401 {
+	if r := env.Do(t, "POST", "/v1/wallet/close", map[string]string{"password": "wrong password"}, alice.Auth()...); r.Status != 401 {
 		t.Errorf("close with a wrong password = %d; want 401", r.Status)
 	}
-	env.Do(t, "POST", "/v1/wallet/transfers", map[string]any{"to_phone": bob.Phone, "amount": 300, "pin": "135790"}, alice.idem("empty-it")...)
+	env.Do(t, "POST", "/v1/wallet/transfers", map[string]any{"to_phone": bob.Phone, "amount": 300, "pin": "135790"}, alice.Idem("empty-it")...)
 	r := closeIt(alice)
 	if r.Status != 200 {
 		t.Fatalf("close = %d %s", r.Status, r.Body)
@@ -344,14 +344,14 @@ func TestCloseWallet(t *testing.T) {
 		t.Errorf("closed wallet = %+v", w)
 	}
 	// Sessions revoked, cannot log in, cannot receive.
-	if r := env.Do(t, "GET", "/v1/wallet", nil, alice.auth()...); r.Status != 401 {
+	if r := env.Do(t, "GET", "/v1/wallet", nil, alice.Auth()...); r.Status != 401 {
 		t.Errorf("closed wallet's session = %d; want 401", r.Status)
 	}
 	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": alice.Phone, "password": password}); r.Status != 401 {
 		t.Errorf("log in to a closed wallet = %d; want 401", r.Status)
 	}
 	setPIN(t, env, bob, "246802")
-	if r := env.Do(t, "POST", "/v1/wallet/transfers", map[string]any{"to_wallet_id": alice.WalletID, "amount": 1, "pin": "246802"}, bob.idem("to-closed")...); r.Status != 409 || r.Code() != "wallet_closed" {
+	if r := env.Do(t, "POST", "/v1/wallet/transfers", map[string]any{"to_wallet_id": alice.WalletID, "amount": 1, "pin": "246802"}, bob.Idem("to-closed")...); r.Status != 409 || r.Code() != "wallet_closed" {
 		t.Errorf("transfer to a closed wallet = %d %s; want 409 wallet_closed", r.Status, r.Body)
 	}
 	// History is kept; the phone number may open a new wallet.
@@ -375,7 +375,7 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	card := bindCard(t, env, c, "4111111111111111")
 	env.RedisProxy.Cut()
 	for i := range 8 {
-		r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 100}, c.idem(fmt.Sprint("down-", i))...)
+		r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 100}, c.Idem(fmt.Sprint("down-", i))...)
 		if r.Status != 503 || r.Code() != "unavailable" || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("top-up with Redis down = %d %s; want 503 unavailable with Retry-After", r.Status, r.Body)
 		}
@@ -386,7 +386,7 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	env.RedisProxy.Restore()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 100}, c.idem("back")...)
+		r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": 100}, c.Idem("back")...)
 		if r.Status == 201 {
 			break
 		}

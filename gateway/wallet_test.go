@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
@@ -13,74 +12,32 @@ import (
 	"github.com/qrpay/qrpay/gateway/wallet"
 )
 
-const password = "correct horse battery"
-
-var phoneSeq atomic.Int64
+const password = gatewaytest.Password
 
 // customer is a registered, logged-in wallet.
-type customer struct {
-	Phone, WalletID, Token string
-}
+type customer = gatewaytest.Customer
 
-func (c customer) auth() []string { return []string{"Authorization", "Bearer " + c.Token} }
-
-func (c customer) idem(key string) []string {
-	return append(c.auth(), "Idempotency-Key", key)
-}
-
-func newCustomer(t *testing.T, env *gatewaytest.Env) customer {
-	t.Helper()
-	phone := fmt.Sprintf("+86138%08d", phoneSeq.Add(1))
-	r := env.Do(t, "POST", "/v1/wallet/customers", map[string]string{"phone": phone, "password": password})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("register %s = %d %s", phone, r.Status, r.Body)
-	}
-	r = env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": phone, "password": password})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("login %s = %d %s", phone, r.Status, r.Body)
-	}
-	var s struct {
-		Token    string `json:"token"`
-		WalletID string `json:"wallet_id"`
-	}
-	r.JSON(t, &s)
-	return customer{Phone: phone, WalletID: s.WalletID, Token: s.Token}
-}
+func newCustomer(t *testing.T, env *gatewaytest.Env) customer { return env.NewCustomer(t) }
 
 func bindCard(t *testing.T, env *gatewaytest.Env, c customer, number string) wallet.Card {
 	t.Helper()
-	r := env.Do(t, "POST", "/v1/wallet/cards", map[string]any{
-		"number": number, "exp_month": 12, "exp_year": 2099, "holder_name": "Li Lei"}, c.auth()...)
-	if r.Status != http.StatusCreated {
-		t.Fatalf("bind card = %d %s", r.Status, r.Body)
-	}
 	var card wallet.Card
-	r.JSON(t, &card)
+	env.BindCard(t, c, number).JSON(t, &card)
 	return card
 }
 
-func setPIN(t *testing.T, env *gatewaytest.Env, c customer, pin string) {
-	t.Helper()
-	if r := env.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": pin}, c.auth()...); r.Status != http.StatusNoContent {
-		t.Fatalf("set pin = %d %s", r.Status, r.Body)
-	}
-}
+func setPIN(t *testing.T, env *gatewaytest.Env, c customer, pin string) { env.SetPIN(t, c, pin) }
 
 func topUp(t *testing.T, env *gatewaytest.Env, c customer, cardID string, amount int64) wallet.Movement {
 	t.Helper()
-	r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": cardID, "amount": amount},
-		c.idem(fmt.Sprintf("topup-%s-%d-%d", cardID, amount, phoneSeq.Add(1)))...)
-	if r.Status != http.StatusCreated {
-		t.Fatalf("top up = %d %s", r.Status, r.Body)
-	}
 	var mv wallet.Movement
-	r.JSON(t, &mv)
+	env.TopUp(t, c, cardID, amount).JSON(t, &mv)
 	return mv
 }
 
 func balance(t *testing.T, env *gatewaytest.Env, c customer) int64 {
 	t.Helper()
-	r := env.Do(t, "GET", "/v1/wallet", nil, c.auth()...)
+	r := env.Do(t, "GET", "/v1/wallet", nil, c.Auth()...)
 	if r.Status != http.StatusOK {
 		t.Fatalf("get wallet = %d %s", r.Status, r.Body)
 	}
@@ -111,7 +68,7 @@ func TestWalletWalkThrough(t *testing.T) {
 	}
 	setPIN(t, env, alice, "135790")
 	r := env.Do(t, "POST", "/v1/wallet/transfers",
-		map[string]any{"to_phone": bob.Phone, "amount": 2500, "note": "dinner", "pin": "135790"}, alice.idem("t1")...)
+		map[string]any{"to_phone": bob.Phone, "amount": 2500, "note": "dinner", "pin": "135790"}, alice.Idem("t1")...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("transfer = %d %s", r.Status, r.Body)
 	}
@@ -124,7 +81,7 @@ func TestWalletWalkThrough(t *testing.T) {
 		t.Errorf("bob's balance = %d; want 2500", got)
 	}
 	// Bob sees the same transfer as money in, with Alice masked.
-	r = env.Do(t, "GET", "/v1/wallet/movements/"+out.ID, nil, bob.auth()...)
+	r = env.Do(t, "GET", "/v1/wallet/movements/"+out.ID, nil, bob.Auth()...)
 	var in wallet.Movement
 	r.JSON(t, &in)
 	if in.Type != "transfer_in" || in.Amount != 2500 || !strings.Contains(in.Counterparty, "****") {
@@ -132,7 +89,7 @@ func TestWalletWalkThrough(t *testing.T) {
 	}
 	// By wallet id too.
 	r = env.Do(t, "POST", "/v1/wallet/transfers",
-		map[string]any{"to_wallet_id": bob.WalletID, "amount": 500, "pin": "135790"}, alice.idem("t2")...)
+		map[string]any{"to_wallet_id": bob.WalletID, "amount": 500, "pin": "135790"}, alice.Idem("t2")...)
 	if r.Status != http.StatusCreated {
 		t.Errorf("transfer by wallet id = %d %s", r.Status, r.Body)
 	}
@@ -160,20 +117,20 @@ func TestLoginAndSessions(t *testing.T) {
 	}
 	r.JSON(t, &second)
 	var list struct{ Data []wallet.Session }
-	env.Do(t, "GET", "/v1/wallet/sessions", nil, c.auth()...).JSON(t, &list)
+	env.Do(t, "GET", "/v1/wallet/sessions", nil, c.Auth()...).JSON(t, &list)
 	if len(list.Data) != 2 {
 		t.Fatalf("sessions = %d; want 2", len(list.Data))
 	}
-	if r := env.Do(t, "DELETE", "/v1/wallet/sessions/"+second.SessionID, nil, c.auth()...); r.Status != 204 {
+	if r := env.Do(t, "DELETE", "/v1/wallet/sessions/"+second.SessionID, nil, c.Auth()...); r.Status != 204 {
 		t.Errorf("revoke = %d %s", r.Status, r.Body)
 	}
 	if r := env.Do(t, "GET", "/v1/wallet", nil, "Authorization", "Bearer "+second.Token); r.Status != 401 {
 		t.Errorf("revoked token = %d; want 401", r.Status)
 	}
-	if r := env.Do(t, "DELETE", "/v1/wallet/sessions/current", nil, c.auth()...); r.Status != 204 {
+	if r := env.Do(t, "DELETE", "/v1/wallet/sessions/current", nil, c.Auth()...); r.Status != 204 {
 		t.Errorf("logout = %d %s", r.Status, r.Body)
 	}
-	if r := env.Do(t, "GET", "/v1/wallet", nil, c.auth()...); r.Status != 401 {
+	if r := env.Do(t, "GET", "/v1/wallet", nil, c.Auth()...); r.Status != 401 {
 		t.Errorf("after logout = %d; want 401", r.Status)
 	}
 }
@@ -218,13 +175,13 @@ func TestPINRules(t *testing.T) {
 		if pin != "" {
 			body["pin"] = pin
 		}
-		return env.Do(t, "POST", "/v1/wallet/transfers", body, alice.idem(key)...)
+		return env.Do(t, "POST", "/v1/wallet/transfers", body, alice.Idem(key)...)
 	}
 	if r := send("123456", "no-pin-set"); r.Status != 403 || r.Code() != "pin_required" {
 		t.Errorf("transfer before a PIN is set = %d %s; want 403 pin_required", r.Status, r.Body)
 	}
 	for _, bad := range []string{"12345", "1234567", "abcdef"} {
-		if r := env.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": bad}, alice.auth()...); r.Status != 400 {
+		if r := env.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": bad}, alice.Auth()...); r.Status != 400 {
 			t.Errorf("set pin %q = %d; want 400", bad, r.Status)
 		}
 	}
@@ -232,10 +189,10 @@ func TestPINRules(t *testing.T) {
 	if r := send("", "missing"); r.Status != 403 || r.Code() != "pin_required" {
 		t.Errorf("transfer without pin = %d %s; want 403 pin_required", r.Status, r.Body)
 	}
-	if r := env.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": "222222"}, alice.auth()...); r.Code() != "pin_required" {
+	if r := env.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": "222222"}, alice.Auth()...); r.Code() != "pin_required" {
 		t.Errorf("change without old pin = %s; want pin_required", r.Body)
 	}
-	if r := env.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": "222222", "old_pin": "111111"}, alice.auth()...); r.Status != 204 {
+	if r := env.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": "222222", "old_pin": "111111"}, alice.Auth()...); r.Status != 204 {
 		t.Errorf("change pin = %d %s", r.Status, r.Body)
 	}
 	if r := send("222222", "ok"); r.Status != 201 {
@@ -252,7 +209,7 @@ func TestPINRules(t *testing.T) {
 	if r := send("222222", "right-while-locked"); r.Status != 423 {
 		t.Errorf("right pin while locked = %d; want 423", r.Status)
 	}
-	if r := env.Do(t, "GET", "/v1/wallet", nil, alice.auth()...); r.Status != 200 {
+	if r := env.Do(t, "GET", "/v1/wallet", nil, alice.Auth()...); r.Status != 200 {
 		t.Errorf("the wallet is still readable while the PIN is locked: got %d", r.Status)
 	}
 	if got := balance(t, env, bob); got != 100 {
@@ -283,7 +240,7 @@ func TestTransferRules(t *testing.T) {
 	}
 	for i, tt := range tests {
 		tt.body["pin"] = "135790"
-		r := env.Do(t, "POST", "/v1/wallet/transfers", tt.body, alice.idem(fmt.Sprint("rule-", i))...)
+		r := env.Do(t, "POST", "/v1/wallet/transfers", tt.body, alice.Idem(fmt.Sprint("rule-", i))...)
 		if r.Status != tt.status || r.Code() != tt.code {
 			t.Errorf("%s: %d %s; want %d %s", tt.name, r.Status, r.Body, tt.status, tt.code)
 		}

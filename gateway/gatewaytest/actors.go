@@ -9,49 +9,93 @@ import (
 
 var seq atomic.Int64
 
-// Payer is a registered wallet with a bound card, a balance and a PIN.
-type Payer struct {
-	Phone, WalletID, Token, CardID, PIN string
+// Password is every test customer's login password.
+const Password = "correct horse battery"
+
+// Customer is a registered, logged-in wallet.
+type Customer struct {
+	Phone, WalletID, Token string
 }
 
-// Auth is the payer's session header.
-func (p Payer) Auth() []string { return []string{"Authorization", "Bearer " + p.Token} }
+// Auth is the customer's session header.
+func (c Customer) Auth() []string { return []string{"Authorization", "Bearer " + c.Token} }
 
-// NewPayer registers a wallet, binds a test card, tops it up with funds
-// and sets the PIN 135790.
-func (e *Env) NewPayer(t testing.TB, funds int64) Payer {
+// Idem is the session header with an Idempotency-Key.
+func (c Customer) Idem(key string) []string { return append(c.Auth(), "Idempotency-Key", key) }
+
+// NewCustomer registers a wallet with a fresh phone number and logs it in.
+func (e *Env) NewCustomer(t testing.TB) Customer {
 	t.Helper()
-	n := seq.Add(1)
-	p := Payer{Phone: fmt.Sprintf("+86137%08d", n), PIN: "135790"}
-	const password = "correct horse battery"
-	if r := e.Do(t, "POST", "/v1/wallet/customers", map[string]string{"phone": p.Phone, "password": password}); r.Status != http.StatusCreated {
-		t.Fatalf("register = %d %s", r.Status, r.Body)
+	c := Customer{Phone: fmt.Sprintf("+86137%08d", seq.Add(1))}
+	if r := e.Do(t, "POST", "/v1/wallet/customers", map[string]string{"phone": c.Phone, "password": Password}); r.Status != http.StatusCreated {
+		t.Fatalf("register %s = %d %s", c.Phone, r.Status, r.Body)
+	}
+	r := e.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": Password})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("login %s = %d %s", c.Phone, r.Status, r.Body)
 	}
 	var s struct {
 		Token    string `json:"token"`
 		WalletID string `json:"wallet_id"`
 	}
-	e.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": p.Phone, "password": password}).JSON(t, &s)
-	p.Token, p.WalletID = s.Token, s.WalletID
-	var card struct {
-		ID string `json:"id"`
-	}
-	r := e.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4111111111111111", "exp_month": 12, "exp_year": 2099, "holder_name": "Test Payer"}, p.Auth()...)
+	r.JSON(t, &s)
+	c.Token, c.WalletID = s.Token, s.WalletID
+	return c
+}
+
+// BindCard binds a card number (valid until 2099) and fails the test
+// unless it is bound; the response holds the card.
+func (e *Env) BindCard(t testing.TB, c Customer, number string) Response {
+	t.Helper()
+	r := e.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": number, "exp_month": 12, "exp_year": 2099,
+		"holder_name": "Li Lei"}, c.Auth()...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("bind card = %d %s", r.Status, r.Body)
 	}
-	r.JSON(t, &card)
-	p.CardID = card.ID
-	if funds > 0 {
-		r = e.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": p.CardID, "amount": funds},
-			append(p.Auth(), "Idempotency-Key", fmt.Sprint("fund-", n))...)
-		if r.Status != http.StatusCreated {
-			t.Fatalf("top up = %d %s", r.Status, r.Body)
-		}
+	return r
+}
+
+// TopUp tops the wallet up from a card and fails the test unless it
+// succeeds; the response holds the movement.
+func (e *Env) TopUp(t testing.TB, c Customer, cardID string, amount int64) Response {
+	t.Helper()
+	r := e.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": cardID, "amount": amount},
+		c.Idem(fmt.Sprint("topup-", seq.Add(1)))...)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("top up = %d %s", r.Status, r.Body)
 	}
-	if r := e.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": p.PIN}, p.Auth()...); r.Status != http.StatusNoContent {
+	return r
+}
+
+// SetPIN sets the payment PIN (no PIN set before) and fails the test
+// otherwise.
+func (e *Env) SetPIN(t testing.TB, c Customer, pin string) {
+	t.Helper()
+	if r := e.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": pin}, c.Auth()...); r.Status != http.StatusNoContent {
 		t.Fatalf("set pin = %d %s", r.Status, r.Body)
 	}
+}
+
+// Payer is a customer with a bound card, a balance and a PIN.
+type Payer struct {
+	Customer
+	CardID, PIN string
+}
+
+// NewPayer registers a wallet, binds a test card, tops it up with funds
+// and sets the PIN 135790.
+func (e *Env) NewPayer(t testing.TB, funds int64) Payer {
+	t.Helper()
+	p := Payer{Customer: e.NewCustomer(t), PIN: "135790"}
+	var card struct {
+		ID string `json:"id"`
+	}
+	e.BindCard(t, p.Customer, "4111111111111111").JSON(t, &card)
+	p.CardID = card.ID
+	if funds > 0 {
+		e.TopUp(t, p.Customer, p.CardID, funds)
+	}
+	e.SetPIN(t, p.Customer, p.PIN)
 	return p
 }
 
