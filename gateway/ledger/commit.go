@@ -589,8 +589,10 @@ func (l *Ledger) resolveTaken(ctx context.Context, tx pgx.Tx, batch []*request, 
 		prev, ok := byKey[idemKey{r.t.Scope, r.t.Key}]
 		switch {
 		case !ok:
-			// The conflicting row vanished (its transaction rolled back after
-			// we waited on it): try once more in the next round.
+			// The conflicting row is gone. PostgreSQL inserts our row instead
+			// when the other transaction rolls back, so this should not
+			// happen; if it does, the batch fails as unavailable and its
+			// callers retry under their keys.
 			return fmt.Errorf("idempotency key %q of %q: conflicting transfer vanished", r.t.Key, r.t.Scope)
 		case !bytes.Equal(prev.Fingerprint, r.t.Fingerprint):
 			out[i].err = errs.E(errs.IdempotencyMismatch, "idempotency key %q was used for a different request", r.t.Key)

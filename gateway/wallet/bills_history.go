@@ -23,11 +23,10 @@ import (
 // Two orders matter here. Posting ids grow per account in the order money
 // moved (the account row is locked while a posting is written), so
 // balance_after chains along ids and a page cursor on the id is stable.
-// created_at, stamped by the ledger's transaction with PostgreSQL's clock,
-// is the date the customer sees and what dates and months select on. The
-// two agree except when a transaction stamped its postings before another
-// took the account's lock and wrote first (or the clock stepped back), and
-// then by less than a ledger transaction lasts (ledger.Options.TxTimeout,
+// created_at, stamped with PostgreSQL's clock once the ledger holds the
+// account's lock, is the date the customer sees and what dates and months
+// select on. The two agree unless the database clock steps back, and any
+// disorder stays below how long a ledger transaction lasts (ledger.Options.TxTimeout,
 // 10 s by default).
 
 // disorder bounds how far created_at may run against id order on one
