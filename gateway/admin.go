@@ -8,8 +8,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/qrpay/qrpay/gateway/errs"
-	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/merchant"
 )
 

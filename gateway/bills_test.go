@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
-	"github.com/qrpay/qrpay/gateway/wallet"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 // shanghai is the test wallets' time zone (gatewaytest.WalletConfig).

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/errs"
 )
 
 func TestStatusTableIsComplete(t *testing.T) {

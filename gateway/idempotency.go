@@ -10,8 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/qrpay/qrpay/gateway/errs"
-	"github.com/qrpay/qrpay/gateway/idem"
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/idem"
 )
 
 const (

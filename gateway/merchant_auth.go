@@ -8,7 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/sdk"
 )

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
-	"github.com/qrpay/qrpay/gateway/wallet"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/merchant/emv"
 	"github.com/qrpay/qrpay/sdk"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 func createOrder(t *testing.T, env *gatewaytest.Env, k gatewaytest.MerchantKey, no string, amount int64, extra ...map[string]any) merchant.Order {

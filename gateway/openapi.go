@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/errs"
 )
 
 // Auth is how a route authenticates its caller.

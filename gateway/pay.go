@@ -5,9 +5,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/qrpay/qrpay/gateway/errs"
-	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 type scanRequest struct {

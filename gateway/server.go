@@ -19,11 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/qrpay/qrpay/gateway/idem"
-	"github.com/qrpay/qrpay/gateway/ledger"
-	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/idem"
+	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/settlement"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 // Config tunes the HTTP server.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/qrpay/qrpay/gateway"
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
-	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/ledger"
 )
 
 const operatorToken = gatewaytest.OperatorToken

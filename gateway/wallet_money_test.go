@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
-	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 // concurrently sends n copies of a request at once and returns the responses.

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
-	"github.com/qrpay/qrpay/gateway/ledger"
-	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 const password = gatewaytest.Password

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/errs"
 )
 
 // The event types sent to merchants.

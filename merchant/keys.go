@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/errs"
 )
 
 // The scopes an API key can have.

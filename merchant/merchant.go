@@ -22,11 +22,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/qrpay/qrpay/gateway/errs"
-	"github.com/qrpay/qrpay/gateway/ledger"
-	"github.com/qrpay/qrpay/gateway/money"
-	"github.com/qrpay/qrpay/gateway/postgres"
-	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/money"
+	"github.com/qrpay/qrpay/postgres"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 // Config tunes the merchant side. cmd fills it from the environment.

@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/qrpay/qrpay/gateway/errs"
-	"github.com/qrpay/qrpay/gateway/postgres"
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/postgres"
 )
 
 // Order states. created → paid → partially_refunded → refunded;

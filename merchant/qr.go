@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/qrpay/qrpay/gateway/errs"
-	"github.com/qrpay/qrpay/gateway/money"
+	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/merchant/emv"
+	"github.com/qrpay/qrpay/money"
 )
 
 // GUID names qrpay's merchant-account template (tag 26) in every QR it

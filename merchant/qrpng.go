@@ -6,7 +6,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
-	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/errs"
 )
 
 // The sizes RenderPNG accepts, in pixels per side. A long payload (363

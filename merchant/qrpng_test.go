@@ -16,7 +16,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
-	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/merchant/emv"
 )
 

@@ -11,9 +11,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/qrpay/qrpay/gateway/errs"
-	"github.com/qrpay/qrpay/gateway/ledger"
-	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 // Refund is money returned to the customer for part or all of a payment.

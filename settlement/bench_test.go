@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qrpay/qrpay/gateway/ledger"
-	"github.com/qrpay/qrpay/gateway/testenv"
+	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/settlement"
+	"github.com/qrpay/qrpay/testenv"
 )
 
 // BenchmarkSettleMillion settles one business day of 1,000 merchants ×

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/qrpay/qrpay/gateway/money"
+	"github.com/qrpay/qrpay/money"
 )
 
 // FormatVersion names the file layout. docs/settlement.md specifies it; a

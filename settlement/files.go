@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/qrpay/qrpay/gateway/errs"
-	"github.com/qrpay/qrpay/gateway/postgres"
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/postgres"
 )
 
 // FileKey names one merchant's file for one business day.

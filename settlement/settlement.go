@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/qrpay/qrpay/gateway/errs"
-	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/ledger"
 )
 
 var settledTotal = promauto.NewCounterVec(prometheus.CounterOpts{

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
-	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/settlement"
 )
 

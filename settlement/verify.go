@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/ledger"
 )
 
 // Check is the reconciliation of one stored settlement against the ledger.

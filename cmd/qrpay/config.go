@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qrpay/qrpay/gateway"
-	"github.com/qrpay/qrpay/gateway/wallet"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/settlement"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 // Config is every setting qrpay reads, all from the environment, read once

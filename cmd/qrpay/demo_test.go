@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
-	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/ledger"
 )
 
 func TestDemoWalksTheWholeStory(t *testing.T) {

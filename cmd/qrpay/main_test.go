@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/qrpay/qrpay/gateway/testenv"
+	"github.com/qrpay/qrpay/testenv"
 )
 
 func TestREADMEListsEveryVariable(t *testing.T) {

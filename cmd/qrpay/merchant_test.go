@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qrpay/qrpay/gateway/testenv"
+	"github.com/qrpay/qrpay/testenv"
 )
 
 func TestMerchantCommands(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qrpay/qrpay/gateway/errs"
+	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/merchant/emv"
 )
 

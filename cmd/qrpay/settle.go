@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/qrpay/qrpay/gateway/ledger"
+	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/settlement"
 )
 

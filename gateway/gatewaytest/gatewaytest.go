@@ -25,15 +25,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/gateway"
-	"github.com/qrpay/qrpay/gateway/idem"
-	"github.com/qrpay/qrpay/gateway/ledger"
-	"github.com/qrpay/qrpay/gateway/limits"
-	"github.com/qrpay/qrpay/gateway/postgres"
-	"github.com/qrpay/qrpay/gateway/testenv"
-	"github.com/qrpay/qrpay/gateway/wallet"
+	"github.com/qrpay/qrpay/idem"
+	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/limits"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/sdk"
 	"github.com/qrpay/qrpay/settlement"
+	"github.com/qrpay/qrpay/testenv"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 // OperatorToken is the test gateway's operator token.

@@ -1,0 +1,605 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/qrpay/qrpay/breaker"
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/postgres"
+)
+
+var (
+	batchSize = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "qrpay_ledger_batch_size",
+		Help:    "Transfers committed per ledger transaction.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+	})
+	batchSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "qrpay_ledger_batch_seconds",
+		Help:    "Time to commit one ledger batch.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	})
+	transfersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "qrpay_ledger_transfers_total",
+		Help: "Ledger transfer requests by outcome (error code, or ok / replayed).",
+	}, []string{"outcome"})
+)
+
+// Hook is domain work committed in the same transaction as a transfer, such
+// as marking the order paid and writing its outbox event. It runs after the
+// transfer passed its funds checks, with the transfer's postings and
+// CreatedAt filled in.
+//
+// A hook that returns an *errs.Error rejects only its own transfer, so it must
+// not have changed anything when it does: check first (a conditional UPDATE
+// that matched no row), then write. Any other error fails the whole batch,
+// which is then retried one transfer per transaction.
+type Hook func(ctx context.Context, tx pgx.Tx, t *Transfer) error
+
+// Options tune the committers. The zero value is usable.
+type Options struct {
+	// Committers is the number of goroutines committing batches (default 4).
+	Committers int
+	// MaxBatch caps the transfers per transaction (default 64).
+	MaxBatch int
+	// Window is how long a committer waits for more transfers after the
+	// first one arrives. Zero takes only what is already queued, so a lone
+	// request is never delayed; under load, batches grow by themselves while
+	// earlier ones commit.
+	Window time.Duration
+	// TxTimeout bounds one batch transaction (default 10 s).
+	TxTimeout time.Duration
+	// BreakerFailures consecutive failures open the breaker (default 5) for
+	// BreakerOpenFor (default 5 s).
+	BreakerFailures uint32
+	BreakerOpenFor  time.Duration
+	Logger          *slog.Logger
+}
+
+// Ledger posts transfers. Create it with New and stop it with Close.
+type Ledger struct {
+	pool    *pgxpool.Pool
+	opts    Options
+	log     *slog.Logger
+	breaker *breaker.Breaker[Transfer]
+
+	queue   chan *request
+	quit    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+type request struct {
+	ctx   context.Context
+	t     Transfer
+	hooks []Hook
+	done  chan struct{}
+	res   Transfer
+	err   error
+}
+
+func (r *request) answer(t Transfer, err error) {
+	r.res, r.err = t, err
+	outcome := "ok"
+	switch {
+	case err != nil:
+		outcome = string(errs.CodeOf(err))
+	case t.Replayed:
+		outcome = "replayed"
+	}
+	transfersTotal.WithLabelValues(outcome).Inc()
+	close(r.done)
+}
+
+// New starts a ledger's committers on pool.
+func New(pool *pgxpool.Pool, opts Options) *Ledger {
+	if opts.Committers <= 0 {
+		opts.Committers = 4
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 64
+	}
+	if opts.TxTimeout <= 0 {
+		opts.TxTimeout = 10 * time.Second
+	}
+	if opts.BreakerFailures == 0 {
+		opts.BreakerFailures = 5
+	}
+	if opts.BreakerOpenFor <= 0 {
+		opts.BreakerOpenFor = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Ledger{
+		pool:    pool,
+		opts:    opts,
+		log:     opts.Logger,
+		breaker: breaker.New[Transfer]("postgres", opts.BreakerFailures, opts.BreakerOpenFor),
+		queue:   make(chan *request, opts.MaxBatch*opts.Committers*4),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	l.wg.Add(opts.Committers)
+	for range opts.Committers {
+		go l.commitLoop()
+	}
+	go func() { l.wg.Wait(); close(l.stopped) }()
+	return l
+}
+
+// Close stops accepting transfers, commits those already queued and waits
+// for the committers to finish.
+func (l *Ledger) Close() {
+	l.once.Do(func() { close(l.quit) })
+	<-l.stopped
+}
+
+// BreakerState reports the Postgres breaker's state.
+func (l *Ledger) BreakerState() string { return l.breaker.State() }
+
+// Post commits t and returns it with its postings' balances and CreatedAt,
+// or returns the transfer committed earlier under the same idempotency key
+// (Replayed set). hooks run in the same transaction (see Hook).
+//
+// Errors: invalid, not_found (an account), account_closed,
+// insufficient_funds, idempotency_mismatch, a hook's own error, or
+// unavailable when Postgres cannot be reached (the breaker then opens). When
+// ctx ends first Post returns ctx's error, and the transfer may still
+// commit: post again with the same key to learn its outcome.
+func (l *Ledger) Post(ctx context.Context, t Transfer, hooks ...Hook) (Transfer, error) {
+	if err := t.validate(); err != nil {
+		transfersTotal.WithLabelValues(string(errs.CodeOf(err))).Inc()
+		return Transfer{}, err
+	}
+	t = t.detached()
+	return l.breaker.Do(func() (Transfer, error) {
+		return l.submit(ctx, t, hooks)
+	})
+}
+
+func (l *Ledger) submit(ctx context.Context, t Transfer, hooks []Hook) (Transfer, error) {
+	r := &request{ctx: ctx, t: t, hooks: hooks, done: make(chan struct{})}
+	select {
+	case <-l.quit:
+		return Transfer{}, errs.E(errs.Unavailable, "the ledger is shutting down")
+	default:
+	}
+	select {
+	case l.queue <- r:
+	case <-ctx.Done():
+		return Transfer{}, ctx.Err()
+	case <-l.quit:
+		return Transfer{}, errs.E(errs.Unavailable, "the ledger is shutting down")
+	}
+	select {
+	case <-r.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return Transfer{}, ctx.Err()
+	case <-l.stopped:
+		select {
+		case <-r.done:
+			return r.res, r.err
+		default:
+			return Transfer{}, errs.E(errs.Unavailable, "the ledger is shutting down")
+		}
+	}
+}
+
+// commitLoop takes the first waiting transfer, gathers what else is queued
+// (up to MaxBatch, waiting at most Window) and commits them together.
+func (l *Ledger) commitLoop() {
+	defer l.wg.Done()
+	for {
+		var first *request
+		select {
+		case first = <-l.queue:
+		case <-l.quit:
+			// Drain: whatever was queued before Close still commits.
+			for {
+				select {
+				case r := <-l.queue:
+					l.process(l.gather(r, 0))
+				default:
+					return
+				}
+			}
+		}
+		l.process(l.gather(first, l.opts.Window))
+	}
+}
+
+func (l *Ledger) gather(first *request, window time.Duration) []*request {
+	batch := []*request{first}
+	var deadline <-chan time.Time
+	if window > 0 {
+		timer := time.NewTimer(window)
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	for len(batch) < l.opts.MaxBatch {
+		if deadline == nil {
+			select {
+			case r := <-l.queue:
+				batch = append(batch, r)
+				continue
+			default:
+			}
+			return batch
+		}
+		select {
+		case r := <-l.queue:
+			batch = append(batch, r)
+		case <-deadline:
+			return batch
+		}
+	}
+	return batch
+}
+
+type idemKey struct{ scope, key string }
+
+// process commits a batch. Requests whose caller gave up are dropped, and a
+// second use of an idempotency key within the batch waits for the next
+// round, where it finds the first one committed (or not).
+func (l *Ledger) process(batch []*request) {
+	for len(batch) > 0 {
+		seen := make(map[idemKey]bool, len(batch))
+		var now, later []*request
+		for _, r := range batch {
+			k := idemKey{r.t.Scope, r.t.Key}
+			switch {
+			case r.ctx.Err() != nil:
+				r.answer(Transfer{}, r.ctx.Err())
+			case seen[k]:
+				later = append(later, r)
+			default:
+				seen[k] = true
+				now = append(now, r)
+			}
+		}
+		l.commitOrSplit(now)
+		batch = later
+	}
+}
+
+// commitOrSplit commits batch in one transaction. If the database rejects
+// the batch, one transfer may be at fault, so each is retried on its own;
+// if the database cannot be reached, every transfer fails as unavailable.
+func (l *Ledger) commitOrSplit(batch []*request) {
+	if len(batch) == 0 {
+		return
+	}
+	err := l.commit(batch)
+	if err == nil {
+		return
+	}
+	if len(batch) > 1 && postgres.IsServerError(err) {
+		l.log.Warn("ledger batch failed; retrying its transfers one by one", "size", len(batch), "err", err)
+		for _, r := range batch {
+			if err := l.commit([]*request{r}); err != nil {
+				r.answer(Transfer{}, l.failure(err))
+			}
+		}
+		return
+	}
+	failure := l.failure(err)
+	for i, r := range batch {
+		if i == 1 { // the rest of the batch failed for the same reason: count it once
+			failure = &errs.Error{Code: failure.Code, Message: failure.Message, Err: errors.Join(err, breaker.ErrAlreadyCounted)}
+		}
+		r.answer(Transfer{}, failure)
+	}
+}
+
+// failure answers a transfer whose transaction failed. The database
+// refusing the transfer's own data (SQLSTATE class 22, data exception, or
+// 23, integrity constraint) is the request's fault and will fail again, so
+// it is not "unavailable", which would tell the caller to retry and count
+// against the breaker.
+func (l *Ledger) failure(err error) *errs.Error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "22":
+			l.log.Warn("ledger refused a transfer's data", "err", err)
+			return errs.Wrap(errs.Invalid, err, "the transfer holds a value that cannot be stored")
+		case "23":
+			l.log.Warn("ledger refused a transfer by a constraint", "err", err)
+			return errs.Wrap(errs.Conflict, err, "the transfer conflicts with stored data")
+		}
+	}
+	l.log.Error("ledger commit failed", "err", err)
+	return errs.Wrap(errs.Unavailable, err, "the ledger could not commit; try again with the same idempotency key")
+}
+
+// outcome is one request's result within a transaction attempt.
+type outcome struct {
+	t   Transfer
+	err error
+}
+
+// commit runs the batch transaction and, once it has committed, answers
+// every request. It answers nothing when it returns an error.
+func (l *Ledger) commit(batch []*request) error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.TxTimeout)
+	defer cancel()
+	start := time.Now()
+	var out []outcome
+	err := postgres.InTx(ctx, l.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var err error
+		out, err = l.commitTx(ctx, tx, batch)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	batchSize.Observe(float64(len(batch)))
+	batchSeconds.Observe(time.Since(start).Seconds())
+	for i, r := range batch {
+		r.answer(out[i].t, out[i].err)
+	}
+	return nil
+}
+
+// commitTx is the batch transaction:
+//
+//  1. lock every account the batch touches, in id order — the one global
+//     lock order, so batches on several replicas cannot deadlock — and take
+//     the time the postings are stamped with;
+//  2. claim every idempotency key with one INSERT … ON CONFLICT DO NOTHING
+//     (in key order); a key already taken is a replay or a mismatch. A
+//     claim that waits here waits on a batch holding other accounts (it got
+//     its locks before inserting), so the wait cannot close a cycle;
+//  3. decide each transfer's funds check in arrival order, in memory, and
+//     run its hooks;
+//  4. delete the claims of rejected transfers, write all postings with one
+//     statement and each touched account's balance with one more.
+//
+// A hot account (a merchant's) is thus locked and updated once per batch.
+func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]outcome, error) {
+	out := make([]outcome, len(batch))
+	n := len(batch)
+	ids := make([]uuid.UUID, n)
+	kinds, currencies, scopes, keys, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amounts := make([]int64, n)
+	prints := make([][]byte, n)
+	for i, r := range batch {
+		t := &r.t
+		ids[i], kinds[i], currencies[i], amounts[i] = t.ID, t.Kind, t.Currency, t.Amount()
+		scopes[i], keys[i], prints[i], metas[i] = t.Scope, t.Key, t.Fingerprint, string(t.Metadata)
+	}
+	// 1. Lock every account the batch touches, in id order. The batch's
+	// transfers and postings are stamped with the time once all are held. Stamping at lock time (not at transaction start) orders postings
+	// of an account by when they could first be seen, so a settlement that
+	// takes the same lock and reads "everything before T" misses nothing
+	// that commits later.
+	var accountIDs []int64
+	for _, r := range batch {
+		for _, p := range r.t.Postings {
+			accountIDs = append(accountIDs, p.AccountID)
+		}
+	}
+	accounts := make(map[int64]*Account, len(accountIDs))
+	rows, err := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts
+		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, accountIDs)
+	if err != nil {
+		return nil, fmt.Errorf("lock accounts: %w", err)
+	}
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("lock accounts: %w", err)
+		}
+		accounts[a.ID] = &a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock accounts: %w", err)
+	}
+	// 2. Claim the idempotency keys, stamping the claimed transfers with
+	// the time now that every lock is held.
+	rows, err = tx.Query(ctx, `
+		WITH stamp AS (SELECT clock_timestamp() AS at)
+		INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata, created_at)
+		SELECT id, kind, currency, amount, scope, key, fp, meta::jsonb, (SELECT at FROM stamp)
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::text[])
+			AS c(id, kind, currency, amount, scope, key, fp, meta)
+		ORDER BY scope, key
+		ON CONFLICT (idem_scope, idem_key) DO NOTHING
+		RETURNING id, created_at`, ids, kinds, currencies, amounts, scopes, keys, prints, metas)
+	if err != nil {
+		return nil, fmt.Errorf("claim keys: %w", err)
+	}
+	claimedAt := make(map[uuid.UUID]time.Time, n)
+	for rows.Next() {
+		var id uuid.UUID
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("claim keys: %w", err)
+		}
+		claimedAt[id] = at
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim keys: %w", err)
+	}
+
+	if len(claimedAt) < n {
+		if err := l.resolveTaken(ctx, tx, batch, claimedAt, out); err != nil {
+			return nil, err
+		}
+	}
+
+	// 3. Decide each transfer in arrival order.
+	var rejected []uuid.UUID
+	var pTransfer []uuid.UUID
+	var pAccount, pAmount, pAfter []int64
+	var pAt []time.Time
+	touched := map[int64]bool{}
+	for i, r := range batch {
+		at, ok := claimedAt[r.t.ID]
+		if !ok {
+			continue // answered by resolveTaken
+		}
+		t := r.t
+		t.CreatedAt = at
+		t.Postings = append([]Posting(nil), r.t.Postings...)
+		err := apply(accounts, &t)
+		if err == nil && len(r.hooks) > 0 {
+			if err = runHooks(ctx, tx, &t, r.hooks); err != nil {
+				if !errs.Business(err) {
+					return nil, fmt.Errorf("transfer %s hook: %w", t.ID, err)
+				}
+				for _, p := range t.Postings { // undo apply
+					accounts[p.AccountID].Balance -= p.Amount
+				}
+			}
+		}
+		if err != nil {
+			out[i].err = err
+			rejected = append(rejected, t.ID)
+			continue
+		}
+		for _, p := range t.Postings {
+			pTransfer = append(pTransfer, t.ID)
+			pAccount = append(pAccount, p.AccountID)
+			pAmount = append(pAmount, p.Amount)
+			pAfter = append(pAfter, p.BalanceAfter)
+			pAt = append(pAt, at)
+			touched[p.AccountID] = true
+		}
+		out[i].t = t
+	}
+
+	// 4. Write, in one round trip.
+	write := &pgx.Batch{}
+	if len(rejected) > 0 {
+		write.Queue(`DELETE FROM transfers WHERE id = ANY($1)`, rejected)
+	}
+	if len(pTransfer) > 0 {
+		write.Queue(`
+			INSERT INTO postings (transfer_id, account_id, amount, balance_after, created_at)
+			SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])`,
+			pTransfer, pAccount, pAmount, pAfter, pAt)
+		var bID, bBalance []int64
+		for id := range touched {
+			bID = append(bID, id)
+			bBalance = append(bBalance, accounts[id].Balance)
+		}
+		write.Queue(`
+			UPDATE accounts SET balance = u.balance
+			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, balance) WHERE accounts.id = u.id`,
+			bID, bBalance)
+	}
+	if write.Len() > 0 {
+		if err := tx.SendBatch(ctx, write).Close(); err != nil {
+			return nil, fmt.Errorf("write postings: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// runHooks runs a transfer's hooks. One hook keeps its own promise to
+// change nothing when it rejects; several run inside a savepoint, so that a
+// later one's rejection also undoes what the earlier ones wrote.
+func runHooks(ctx context.Context, tx pgx.Tx, t *Transfer, hooks []Hook) error {
+	if len(hooks) == 1 {
+		return hooks[0](ctx, tx, t)
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range hooks {
+		if err := h(ctx, sp, t); err != nil {
+			if rbErr := sp.Rollback(ctx); rbErr != nil {
+				return rbErr
+			}
+			return err
+		}
+	}
+	return sp.Commit(ctx)
+}
+
+// apply checks t against the locked accounts and moves their in-memory
+// balances, filling each posting's BalanceAfter. It changes nothing when it
+// returns an error.
+func apply(accounts map[int64]*Account, t *Transfer) error {
+	for _, p := range t.Postings {
+		a, ok := accounts[p.AccountID]
+		switch {
+		case !ok:
+			return errs.E(errs.NotFound, "account %d not found", p.AccountID)
+		case a.Currency != t.Currency:
+			return errs.E(errs.Invalid, "account %d holds %s, not %s", a.ID, a.Currency, t.Currency)
+		case a.Closed:
+			return errs.E(errs.AccountClosed, "account %d is closed", a.ID)
+		case !a.AllowNegative && a.Balance+p.Amount < 0:
+			return errs.E(errs.InsufficientFunds, "insufficient funds")
+		}
+	}
+	for i := range t.Postings {
+		p := &t.Postings[i]
+		a := accounts[p.AccountID]
+		a.Balance += p.Amount
+		p.BalanceAfter = a.Balance
+	}
+	return nil
+}
+
+// resolveTaken answers the requests whose key was already used: the same
+// fingerprint replays the committed transfer, another is a mismatch.
+func (l *Ledger) resolveTaken(ctx context.Context, tx pgx.Tx, batch []*request, claimed map[uuid.UUID]time.Time, out []outcome) error {
+	var scopes, keys []string
+	for _, r := range batch {
+		if _, ok := claimed[r.t.ID]; !ok {
+			scopes = append(scopes, r.t.Scope)
+			keys = append(keys, r.t.Key)
+		}
+	}
+	existing, err := loadTransfers(ctx, tx, `WHERE (idem_scope, idem_key) IN
+		(SELECT * FROM unnest($1::text[], $2::text[]))`, scopes, keys)
+	if err != nil {
+		return err
+	}
+	byKey := make(map[idemKey]Transfer, len(existing))
+	for _, t := range existing {
+		byKey[idemKey{t.Scope, t.Key}] = t
+	}
+	for i, r := range batch {
+		if _, ok := claimed[r.t.ID]; ok {
+			continue
+		}
+		prev, ok := byKey[idemKey{r.t.Scope, r.t.Key}]
+		switch {
+		case !ok:
+			// The conflicting row is gone. PostgreSQL inserts our row instead
+			// when the other transaction rolls back, so this should not
+			// happen; if it does, the batch fails as unavailable and its
+			// callers retry under their keys.
+			return fmt.Errorf("idempotency key %q of %q: conflicting transfer vanished", r.t.Key, r.t.Scope)
+		case !bytes.Equal(prev.Fingerprint, r.t.Fingerprint):
+			out[i].err = errs.E(errs.IdempotencyMismatch, "idempotency key %q was used for a different request", r.t.Key)
+		default:
+			prev.Replayed = true
+			out[i].t = prev
+		}
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package wallet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/postgres"
+)
+
+// Close closes a wallet whose balance is zero and that has no payment in
+// flight (no outstanding card reservation). Its cards are unbound and its
+// sessions revoked; its history is kept. The ledger account is closed
+// under its row lock, so a transfer racing the close either lands first
+// (and the balance is no longer zero) or fails with the account closed.
+func (s *Service) Close(ctx context.Context, p Principal, password string) error {
+	id, err := uuid.Parse(p.WalletID)
+	if err != nil {
+		return errs.E(errs.NotFound, "wallet not found")
+	}
+	var hash string
+	if err := s.pool.QueryRow(ctx, `SELECT password_hash FROM customers WHERE id = $1 AND status = 'active'`, id).Scan(&hash); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errs.E(errs.WalletClosed, "the wallet is closed")
+		}
+		return fmt.Errorf("close wallet: %w", err)
+	}
+	if err := s.attempt(ctx, id, loginAttempts, func() (bool, error) {
+		return verifySecret(hash, s.cfg.Pepper, password)
+	}); err != nil {
+		return err
+	}
+	cards, err := s.Cards(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, c := range cards {
+		n, err := s.limits.Pending(ctx, c.ID, s.now())
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return errs.E(errs.Conflict, "a payment with card %s is still in progress", c.Masked)
+		}
+	}
+	now := s.now()
+	return postgres.InTx(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var accountID int64
+		if err := tx.QueryRow(ctx, `SELECT account_id FROM customers WHERE id = $1 AND status = 'active' FOR UPDATE`, id).Scan(&accountID); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errs.E(errs.WalletClosed, "the wallet is closed")
+			}
+			return err
+		}
+		if err := ledger.CloseAccount(ctx, tx, accountID); err != nil {
+			if errs.Is(err, errs.Conflict) {
+				return errs.E(errs.Conflict, "withdraw or transfer the balance before closing the wallet")
+			}
+			return err
+		}
+		batch := &pgx.Batch{}
+		batch.Queue(`UPDATE customers SET status = 'closed', closed_at = $2 WHERE id = $1`, id, now)
+		batch.Queue(`UPDATE cards SET unbound_at = $2 WHERE customer_id = $1 AND unbound_at IS NULL`, id, now)
+		batch.Queue(`UPDATE sessions SET revoked_at = $2 WHERE customer_id = $1 AND revoked_at IS NULL`, id, now)
+		return tx.SendBatch(ctx, batch).Close()
+	})
+}

@@ -1,0 +1,296 @@
+package wallet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/limits"
+)
+
+// Movement is money into or out of a wallet, as its owner sees it. It is
+// built from the ledger transfer alone, so a replayed request answers with
+// exactly the first answer.
+type Movement struct {
+	ID           string    `json:"id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"The ledger transfer id."`
+	Type         string    `json:"type" example:"topup" enum:"topup,transfer_in,transfer_out,payment,refund"`
+	Amount       int64     `json:"amount" example:"10000" doc:"Minor units, signed: negative when money left the wallet."`
+	Currency     string    `json:"currency" example:"CNY"`
+	BalanceAfter int64     `json:"balance_after" example:"22000"`
+	Card         string    `json:"card,omitempty" example:"**** 1111"`
+	Counterparty string    `json:"counterparty,omitempty" example:"+86139****0001"`
+	Note         string    `json:"note,omitempty" example:"dinner"`
+	OrderID      string    `json:"order_id,omitempty" example:"" doc:"The merchant order of a payment or refund."`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Meta is what transfers touching a wallet carry in the ledger's metadata:
+// enough to show the movement in the customer's bills without joins.
+type Meta struct {
+	CardID      string `json:"card_id,omitempty"`
+	Card        string `json:"card,omitempty"`
+	FromWallet  string `json:"from_wallet,omitempty"`
+	ToWallet    string `json:"to_wallet,omitempty"`
+	FromPhone   string `json:"from_phone,omitempty"`
+	ToPhone     string `json:"to_phone,omitempty"`
+	Note        string `json:"note,omitempty"`
+	OrderID     string `json:"order_id,omitempty"`
+	Merchant    string `json:"merchant,omitempty"`
+	MerchantID  string `json:"merchant_id,omitempty"`
+	WalletID    string `json:"wallet_id,omitempty"`
+	MCC         string `json:"mcc,omitempty"`
+	RefundID    string `json:"refund_id,omitempty"`
+	PaymentKind string `json:"payment_kind,omitempty"`
+}
+
+// movementOf describes t from the point of view of the wallet's account.
+func movementOf(t ledger.Transfer, accountID int64) (Movement, bool) {
+	p, ok := t.Posting(accountID)
+	if !ok {
+		return Movement{}, false
+	}
+	var m Meta
+	_ = json.Unmarshal(t.Metadata, &m)
+	mv := Movement{ID: t.ID.String(), Type: t.Kind, Amount: p.Amount, Currency: t.Currency,
+		BalanceAfter: p.BalanceAfter, Card: m.Card, Note: m.Note, OrderID: m.OrderID, CreatedAt: t.CreatedAt}
+	switch t.Kind {
+	case "transfer":
+		if p.Amount < 0 {
+			mv.Type, mv.Counterparty = "transfer_out", m.ToPhone
+		} else {
+			mv.Type, mv.Counterparty = "transfer_in", m.FromPhone
+		}
+	case "payment", "refund":
+		mv.Counterparty = m.Merchant
+	}
+	return mv, true
+}
+
+// Movement reads one movement of the wallet by its transfer id; a transfer
+// that did not touch this wallet is not found.
+func (s *Service) Movement(ctx context.Context, p Principal, id string) (Movement, error) {
+	tid, err := uuid.Parse(id)
+	if err != nil {
+		return Movement{}, errs.E(errs.NotFound, "transfer not found")
+	}
+	t, err := ledger.GetTransfer(ctx, s.pool, tid)
+	if err != nil {
+		return Movement{}, err
+	}
+	mv, ok := movementOf(t, p.AccountID)
+	if !ok {
+		return Movement{}, errs.E(errs.NotFound, "transfer not found")
+	}
+	return mv, nil
+}
+
+// Request carries a money-moving request's idempotency: the caller's key
+// and the fingerprint of its body.
+type Request struct {
+	Key         string
+	Fingerprint []byte
+}
+
+func validAmount(amount int64) error {
+	if amount <= 0 || amount > ledger.MaxAmount {
+		return errs.E(errs.Invalid, "amount must be a positive number of minor units, at most %d", ledger.MaxAmount)
+	}
+	return nil
+}
+
+// clearingAccount is the issuer's clearing account in currency: top-ups
+// bring money into the ledger from it.
+func (s *Service) clearingAccount(ctx context.Context, currency string) (int64, error) {
+	if id, ok := s.clearing.Load(currency); ok {
+		return id.(int64), nil
+	}
+	a, err := ledger.CreateAccount(ctx, s.pool, "issuer", ledger.Clearing, currency)
+	if err != nil {
+		return 0, err
+	}
+	s.clearing.Store(currency, a.ID)
+	return a.ID, nil
+}
+
+// TopUp moves amount from a bound card into the wallet: the card's limits
+// are reserved, the issuer authorizes, the ledger posts, and the reservation
+// is committed. A retry with the same key finds the committed transfer
+// before touching the limits or the issuer again. currency, when given,
+// must be the wallet's.
+func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency string, req Request) (Movement, error) {
+	if err := validAmount(amount); err != nil {
+		return Movement{}, err
+	}
+	if t, ok, err := s.Replay(ctx, p, req); err != nil || ok {
+		return t, err
+	}
+	w, err := s.Get(ctx, p.WalletID)
+	if err != nil {
+		return Movement{}, err
+	}
+	if w.Status != "active" {
+		return Movement{}, errs.E(errs.WalletClosed, "the wallet is closed")
+	}
+	if currency != "" && currency != w.Currency {
+		return Movement{}, errs.E(errs.Invalid, "the wallet holds %s, not %s", w.Currency, currency)
+	}
+	card, err := s.usableCard(ctx, p, cardID)
+	if err != nil {
+		return Movement{}, err
+	}
+	clearing, err := s.clearingAccount(ctx, w.Currency)
+	if err != nil {
+		return Movement{}, err
+	}
+	res, err := s.limits.Reserve(ctx, card.ID, amount, limitsOf(card), s.now())
+	if err != nil {
+		return Movement{}, err
+	}
+	if err := s.issuer.Authorize(ctx, card.issuerRef, amount, w.Currency); err != nil {
+		s.release(ctx, res)
+		return Movement{}, err
+	}
+	md, _ := json.Marshal(Meta{CardID: card.ID, Card: card.Masked})
+	t, err := s.ledger.Post(ctx, ledger.Transfer{
+		Kind: "topup", Currency: w.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
+		Metadata: md,
+		Postings: []ledger.Posting{{AccountID: clearing, Amount: -amount}, {AccountID: w.AccountID, Amount: amount}},
+	})
+	if err != nil || t.Replayed {
+		// The money did not move (or moved earlier under this key): give
+		// the limits and the authorization back. An unknown outcome keeps
+		// the reservation counted, erring on the side of the limit.
+		if err == nil || errs.Business(err) {
+			s.release(ctx, res)
+			_ = s.issuer.Void(context.WithoutCancel(ctx), card.issuerRef, amount, w.Currency)
+		}
+		if err != nil {
+			return Movement{}, err
+		}
+	} else if err := s.limits.Commit(ctx, res); err != nil {
+		s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
+	}
+	mv, _ := movementOf(t, w.AccountID)
+	return mv, nil
+}
+
+func (s *Service) release(ctx context.Context, r limits.Reservation) {
+	if err := s.limits.Release(context.WithoutCancel(ctx), r); err != nil {
+		s.log.WarnContext(ctx, "releasing a card reservation failed; it stays counted until the day ends", "err", err)
+	}
+}
+
+// Replay returns the movement already committed under the request's key,
+// if any: the Redis record of a response can be lost, the ledger's cannot.
+// Money-moving requests call it before any check that depends on the
+// present (an order's state, a recipient's wallet, a PIN lockout), so that a
+// retry of a request that went through is answered with what happened,
+// whatever has changed since.
+func (s *Service) Replay(ctx context.Context, p Principal, req Request) (Movement, bool, error) {
+	t, ok, err := ledger.TransferByKey(ctx, s.pool, p.Scope(), req.Key)
+	if err != nil || !ok {
+		return Movement{}, false, err
+	}
+	if string(t.Fingerprint) != string(req.Fingerprint) {
+		return Movement{}, false, errs.E(errs.IdempotencyMismatch, "idempotency key %q was used for a different request", req.Key)
+	}
+	mv, _ := movementOf(t, p.AccountID)
+	return mv, true, nil
+}
+
+// TransferInput is a wallet-to-wallet transfer: the recipient by phone or
+// by wallet id (exactly one), and the payment PIN.
+type TransferInput struct {
+	ToPhone    string
+	ToWalletID string
+	Amount     int64
+	Currency   string
+	Note       string
+	PIN        string
+}
+
+// Transfer sends money to another active wallet of the same currency.
+func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, req Request) (Movement, error) {
+	if err := validAmount(in.Amount); err != nil {
+		return Movement{}, err
+	}
+	if (in.ToPhone == "") == (in.ToWalletID == "") {
+		return Movement{}, errs.E(errs.Invalid, "give exactly one of to_phone and to_wallet_id")
+	}
+	if len([]rune(in.Note)) > 140 {
+		return Movement{}, errs.E(errs.Invalid, "note must be at most 140 characters")
+	}
+	if mv, ok, err := s.Replay(ctx, p, req); err != nil || ok {
+		return mv, err
+	}
+	if err := s.VerifyPIN(ctx, p, in.PIN); err != nil {
+		return Movement{}, err
+	}
+	from, err := s.Get(ctx, p.WalletID)
+	if err != nil {
+		return Movement{}, err
+	}
+	to, err := s.recipient(ctx, in.ToPhone, in.ToWalletID)
+	if err != nil {
+		return Movement{}, err
+	}
+	switch {
+	case to.ID == from.ID:
+		return Movement{}, errs.E(errs.Invalid, "cannot transfer to your own wallet")
+	case in.Currency != "" && in.Currency != from.Currency:
+		return Movement{}, errs.E(errs.Invalid, "your wallet holds %s, not %s", from.Currency, in.Currency)
+	case to.Currency != from.Currency:
+		return Movement{}, errs.E(errs.Invalid, "the recipient's wallet holds %s, not %s", to.Currency, from.Currency)
+	}
+	md, _ := json.Marshal(Meta{FromWallet: from.ID, ToWallet: to.ID,
+		FromPhone: maskPhone(from.Phone), ToPhone: maskPhone(to.Phone), Note: in.Note})
+	t, err := s.ledger.Post(ctx, ledger.Transfer{
+		Kind: "transfer", Currency: from.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
+		Metadata: md,
+		Postings: []ledger.Posting{{AccountID: from.AccountID, Amount: -in.Amount}, {AccountID: to.AccountID, Amount: in.Amount}},
+	})
+	if errs.Is(err, errs.AccountClosed) {
+		return Movement{}, errs.E(errs.WalletClosed, "the recipient's wallet is closed")
+	}
+	if err != nil {
+		return Movement{}, err
+	}
+	mv, _ := movementOf(t, from.AccountID)
+	return mv, nil
+}
+
+// recipient finds an active wallet by phone or id.
+func (s *Service) recipient(ctx context.Context, phone, walletID string) (Wallet, error) {
+	var id string
+	var status string
+	var err error
+	if phone != "" {
+		if !phoneRE.MatchString(phone) {
+			return Wallet{}, errs.E(errs.Invalid, "to_phone must be in E.164 form, like +8613800138000")
+		}
+		err = s.pool.QueryRow(ctx, `SELECT id, status FROM customers WHERE phone = $1
+			ORDER BY status = 'active' DESC, created_at DESC LIMIT 1`, phone).Scan(&id, &status)
+	} else {
+		if _, perr := uuid.Parse(walletID); perr != nil {
+			return Wallet{}, errs.E(errs.NotFound, "recipient wallet not found")
+		}
+		err = s.pool.QueryRow(ctx, `SELECT id, status FROM customers WHERE id = $1`, walletID).Scan(&id, &status)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Wallet{}, errs.E(errs.NotFound, "recipient wallet not found")
+	}
+	if err != nil {
+		return Wallet{}, fmt.Errorf("find recipient: %w", err)
+	}
+	if status != "active" {
+		return Wallet{}, errs.E(errs.WalletClosed, "the recipient's wallet is closed")
+	}
+	return s.Get(ctx, id)
+}

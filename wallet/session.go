@@ -1,0 +1,182 @@
+package wallet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qrpay/qrpay/errs"
+)
+
+// Session is a login session as its owner sees it (never the token).
+type Session struct {
+	ID        string    `json:"id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Current   bool      `json:"current" example:"true"`
+}
+
+// errBadLogin is the one answer for an unknown phone and a wrong password.
+var errBadLogin = errs.E(errs.Unauthorized, "phone number or password is wrong")
+
+// Login checks a phone number and password and opens a session. It returns
+// the bearer token once; only its hash is stored.
+func (s *Service) Login(ctx context.Context, phone, password string) (string, Session, Principal, error) {
+	var id uuid.UUID
+	var hash string
+	var accountID int64
+	err := s.pool.QueryRow(ctx, `SELECT id, password_hash, account_id FROM customers
+		WHERE phone = $1 AND status = 'active'`, phone).Scan(&id, &hash, &accountID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_, _ = verifySecret(s.dummyHash, s.cfg.Pepper, password)
+		authFailures.WithLabelValues("login").Inc()
+		return "", Session{}, Principal{}, errBadLogin
+	}
+	if err != nil {
+		return "", Session{}, Principal{}, fmt.Errorf("login: %w", err)
+	}
+	if err := s.attempt(ctx, id, loginAttempts, func() (bool, error) {
+		return verifySecret(hash, s.cfg.Pepper, password)
+	}); err != nil {
+		return "", Session{}, Principal{}, err
+	}
+	token, tokenHash := newSessionToken()
+	now := s.now()
+	sess := Session{ID: uuid.Must(uuid.NewV7()).String(), CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL), Current: true}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO sessions (id, token_hash, customer_id, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5)`, sess.ID, tokenHash, id, sess.CreatedAt, sess.ExpiresAt); err != nil {
+		return "", Session{}, Principal{}, fmt.Errorf("login: %w", err)
+	}
+	return token, sess, Principal{WalletID: id.String(), SessionID: sess.ID, AccountID: accountID}, nil
+}
+
+// Authenticate resolves a bearer token to its live session. Expired,
+// revoked and closed-wallet sessions are all simply unauthorized.
+func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
+	var p Principal
+	err := s.pool.QueryRow(ctx, `
+		SELECT c.id, s.id, c.account_id FROM sessions s JOIN customers c ON c.id = s.customer_id
+		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND c.status = 'active'`,
+		hashToken(token), s.now()).Scan(&p.WalletID, &p.SessionID, &p.AccountID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Principal{}, errs.E(errs.Unauthorized, "session token is missing, expired or revoked")
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	return p, nil
+}
+
+// Sessions lists a wallet's live sessions.
+func (s *Service) Sessions(ctx context.Context, p Principal) ([]Session, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, created_at, expires_at FROM sessions
+		WHERE customer_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC`, p.WalletID, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	defer rows.Close()
+	list := []Session{}
+	for rows.Next() {
+		var sess Session
+		if err := rows.Scan(&sess.ID, &sess.CreatedAt, &sess.ExpiresAt); err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		sess.Current = sess.ID == p.SessionID
+		list = append(list, sess)
+	}
+	return list, rows.Err()
+}
+
+// RevokeSession logs a session out. Only the wallet's own sessions can be
+// revoked; any other id is not found.
+func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID string) error {
+	if _, err := uuid.Parse(sessionID); err != nil {
+		return errs.E(errs.NotFound, "session not found")
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = $3
+		WHERE id = $1 AND customer_id = $2 AND revoked_at IS NULL`, sessionID, p.WalletID, s.now())
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errs.E(errs.NotFound, "session not found")
+	}
+	return nil
+}
+
+// attemptKind names the columns of one lockout counter.
+type attemptKind struct {
+	name, failures, lockedUntil string
+	wrong                       *errs.Error
+}
+
+var (
+	loginAttempts = attemptKind{"login", "login_failures", "login_locked_until", errBadLogin}
+	pinAttempts   = attemptKind{"pin", "pin_failures", "pin_locked_until", errs.E(errs.PINInvalid, "the payment PIN is wrong")}
+)
+
+// attempt runs check under the account's lockout counter. The attempt is
+// counted before check runs, so that many guesses sent at once still get at
+// most MaxAttempts tries; a success resets the counter, and the failure that
+// reaches MaxAttempts locks the account for LockoutFor.
+func (s *Service) attempt(ctx context.Context, id uuid.UUID, k attemptKind, check func() (bool, error)) error {
+	now := s.now()
+	var failures int
+	var lockedUntil *time.Time
+	err := s.pool.QueryRow(ctx, fmt.Sprintf(`
+		UPDATE customers SET
+			%[1]s = CASE WHEN %[2]s <= $2 THEN 1 ELSE %[1]s + 1 END,
+			%[2]s = CASE WHEN %[2]s <= $2 THEN NULL ELSE %[2]s END
+		WHERE id = $1 RETURNING %[1]s, %[2]s`, k.failures, k.lockedUntil), id, now).Scan(&failures, &lockedUntil)
+	if err != nil {
+		return fmt.Errorf("%s attempt: %w", k.name, err)
+	}
+	if lockedUntil != nil && lockedUntil.After(now) {
+		return s.locked(k, lockedUntil.Sub(now))
+	}
+	if failures > s.cfg.MaxAttempts { // more guesses in flight than allowed
+		return s.lock(ctx, id, k, now)
+	}
+	ok, err := check()
+	if err != nil {
+		return fmt.Errorf("%s attempt: %w", k.name, err)
+	}
+	if ok {
+		_, err := s.pool.Exec(ctx, fmt.Sprintf(`UPDATE customers SET %s = 0, %s = NULL WHERE id = $1`,
+			k.failures, k.lockedUntil), id)
+		return err
+	}
+	authFailures.WithLabelValues(k.name).Inc()
+	if failures >= s.cfg.MaxAttempts {
+		return s.lock(ctx, id, k, now)
+	}
+	return k.wrong
+}
+
+func (s *Service) lock(ctx context.Context, id uuid.UUID, k attemptKind, now time.Time) error {
+	until := now.Add(s.cfg.LockoutFor)
+	tag, err := s.pool.Exec(ctx, fmt.Sprintf(`UPDATE customers SET %[1]s = $2
+		WHERE id = $1 AND (%[1]s IS NULL OR %[1]s <= $3)`, k.lockedUntil), id, until, now)
+	if err != nil {
+		return fmt.Errorf("%s lockout: %w", k.name, err)
+	}
+	if tag.RowsAffected() == 1 {
+		lockouts.WithLabelValues(k.name).Inc()
+		s.log.WarnContext(ctx, "wallet locked after repeated failures",
+			"kind", k.name, "wallet_id", id.String(), "until", until)
+	}
+	return s.locked(k, s.cfg.LockoutFor)
+}
+
+func (s *Service) locked(k attemptKind, retry time.Duration) error {
+	what := "sign-in"
+	if k.name == "pin" {
+		what = "payment PIN"
+	}
+	return &errs.Error{Code: errs.Locked, RetryAfter: retry,
+		Message: fmt.Sprintf("%s is locked after too many wrong attempts; try again later", what)}
+}
