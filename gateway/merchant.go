@@ -10,6 +10,7 @@ import (
 
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/payment"
 )
 
 type createOrderRequest struct {
@@ -178,7 +179,7 @@ func (s *Server) createRefund(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	r, err := s.deps.Merchant.CreateRefund(c.UserContext(), callerOf(c), c.Params("id"), merchant.RefundInput{
+	r, err := s.deps.Payment.Refund(c.UserContext(), callerOf(c), c.Params("id"), payment.RefundInput{
 		RefundNo: req.RefundNo, Amount: req.Amount, Reason: req.Reason})
 	if err != nil {
 		return err

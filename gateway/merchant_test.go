@@ -19,6 +19,7 @@ import (
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/merchant/emv"
+	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/sdk"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -159,7 +160,7 @@ func TestScanToPayWalkThrough(t *testing.T) {
 
 	alice := newPayer(t, env, 5000)
 	r := env.Do(t, "POST", "/v1/wallet/scan", map[string]any{"qr_payload": o.QRPayload}, alice.Auth()...)
-	var scan merchant.ScanResult
+	var scan payment.ScanResult
 	r.JSON(t, &scan)
 	if r.Status != 200 || scan.MerchantName != "Blue Bottle Coffee" || scan.Amount == nil || *scan.Amount != 1200 || scan.OrderID != o.ID {
 		t.Fatalf("scan = %d %s", r.Status, r.Body)

@@ -6,7 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/qrpay/qrpay/errs"
-	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/wallet"
 )
 
@@ -25,7 +25,7 @@ type payRequest struct {
 func (s *Server) payRoutes() {
 	const tag = "wallet"
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/scan", Tag: tag, Auth: Session,
-		Summary: "Read a scanned QR: who is paid, how much, until when", Request: scanRequest{}, Response: merchant.ScanResult{},
+		Summary: "Read a scanned QR: who is paid, how much, until when", Request: scanRequest{}, Response: payment.ScanResult{},
 		Errors: []errs.Code{errs.QRInvalid, errs.NotFound, errs.OrderAlreadyPaid, errs.OrderClosed, errs.OrderExpired, errs.MerchantSuspended}}, s.scan)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/payments", Tag: tag, Auth: Session, Idempotent: true,
 		Summary: "Pay a scanned QR (or an order) from the wallet with a card", Request: payRequest{}, Response: wallet.Movement{},
@@ -39,7 +39,7 @@ func (s *Server) scan(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	r, err := s.deps.Merchant.Scan(c.UserContext(), req.QRPayload)
+	r, err := s.deps.Payment.Scan(c.UserContext(), req.QRPayload)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (s *Server) pay(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	mv, err := s.deps.Merchant.Pay(c.UserContext(), principal(c), merchant.PayInput{
+	mv, err := s.deps.Payment.Pay(c.UserContext(), principal(c), payment.PayInput{
 		QRPayload: req.QRPayload, OrderID: req.OrderID, CardID: req.CardID, PIN: req.PIN, Amount: req.Amount,
 	}, s.walletRequest(c))
 	if err != nil {

@@ -20,8 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/idem"
-	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -41,13 +41,13 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Deps are the services the gateway serves. cmd constructs them.
+// Deps are the services the gateway serves. NewApp constructs them.
 type Deps struct {
 	Pool       *pgxpool.Pool
 	Redis      redis.UniversalClient
-	Ledger     *ledger.Ledger
 	Wallet     *wallet.Service
 	Merchant   *merchant.Service
+	Payment    *payment.Service
 	Settlement *settlement.Service
 	// PNG renders (and caches) QR code images.
 	PNG *merchant.PNGCache

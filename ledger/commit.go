@@ -38,17 +38,6 @@ var (
 	}, []string{"outcome"})
 )
 
-// Hook is domain work committed in the same transaction as a transfer, such
-// as marking the order paid and writing its outbox event. It runs after the
-// transfer passed its funds checks, with the transfer's postings and
-// CreatedAt filled in.
-//
-// A hook that returns an *errs.Error rejects only its own transfer, so it must
-// not have changed anything when it does: check first (a conditional UPDATE
-// that matched no row), then write. Any other error fails the whole batch,
-// which is then retried one transfer per transaction.
-type Hook func(ctx context.Context, tx pgx.Tx, t *Transfer) error
-
 // Options tune the committers. The zero value is usable.
 type Options struct {
 	// Committers is the number of goroutines committing batches (default 4).
@@ -84,12 +73,11 @@ type Ledger struct {
 }
 
 type request struct {
-	ctx   context.Context
-	t     Transfer
-	hooks []Hook
-	done  chan struct{}
-	res   Transfer
-	err   error
+	ctx  context.Context
+	t    Transfer
+	done chan struct{}
+	res  Transfer
+	err  error
 }
 
 func (r *request) answer(t Transfer, err error) {
@@ -154,26 +142,29 @@ func (l *Ledger) BreakerState() string { return l.breaker.State() }
 
 // Post commits t and returns it with its postings' balances and CreatedAt,
 // or returns the transfer committed earlier under the same idempotency key
-// (Replayed set). hooks run in the same transaction (see Hook).
+// (Replayed set). Its order change, if any, commits with it (see
+// OrderChange).
 //
 // Errors: invalid, not_found (an account), account_closed,
-// insufficient_funds, idempotency_mismatch, a hook's own error, or
+// insufficient_funds, idempotency_mismatch, the order's state
+// (order_already_paid, order_closed, order_expired, or conflict wrapping
+// ErrOrderChanged), or
 // unavailable when Postgres cannot be reached (the breaker then opens). When
 // ctx ends first Post returns ctx's error, and the transfer may still
 // commit: post again with the same key to learn its outcome.
-func (l *Ledger) Post(ctx context.Context, t Transfer, hooks ...Hook) (Transfer, error) {
+func (l *Ledger) Post(ctx context.Context, t Transfer) (Transfer, error) {
 	if err := t.validate(); err != nil {
 		transfersTotal.WithLabelValues(string(errs.CodeOf(err))).Inc()
 		return Transfer{}, err
 	}
 	t = t.detached()
 	return l.breaker.Do(func() (Transfer, error) {
-		return l.submit(ctx, t, hooks)
+		return l.submit(ctx, t)
 	})
 }
 
-func (l *Ledger) submit(ctx context.Context, t Transfer, hooks []Hook) (Transfer, error) {
-	r := &request{ctx: ctx, t: t, hooks: hooks, done: make(chan struct{})}
+func (l *Ledger) submit(ctx context.Context, t Transfer) (Transfer, error) {
+	r := &request{ctx: ctx, t: t, done: make(chan struct{})}
 	select {
 	case <-l.quit:
 		return Transfer{}, errs.E(errs.Unavailable, "the ledger is shutting down")
@@ -357,87 +348,74 @@ func (l *Ledger) commit(batch []*request) error {
 	return nil
 }
 
-// commitTx is the batch transaction:
+// commitTx is the batch transaction. It costs three round trips whatever
+// the batch's size (four with BEGIN):
 //
-//  1. lock every account the batch touches, in id order — the one global
-//     lock order, so batches on several replicas cannot deadlock — and take
-//     the time the postings are stamped with;
-//  2. claim every idempotency key with one INSERT … ON CONFLICT DO NOTHING
-//     (in key order); a key already taken is a replay or a mismatch. A
-//     claim that waits here waits on a batch holding other accounts (it got
-//     its locks before inserting), so the wait cannot close a cycle;
-//  3. decide each transfer's funds check in arrival order, in memory, and
-//     run its hooks;
-//  4. delete the claims of rejected transfers, write all postings with one
-//     statement and each touched account's balance with one more.
+//  1. in one pipeline: lock every account the batch touches, in id order —
+//     the one global lock order, so batches on several replicas cannot
+//     deadlock — then every existing order it changes, in id order (always
+//     after the accounts); then claim every idempotency key with one
+//     INSERT … ON CONFLICT DO NOTHING (in key order), stamping the claimed
+//     transfers with the time once all locks are held. A key already taken
+//     is a replay or a mismatch. A claim that waits here waits on a batch
+//     holding other rows (it got its locks before inserting), so the wait
+//     cannot close a cycle;
+//  2. decide each transfer in arrival order, in memory: its order's state,
+//     then its funds;
+//  3. in one pipeline: delete the claims of rejected transfers, write all
+//     postings, each touched account's balance, each changed order's final
+//     state, new orders, refunds and outbox events, one statement each;
+//  4. commit.
 //
-// A hot account (a merchant's) is thus locked and updated once per batch.
+// A hot account (a merchant's) is thus locked and updated once per batch,
+// and a transfer that fails its own checks never fails its neighbours.
 func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]outcome, error) {
 	out := make([]outcome, len(batch))
 	n := len(batch)
 	ids := make([]uuid.UUID, n)
 	kinds, currencies, scopes, keys, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	wallets, cards, merchants, orderIDs, mccs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	amounts := make([]int64, n)
 	prints := make([][]byte, n)
 	for i, r := range batch {
 		t := &r.t
 		ids[i], kinds[i], currencies[i], amounts[i] = t.ID, t.Kind, t.Currency, t.Amount()
 		scopes[i], keys[i], prints[i], metas[i] = t.Scope, t.Key, t.Fingerprint, string(t.Metadata)
+		wallets[i], cards[i], merchants[i], orderIDs[i] = linkText(t.Links.WalletID), linkText(t.Links.CardID),
+			linkText(t.Links.MerchantID), linkText(t.Links.OrderID)
+		mccs[i] = t.Links.MCC
 	}
-	// 1. Lock every account the batch touches, in id order. The batch's
-	// transfers and postings are stamped with the time once all are held. Stamping at lock time (not at transaction start) orders postings
-	// of an account by when they could first be seen, so a settlement that
-	// takes the same lock and reads "everything before T" misses nothing
-	// that commits later.
 	var accountIDs []int64
 	for _, r := range batch {
 		for _, p := range r.t.Postings {
 			accountIDs = append(accountIDs, p.AccountID)
 		}
 	}
-	accounts := make(map[int64]*Account, len(accountIDs))
-	rows, err := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts
-		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, accountIDs)
-	if err != nil {
-		return nil, fmt.Errorf("lock accounts: %w", err)
-	}
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("lock accounts: %w", err)
-		}
-		accounts[a.ID] = &a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("lock accounts: %w", err)
-	}
-	// 2. Claim the idempotency keys, stamping the claimed transfers with
-	// the time now that every lock is held.
-	rows, err = tx.Query(ctx, `
+
+	// 1. Lock, then claim, in one round trip. The batch's transfers and
+	// postings are stamped with the time once every lock is held: stamping
+	// at lock time (not at transaction start) orders postings of an account
+	// by when they could first be seen, so a settlement that takes the same
+	// lock and reads "everything before T" misses nothing that commits later.
+	first := &pgx.Batch{}
+	first.Queue(`SELECT `+accountColumns+` FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, accountIDs)
+	hasOrders := lockOrders(first, batch)
+	first.Queue(`
 		WITH stamp AS (SELECT clock_timestamp() AS at)
-		INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata, created_at)
-		SELECT id, kind, currency, amount, scope, key, fp, meta::jsonb, (SELECT at FROM stamp)
-		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::text[])
-			AS c(id, kind, currency, amount, scope, key, fp, meta)
+		INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata, created_at,
+			wallet_id, card_id, merchant_id, order_id, mcc)
+		SELECT id, kind, currency, amount, scope, key, fp, meta::jsonb, (SELECT at FROM stamp),
+			nullif(wallet, '')::uuid, nullif(card, '')::uuid, nullif(merchant, '')::uuid, nullif(order_id, '')::uuid, nullif(mcc, '')
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::text[],
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+			AS c(id, kind, currency, amount, scope, key, fp, meta, wallet, card, merchant, order_id, mcc)
 		ORDER BY scope, key
 		ON CONFLICT (idem_scope, idem_key) DO NOTHING
-		RETURNING id, created_at`, ids, kinds, currencies, amounts, scopes, keys, prints, metas)
+		RETURNING id, created_at`, ids, kinds, currencies, amounts, scopes, keys, prints, metas,
+		wallets, cards, merchants, orderIDs, mccs)
+	accounts, orders, claimedAt, err := readFirst(tx.SendBatch(ctx, first), hasOrders, n)
 	if err != nil {
-		return nil, fmt.Errorf("claim keys: %w", err)
-	}
-	claimedAt := make(map[uuid.UUID]time.Time, n)
-	for rows.Next() {
-		var id uuid.UUID
-		var at time.Time
-		if err := rows.Scan(&id, &at); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("claim keys: %w", err)
-		}
-		claimedAt[id] = at
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim keys: %w", err)
+		return nil, err
 	}
 
 	if len(claimedAt) < n {
@@ -446,11 +424,12 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 		}
 	}
 
-	// 3. Decide each transfer in arrival order.
+	// 2. Decide each transfer in arrival order.
 	var rejected []uuid.UUID
 	var pTransfer []uuid.UUID
 	var pAccount, pAmount, pAfter []int64
 	var pAt []time.Time
+	var ow orderWrites
 	touched := map[int64]bool{}
 	for i, r := range batch {
 		at, ok := claimedAt[r.t.ID]
@@ -460,21 +439,17 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 		t := r.t
 		t.CreatedAt = at
 		t.Postings = append([]Posting(nil), r.t.Postings...)
-		err := apply(accounts, &t)
-		if err == nil && len(r.hooks) > 0 {
-			if err = runHooks(ctx, tx, &t, r.hooks); err != nil {
-				if !errs.Business(err) {
-					return nil, fmt.Errorf("transfer %s hook: %w", t.ID, err)
-				}
-				for _, p := range t.Postings { // undo apply
-					accounts[p.AccountID].Balance -= p.Amount
-				}
-			}
+		err := checkOrder(orders, &t)
+		if err == nil {
+			err = apply(accounts, &t)
 		}
 		if err != nil {
 			out[i].err = err
 			rejected = append(rejected, t.ID)
 			continue
+		}
+		if t.Order != nil {
+			ow.add(&t, applyOrder(orders, &t))
 		}
 		for _, p := range t.Postings {
 			pTransfer = append(pTransfer, t.ID)
@@ -487,7 +462,7 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 		out[i].t = t
 	}
 
-	// 4. Write, in one round trip.
+	// 3. Write, in one round trip.
 	write := &pgx.Batch{}
 	if len(rejected) > 0 {
 		write.Queue(`DELETE FROM transfers WHERE id = ANY($1)`, rejected)
@@ -506,6 +481,7 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 			UPDATE accounts SET balance = u.balance
 			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, balance) WHERE accounts.id = u.id`,
 			bID, bBalance)
+		ow.queue(write, orders)
 	}
 	if write.Len() > 0 {
 		if err := tx.SendBatch(ctx, write).Close(); err != nil {
@@ -515,26 +491,57 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 	return out, nil
 }
 
-// runHooks runs a transfer's hooks. One hook keeps its own promise to
-// change nothing when it rejects; several run inside a savepoint, so that a
-// later one's rejection also undoes what the earlier ones wrote.
-func runHooks(ctx context.Context, tx pgx.Tx, t *Transfer, hooks []Hook) error {
-	if len(hooks) == 1 {
-		return hooks[0](ctx, tx, t)
+func linkText(id uuid.UUID) string {
+	if id == uuid.Nil {
+		return ""
 	}
-	sp, err := tx.Begin(ctx)
+	return id.String()
+}
+
+// readFirst reads the results of the first pipeline: the locked accounts,
+// the locked orders (when queued) and the claimed keys with their stamp.
+func readFirst(br pgx.BatchResults, hasOrders bool, n int) (map[int64]*Account, map[uuid.UUID]*lockedOrder, map[uuid.UUID]time.Time, error) {
+	defer br.Close()
+	accounts := make(map[int64]*Account)
+	rows, err := br.Query()
 	if err != nil {
-		return err
+		return nil, nil, nil, fmt.Errorf("lock accounts: %w", err)
 	}
-	for _, h := range hooks {
-		if err := h(ctx, sp, t); err != nil {
-			if rbErr := sp.Rollback(ctx); rbErr != nil {
-				return rbErr
-			}
-			return err
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			rows.Close()
+			return nil, nil, nil, fmt.Errorf("lock accounts: %w", err)
+		}
+		accounts[a.ID] = &a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, nil, fmt.Errorf("lock accounts: %w", err)
+	}
+	orders := map[uuid.UUID]*lockedOrder{}
+	if hasOrders {
+		if orders, err = readLockedOrders(br); err != nil {
+			return nil, nil, nil, err
 		}
 	}
-	return sp.Commit(ctx)
+	rows, err = br.Query()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("claim keys: %w", err)
+	}
+	claimedAt := make(map[uuid.UUID]time.Time, n)
+	for rows.Next() {
+		var id uuid.UUID
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			rows.Close()
+			return nil, nil, nil, fmt.Errorf("claim keys: %w", err)
+		}
+		claimedAt[id] = at
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, nil, fmt.Errorf("claim keys: %w", err)
+	}
+	return accounts, orders, claimedAt, br.Close()
 }
 
 // apply checks t against the locked accounts and moves their in-memory

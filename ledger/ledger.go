@@ -78,8 +78,15 @@ type Transfer struct {
 	Scope       string
 	Key         string
 	Fingerprint []byte
-	Metadata    json.RawMessage
-	CreatedAt   time.Time
+	// Links are the typed references the transfer is stored with.
+	Links Links
+	// Metadata is for display only: nothing selects by its keys.
+	Metadata json.RawMessage
+	// Order, when set, is what the transfer does to a merchant order; it
+	// commits with the transfer or the transfer fails (see OrderChange). It
+	// is not read back.
+	Order     *OrderChange
+	CreatedAt time.Time
 	// Replayed is set when Post returned a transfer committed earlier.
 	Replayed bool
 }
@@ -144,6 +151,11 @@ func (t *Transfer) validate() error {
 	} else if !json.Valid(t.Metadata) || t.Metadata[0] != '{' {
 		return errs.E(errs.Invalid, "transfer metadata must be a JSON object")
 	}
+	if t.Order != nil {
+		if err := t.Order.validate(); err != nil {
+			return err
+		}
+	}
 	if t.ID == uuid.Nil {
 		t.ID = uuid.Must(uuid.NewV7())
 	}
@@ -162,6 +174,16 @@ func (t Transfer) detached() Transfer {
 	t.Postings = slices.Clone(t.Postings)
 	t.Fingerprint = bytes.Clone(t.Fingerprint)
 	t.Metadata = bytes.Clone(t.Metadata)
+	t.Links.MCC = strings.Clone(t.Links.MCC)
+	if t.Order != nil {
+		c := *t.Order
+		c.Event.Payload = bytes.Clone(c.Event.Payload)
+		if c.Refund != nil {
+			r := *c.Refund
+			c.Refund = &r
+		}
+		t.Order = &c
+	}
 	return t
 }
 
@@ -250,7 +272,8 @@ func CloseAccount(ctx context.Context, tx pgx.Tx, id int64) error {
 	return nil
 }
 
-const transferColumns = `id, kind, currency, idem_scope, idem_key, fingerprint, metadata, created_at`
+const transferColumns = `id, kind, currency, idem_scope, idem_key, fingerprint, metadata, created_at,
+	wallet_id, card_id, merchant_id, order_id, coalesce(mcc, '')`
 
 // GetTransfer reads a transfer and its postings.
 func GetTransfer(ctx context.Context, q Querier, id uuid.UUID) (Transfer, error) {
@@ -284,11 +307,19 @@ func loadTransfers(ctx context.Context, q Querier, where string, args ...any) ([
 	for rows.Next() {
 		var t Transfer
 		var meta []byte
-		if err := rows.Scan(&t.ID, &t.Kind, &t.Currency, &t.Scope, &t.Key, &t.Fingerprint, &meta, &t.CreatedAt); err != nil {
+		var wallet, card, merchant, order *uuid.UUID
+		if err := rows.Scan(&t.ID, &t.Kind, &t.Currency, &t.Scope, &t.Key, &t.Fingerprint, &meta, &t.CreatedAt,
+			&wallet, &card, &merchant, &order, &t.Links.MCC); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load transfers: %w", err)
 		}
 		t.Metadata = meta
+		for _, l := range []struct{ from, to *uuid.UUID }{{wallet, &t.Links.WalletID}, {card, &t.Links.CardID},
+			{merchant, &t.Links.MerchantID}, {order, &t.Links.OrderID}} {
+			if l.from != nil {
+				*l.to = *l.from
+			}
+		}
 		index[t.ID] = len(ts)
 		ts = append(ts, t)
 	}

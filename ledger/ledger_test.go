@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qrpay/qrpay/errs"
@@ -189,38 +191,96 @@ func TestPostIdempotency(t *testing.T) {
 	}
 }
 
-func TestHookRejectsOnlyItsTransfer(t *testing.T) {
+// TestOrderChangeRejectsOnlyItsTransfer: of several payments of one order
+// in flight at once, exactly one commits with the order's change and its
+// event; the others fail alone, with nothing of theirs written.
+func TestOrderChangeRejectsOnlyItsTransfer(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, 3)
+	f := newFixture(t, 4)
 	ctx := context.Background()
-	f.fund(t, f.wallets[0], 100)
-	if _, err := f.pool.Exec(ctx, `CREATE TABLE marks (transfer_id uuid PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	mark := func(ctx context.Context, tx pgx.Tx, tr *ledger.Transfer) error {
-		_, err := tx.Exec(ctx, `INSERT INTO marks VALUES ($1)`, tr.ID)
-		return err
-	}
-	refuse := func(context.Context, pgx.Tx, *ledger.Transfer) error {
-		return errs.E(errs.OrderAlreadyPaid, "already paid")
-	}
-	a, b := f.wallets[0].ID, f.wallets[1].ID
-	ok, err := f.l.Post(ctx, move(a, b, 60, "ok"), mark)
+	shop, err := ledger.CreateAccount(ctx, f.pool, "merchant:test", ledger.Merchant, "CNY")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.l.Post(ctx, move(a, b, 40, "refused"), mark, refuse); !errs.Is(err, errs.OrderAlreadyPaid) {
-		t.Fatalf("refused hook: err = %v; want order_already_paid", err)
+	merchantID, orderID := uuid.New(), uuid.New()
+	if _, err := f.pool.Exec(ctx, `INSERT INTO merchants (id, code, name, city, mcc, country, currency, fee_bps, account_id, payout_account_id)
+		VALUES ($1, 'MTEST', 'Test', 'Shanghai', '5814', 'CN', 'CNY', 0, $2, $2)`, merchantID, shop.ID); err != nil {
+		t.Fatal(err)
 	}
-	if got := f.balance(t, a); got != 40 {
-		t.Errorf("balance(a) = %d; want 40", got)
+	if _, err := f.pool.Exec(ctx, `INSERT INTO orders (id, merchant_id, merchant_order_no, ref, amount, currency, expires_at)
+		VALUES ($1, $2, 'o-1', 'ref-1', 30, 'CNY', now() + interval '1 hour')`, orderID, merchantID); err != nil {
+		t.Fatal(err)
 	}
-	var marks int
-	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM marks WHERE transfer_id = $1`, ok.ID).Scan(&marks); err != nil || marks != 1 {
-		t.Errorf("marks for the committed transfer = %d (%v); want 1", marks, err)
+	pay := func(w ledger.Account, key string) ledger.Transfer {
+		tr := move(w.ID, shop.ID, 30, key)
+		tr.Kind = "payment"
+		tr.Links = ledger.Links{MerchantID: merchantID, OrderID: orderID, MCC: "5814"}
+		tr.Order = &ledger.OrderChange{Op: ledger.OrderPay, OrderID: orderID, MerchantID: merchantID, Status: "paid",
+			Now: time.Now(), WalletAccountID: w.ID, Card: "**** 1111",
+			Event: ledger.Event{ID: uuid.New(), Type: "order.paid", CreatedAt: time.Now(),
+				Payload: fmt.Appendf(nil, `{"sequence":%d,"data":{"order":{"paid_at":%s}}}`, ledger.Sequence, mustJSON(t, ledger.Stamp))}}
+		return tr
 	}
-	if got := f.count(t, "marks"); got != 1 {
-		t.Errorf("marks = %d; want 1 (the refused transfer's hook ran in vain)", got)
+	for _, w := range f.wallets {
+		f.fund(t, w, 30)
+	}
+	var wg sync.WaitGroup
+	results := make([]error, len(f.wallets))
+	paid := make([]ledger.Transfer, len(f.wallets))
+	for i, w := range f.wallets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			paid[i], results[i] = f.l.Post(ctx, pay(w, "pay-"+strconv.Itoa(i)))
+		}()
+	}
+	wg.Wait()
+	var winner ledger.Transfer
+	for i, err := range results {
+		switch {
+		case err == nil:
+			if winner.ID != uuid.Nil {
+				t.Fatalf("two payments of one order committed: %s and %s", winner.ID, paid[i].ID)
+			}
+			winner = paid[i]
+		case !errs.Is(err, errs.OrderAlreadyPaid):
+			t.Errorf("payment %d: err = %v; want order_already_paid", i, err)
+		}
+	}
+	if winner.ID == uuid.Nil {
+		t.Fatal("no payment committed")
+	}
+	if got := f.balance(t, shop.ID); got != 30 {
+		t.Errorf("balance(merchant) = %d; want 30", got)
+	}
+	var status string
+	var paymentID uuid.UUID
+	var paidAt time.Time
+	if err := f.pool.QueryRow(ctx, `SELECT status, payment_id, paid_at FROM orders WHERE id = $1`, orderID).
+		Scan(&status, &paymentID, &paidAt); err != nil {
+		t.Fatal(err)
+	}
+	if status != "paid" || paymentID != winner.ID || !paidAt.Equal(winner.CreatedAt) {
+		t.Errorf("order = %s, payment %s, paid at %v; want paid, %s, %v", status, paymentID, paidAt, winner.ID, winner.CreatedAt)
+	}
+	var events, seq int
+	var stamped bool
+	if err := f.pool.QueryRow(ctx, `SELECT count(*), max(sequence), bool_and((payload->'data'->'order'->>'paid_at')::timestamptz = $2
+		AND (payload->>'sequence')::int = sequence) FROM webhook_events WHERE order_id = $1`, orderID, winner.CreatedAt).Scan(&events, &seq, &stamped); err != nil {
+		t.Fatal(err)
+	}
+	if events != 1 || seq != 1 || !stamped {
+		t.Errorf("events = %d (sequence %d, stamped %v); want 1 (1, true)", events, seq, stamped)
+	}
+	got, err := ledger.GetTransfer(ctx, f.pool, winner.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Links.OrderID != orderID || got.Links.MerchantID != merchantID || got.Links.MCC != "5814" {
+		t.Errorf("links = %+v; want order %s, merchant %s, mcc 5814", got.Links, orderID, merchantID)
+	}
+	if n := f.count(t, "transfers WHERE kind = 'payment'"); n != 1 {
+		t.Errorf("payment transfers = %d; want 1", n)
 	}
 }
 
@@ -273,4 +333,13 @@ func TestUnstorableDataIsTheCallersFault(t *testing.T) {
 	if _, err := f.l.Post(ctx, move(f.wallets[0].ID, f.wallets[1].ID, 1, "fine")); err != nil {
 		t.Errorf("a good transfer after the bad ones: %v", err)
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

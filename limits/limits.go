@@ -26,10 +26,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/qrpay/qrpay/errs"
 )
@@ -89,10 +89,9 @@ type Store struct {
 	loc    *time.Location
 	seed   SeedFunc
 
-	mu sync.Mutex
 	// seeding holds the rebuilds in flight in this process, by key, so that
 	// concurrent first payments of a card call SeedFunc once, not once each.
-	seeding map[string]*flight
+	seeding singleflight.Group
 }
 
 // New returns a store whose keys start with prefix and whose days are
@@ -103,7 +102,7 @@ func New(rdb redis.UniversalClient, prefix string, loc *time.Location, seed Seed
 	if rdb == nil || loc == nil || seed == nil {
 		panic("limits.New: rdb, loc and seed are required")
 	}
-	return &Store{rdb: rdb, prefix: prefix, loc: loc, seed: seed, seeding: map[string]*flight{}}
+	return &Store{rdb: rdb, prefix: prefix, loc: loc, seed: seed}
 }
 
 // DayBounds returns the business day that contains now in loc, as

@@ -8,47 +8,31 @@ import (
 	"github.com/qrpay/qrpay/errs"
 )
 
-// flight is one rebuild in progress; the payments that find the same day
-// missing wait for it instead of reading the ledger themselves.
-type flight struct {
-	done chan struct{}
-	err  error
-}
+// seedTimeout bounds one rebuild of a day from the ledger. A rebuild runs
+// on behalf of every payment waiting for it, so no one caller's deadline
+// cancels it.
+const seedTimeout = 10 * time.Second
 
 // ensureSeeded makes sure the day's hash exists, rebuilding it from the
 // ledger if it does not.
 //
 // Within a process the rebuild runs once however many payments find the day
-// missing at the same moment. Across replicas each may call SeedFunc once;
+// missing at the same moment (singleflight); each waits for it at most
+// until its own context ends. Across replicas each may call SeedFunc once;
 // that costs a ledger read and nothing more, since seedScript lets only the
 // first initialise the day.
 func (s *Store) ensureSeeded(ctx context.Context, key, cardID string, start, end, now time.Time) error {
-	s.mu.Lock()
-	if f, ok := s.seeding[key]; ok {
-		s.mu.Unlock()
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return errs.Wrap(errs.Unavailable, ctx.Err(), "card limits unavailable; try again")
-		}
-		// The leader's failure is ours too, unless it was only the leader
-		// giving up; then the caller's next attempt rebuilds the day itself.
-		if f.err != nil && !errors.Is(f.err, context.Canceled) && !errors.Is(f.err, context.DeadlineExceeded) {
-			return f.err
-		}
-		return nil
+	ch := s.seeding.DoChan(key, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), seedTimeout)
+		defer cancel()
+		return nil, s.rebuild(rctx, key, cardID, start, end, now)
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return errs.Wrap(errs.Unavailable, ctx.Err(), "card limits unavailable; try again")
 	}
-	f := &flight{done: make(chan struct{})}
-	s.seeding[key] = f
-	s.mu.Unlock()
-
-	f.err = s.rebuild(ctx, key, cardID, start, end, now)
-
-	s.mu.Lock()
-	delete(s.seeding, key)
-	s.mu.Unlock()
-	close(f.done)
-	return f.err
 }
 
 // rebuild seeds the day from the ledger unless it exists. The existence

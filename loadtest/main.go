@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/sdk"
+	"github.com/qrpay/qrpay/sdk/walletapi"
 )
 
 type options struct {
@@ -103,7 +105,7 @@ func (s *stats) report(w io.Writer, name string, elapsed time.Duration) {
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
-	api := &httpAPI{base: o.url, operator: o.operator}
+	api := &api{Client: walletapi.New(o.url, &http.Client{Timeout: 30 * time.Second}), operator: o.operator}
 	fmt.Fprintf(out, "setting up %d merchant(s) and %d wallets against %s …\n", o.merchants, o.payers, o.url)
 	merchants := make([]*sdk.Client, o.merchants)
 	statics := make([]string, o.merchants)
@@ -187,7 +189,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	pay.report(out, "payments", elapsed)
 
-	report, err := api.ledgerCheck(ctx)
+	report, err := api.LedgerCheck(ctx, o.operator)
 	if err != nil {
 		return fmt.Errorf("ledger check: %w", err)
 	}

@@ -1,6 +1,8 @@
 // Package merchant is the merchant side of qrpay: onboarding and API keys,
-// orders and their EMVCo QR codes, scan-to-pay, refunds, and the webhook
-// outbox that tells merchants what happened.
+// orders and their EMVCo QR codes, what a payment or refund does to an
+// order (as data the ledger commits), and the webhook outbox that tells
+// merchants what happened. Paying and refunding themselves are package
+// payment's: it alone coordinates a wallet and a merchant.
 package merchant
 
 import (
@@ -26,7 +28,6 @@ import (
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/money"
 	"github.com/qrpay/qrpay/postgres"
-	"github.com/qrpay/qrpay/wallet"
 )
 
 // Config tunes the merchant side. cmd fills it from the environment.
@@ -43,12 +44,10 @@ type Config struct {
 
 // Service is the merchant side.
 type Service struct {
-	cfg    Config
-	pool   *pgxpool.Pool
-	ledger *ledger.Ledger
-	wallet *wallet.Service
-	log    *slog.Logger
-	keys   derivedKeys
+	cfg  Config
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	keys derivedKeys
 	// feeAccounts caches the fee account id per currency.
 	feeAccounts sync.Map
 }
@@ -56,7 +55,7 @@ type Service struct {
 type derivedKeys struct{ apiKey, webhook, qr []byte }
 
 // New returns the merchant service.
-func New(cfg Config, pool *pgxpool.Pool, led *ledger.Ledger, w *wallet.Service, log *slog.Logger) *Service {
+func New(cfg Config, pool *pgxpool.Pool, log *slog.Logger) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -77,7 +76,7 @@ func New(cfg Config, pool *pgxpool.Pool, led *ledger.Ledger, w *wallet.Service, 
 		m.Write([]byte("qrpay/" + label))
 		return m.Sum(nil)
 	}
-	return &Service{cfg: cfg, pool: pool, ledger: led, wallet: w, log: log,
+	return &Service{cfg: cfg, pool: pool, log: log,
 		keys: derivedKeys{apiKey: derive("api-key"), webhook: derive("webhook"), qr: derive("qr-mac")}}
 }
 
@@ -115,7 +114,7 @@ var (
 	countryRE = regexp.MustCompile(`^[A-Z]{2}$`)
 )
 
-func printable(s string, max int) bool {
+func Printable(s string, max int) bool {
 	n := 0
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
@@ -140,9 +139,9 @@ func validWebhookURL(raw string) error {
 // Create onboards a merchant with its ledger accounts.
 func (s *Service) Create(ctx context.Context, in MerchantInput) (Merchant, error) {
 	switch {
-	case !printable(in.Name, 25):
+	case !Printable(in.Name, 25):
 		return Merchant{}, errs.E(errs.Invalid, "name must be 1 to 25 printable characters")
-	case !printable(in.City, 15):
+	case !Printable(in.City, 15):
 		return Merchant{}, errs.E(errs.Invalid, "city must be 1 to 15 printable characters")
 	case !mccRE.MatchString(in.MCC):
 		return Merchant{}, errs.E(errs.Invalid, "mcc must be 4 digits")
@@ -259,10 +258,10 @@ func (s *Service) webhookSecret(merchantID string, gen int) string {
 	return "whsec_" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// feeAccount is the gateway's fee income account in currency. Its id
+// FeeAccount is the gateway's fee income account in currency. Its id
 // never changes, so it is looked up (or created) once per process rather
 // than written to on every payment.
-func (s *Service) feeAccount(ctx context.Context, currency string) (int64, error) {
+func (s *Service) FeeAccount(ctx context.Context, currency string) (int64, error) {
 	if id, ok := s.feeAccounts.Load(currency); ok {
 		return id.(int64), nil
 	}

@@ -45,6 +45,7 @@ type Order struct {
 
 	ref             string
 	feeRefunded     int64
+	walletID        *uuid.UUID
 	walletAccountID *int64
 	cardMasked      string
 	paymentID       *uuid.UUID
@@ -83,7 +84,7 @@ func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Ord
 	switch {
 	case m.Status != "active":
 		return Order{}, errs.E(errs.MerchantSuspended, "the merchant is suspended")
-	case !printable(in.MerchantOrderNo, 64):
+	case !Printable(in.MerchantOrderNo, 64):
 		return Order{}, errs.E(errs.Invalid, "merchant_order_no must be 1 to 64 printable characters")
 	case in.Amount <= 0 || in.Amount > MaxOrderAmount:
 		return Order{}, errs.E(errs.Invalid, "amount must be 1 to %d minor units", MaxOrderAmount)
@@ -91,7 +92,7 @@ func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Ord
 		return Order{}, errs.E(errs.Invalid, "the merchant accepts %s, not %s", m.Currency, in.Currency)
 	case len([]rune(in.Description)) > 256:
 		return Order{}, errs.E(errs.Invalid, "description must be at most 256 characters")
-	case in.TerminalID != "" && !printable(in.TerminalID, 32):
+	case in.TerminalID != "" && !Printable(in.TerminalID, 32):
 		return Order{}, errs.E(errs.Invalid, "terminal_id must be at most 32 printable characters")
 	case in.ExpiresIn < time.Minute || in.ExpiresIn > s.cfg.MaxExpiry:
 		return Order{}, errs.E(errs.Invalid, "expires_in must be 60 to %d seconds", int(s.cfg.MaxExpiry.Seconds()))
@@ -129,7 +130,7 @@ func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Ord
 
 const orderColumns = `o.id, o.merchant_id, o.merchant_order_no, o.ref, o.amount, o.currency, o.description,
 	o.terminal_id, o.status, o.expires_at, o.created_at, o.paid_at, o.fee, o.refunded_amount, o.fee_refunded,
-	o.wallet_account_id, o.card_masked, o.payment_id, o.static, o.events`
+	o.wallet_id, o.wallet_account_id, o.card_masked, o.payment_id, o.static, o.events`
 
 // scanOrder reads an order and rebuilds its payload (deterministic from the
 // stored fields and the key), so the payload is never stored twice.
@@ -137,7 +138,7 @@ func (s *Service) scanOrder(row pgx.Row, m *Merchant) (Order, error) {
 	var o Order
 	err := row.Scan(&o.ID, &o.MerchantID, &o.MerchantOrderNo, &o.ref, &o.Amount, &o.Currency, &o.Description,
 		&o.TerminalID, &o.Status, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.Fee, &o.RefundedAmount, &o.feeRefunded,
-		&o.walletAccountID, &o.cardMasked, &o.paymentID, &o.static, &o.events)
+		&o.walletID, &o.walletAccountID, &o.cardMasked, &o.paymentID, &o.static, &o.events)
 	if err != nil {
 		return o, err
 	}
@@ -303,12 +304,4 @@ func (s *Service) ExpireDue(ctx context.Context, batch int) (int, error) {
 		return nil
 	})
 	return len(ids), err
-}
-
-// walletAccount is the ledger account the order was paid from.
-func (o Order) walletAccount() (int64, bool) {
-	if o.walletAccountID == nil {
-		return 0, false
-	}
-	return *o.walletAccountID, true
 }

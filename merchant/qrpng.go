@@ -1,9 +1,7 @@
 package merchant
 
 import (
-	"container/list"
-	"sync"
-
+	lru "github.com/hashicorp/golang-lru/v2"
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/qrpay/qrpay/errs"
@@ -65,29 +63,22 @@ func RenderPNG(payload string, size int) ([]byte, error) {
 // checkout page polls the same order's code and a till shows the same
 // static code all day; so the HTTP endpoint serves repeated requests from
 // here. It holds at most its capacity in entries and evicts the least
-// recently used one.
+// recently used one. An entry never goes stale: a key is the payload
+// itself, and the same payload always draws the same image.
 //
 // A PNGCache is safe for concurrent use. Rendering happens outside the
-// lock, so a slow render never delays hits; two concurrent misses for the
-// same key both render, and the first to finish is kept and returned to
-// both, which wastes one render but never blocks. Errors are not cached.
+// cache's lock, so a slow render never delays hits; two concurrent misses
+// for the same key both render, and the first to finish is kept and
+// returned to both, which wastes one render but never blocks. Errors are
+// not cached.
 type PNGCache struct {
 	render func(payload string, size int) ([]byte, error) // RenderPNG; tests count calls
-
-	mu       sync.Mutex
-	capacity int
-	order    *list.List // of *pngEntry, most recently used first
-	entries  map[pngKey]*list.Element
+	lru    *lru.Cache[pngKey, []byte]
 }
 
 type pngKey struct {
 	payload string
 	size    int
-}
-
-type pngEntry struct {
-	key pngKey
-	png []byte
 }
 
 // NewPNGCache returns an empty cache holding at most capacity PNGs, or
@@ -96,12 +87,11 @@ func NewPNGCache(capacity int) *PNGCache {
 	if capacity <= 0 {
 		capacity = DefaultPNGCacheSize
 	}
-	return &PNGCache{
-		render:   RenderPNG,
-		capacity: capacity,
-		order:    list.New(),
-		entries:  make(map[pngKey]*list.Element, capacity),
+	c, err := lru.New[pngKey, []byte](capacity)
+	if err != nil {
+		panic(err) // only for a capacity below one
 	}
+	return &PNGCache{render: RenderPNG, lru: c}
 }
 
 // Render returns RenderPNG(payload, size), from the cache when it can. The
@@ -109,41 +99,16 @@ func NewPNGCache(capacity int) *PNGCache {
 // the same key: write it out, never modify it.
 func (c *PNGCache) Render(payload string, size int) ([]byte, error) {
 	k := pngKey{payload, size}
-	if png, ok := c.get(k); ok {
+	if png, ok := c.lru.Get(k); ok {
 		return png, nil
 	}
 	png, err := c.render(payload, size)
 	if err != nil {
 		return nil, err
 	}
-	return c.add(k, png), nil
-}
-
-func (c *PNGCache) get(k pngKey) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[k]
-	if !ok {
-		return nil, false
+	// A concurrent miss may have stored the key first: share its slice.
+	if prev, ok, _ := c.lru.PeekOrAdd(k, png); ok {
+		return prev, nil
 	}
-	c.order.MoveToFront(e)
-	return e.Value.(*pngEntry).png, true
-}
-
-// add stores png under k, unless a concurrent miss stored it first: then
-// it returns that one, so all callers of a key share one slice.
-func (c *PNGCache) add(k pngKey, png []byte) []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.entries[k]; ok {
-		c.order.MoveToFront(e)
-		return e.Value.(*pngEntry).png
-	}
-	c.entries[k] = c.order.PushFront(&pngEntry{key: k, png: png})
-	if c.order.Len() > c.capacity {
-		oldest := c.order.Back()
-		c.order.Remove(oldest)
-		delete(c.entries, oldest.Value.(*pngEntry).key)
-	}
-	return png
+	return png, nil
 }

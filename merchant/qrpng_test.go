@@ -316,8 +316,8 @@ func TestPNGCacheEvictsLeastRecentlyUsed(t *testing.T) {
 			t.Fatalf("step %d: Render(%q) brought renders to %d; want %d", i, s.payload, n, s.renders)
 		}
 	}
-	if c.order.Len() != 2 || len(c.entries) != 2 {
-		t.Errorf("cache holds %d list and %d map entries; want 2 and 2", c.order.Len(), len(c.entries))
+	if n := c.lru.Len(); n != 2 {
+		t.Errorf("cache holds %d entries; want 2", n)
 	}
 }
 
@@ -354,8 +354,8 @@ func TestPNGCacheConcurrent(t *testing.T) {
 	for err := range errc {
 		t.Error(err)
 	}
-	if c.order.Len() > capacity || c.order.Len() != len(c.entries) {
-		t.Errorf("cache holds %d list and %d map entries; want equal and at most %d", c.order.Len(), len(c.entries), capacity)
+	if n := c.lru.Len(); n > capacity {
+		t.Errorf("cache holds %d entries; want at most %d", n, capacity)
 	}
 	if n := renders(); n >= workers*rounds {
 		t.Errorf("%d renders for %d Renders: the cache never hit", n, workers*rounds)
@@ -396,8 +396,15 @@ func TestPNGCacheRealRendersConcurrent(t *testing.T) {
 func TestNewPNGCacheDefault(t *testing.T) {
 	t.Parallel()
 	for _, capacity := range []int{0, -1} {
-		if got := NewPNGCache(capacity).capacity; got != DefaultPNGCacheSize {
-			t.Errorf("NewPNGCache(%d) capacity %d; want %d", capacity, got, DefaultPNGCacheSize)
+		c := NewPNGCache(capacity)
+		c.render = func(p string, size int) ([]byte, error) { return []byte(p), nil }
+		for i := range DefaultPNGCacheSize + 1 {
+			if _, err := c.Render(strconv.Itoa(i), 200); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := c.lru.Len(); got != DefaultPNGCacheSize {
+			t.Errorf("NewPNGCache(%d) holds %d entries when full; want %d", capacity, got, DefaultPNGCacheSize)
 		}
 	}
 }

@@ -20,6 +20,12 @@ var migrations embed.FS
 // keyed by database and schema, makes replicas that start together take turns:
 // the first migrates, the others find nothing left to do.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	return MigrateTo(ctx, pool, goose.MaxVersion)
+}
+
+// MigrateTo applies the pending migrations up to and including version;
+// tests use it to build a database as an older release left it.
+func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int64) ([]string, error) {
 	var db, schema string
 	if err := pool.QueryRow(ctx, `SELECT current_database(), current_schema()`).Scan(&db, &schema); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
@@ -44,7 +50,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	results, err := p.Up(ctx)
+	results, err := p.UpTo(ctx, version)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}

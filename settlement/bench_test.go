@@ -44,8 +44,8 @@ func BenchmarkSettleMillion(b *testing.B) {
 			FROM generate_series(0, %d) g
 			JOIN (SELECT id, account_id, row_number() OVER (ORDER BY id) - 1 AS i FROM merchants) m ON m.i = g %% %d`,
 			merchants*perMerchant, merchants*perMerchant-1, merchants),
-		`INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata, created_at)
-			SELECT tid, 'payment', 'CNY', amount, 'wallet:bench', n::text, '\x00', jsonb_build_object('order_id', oid), at FROM seed`,
+		`INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, created_at, merchant_id, order_id)
+			SELECT tid, 'payment', 'CNY', amount, 'wallet:bench', n::text, '\x00', at, merchant_id, oid FROM seed`,
 		`INSERT INTO orders (id, merchant_id, merchant_order_no, ref, amount, currency, terminal_id, status, fee,
 				card_masked, payment_id, expires_at, created_at, paid_at)
 			SELECT oid, merchant_id, 'B-' || n, 'R' || n, amount, 'CNY', 'POS1', 'paid', (amount * 60 + 5000) / 10000,

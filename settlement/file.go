@@ -32,7 +32,7 @@ const dayRows = `
 	FROM postings p
 	JOIN transfers t ON t.id = p.transfer_id AND t.kind IN ('payment', 'refund')
 	LEFT JOIN refunds r ON t.kind = 'refund' AND r.transfer_id = t.id
-	JOIN orders o ON o.id = CASE WHEN t.kind = 'refund' THEN r.order_id ELSE (t.metadata->>'order_id')::uuid END
+	JOIN orders o ON o.id = t.order_id
 	WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3`
 
 // totals sums the day from the ledger in one query; the file's own sums

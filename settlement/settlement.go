@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -324,23 +325,25 @@ func (s *Service) settle(ctx context.Context, merchantID string, day Day) (Settl
 	}
 	// A negative net (refunds beyond the day's payments) flows the other
 	// way: the payout account, which may go negative, owes the merchant
-	// account, and later days recover it.
+	// account, and later days recover it. The settlement is published once
+	// its transfer has committed; a run that stopped in between finds the
+	// transfer (Replayed) under the day's key and publishes it then.
+	mid, err := uuid.Parse(m.id)
+	if err != nil {
+		return Settlement{}, fmt.Errorf("post settlement: %w", err)
+	}
 	t, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "settlement", Currency: m.currency, Scope: "settlement", Key: "settlement:" + m.id + ":" + day.Date,
-		Metadata: fmt.Appendf(nil, `{"merchant_id":%q,"business_date":%q}`, m.id, day.Date),
+		Links:    ledger.Links{MerchantID: mid},
+		Metadata: fmt.Appendf(nil, `{"business_date":%q}`, day.Date),
 		Postings: []ledger.Posting{{AccountID: m.account, Amount: -st.Net}, {AccountID: m.payout, Amount: st.Net}},
-	}, func(ctx context.Context, tx pgx.Tx, t *ledger.Transfer) error {
-		id := t.ID.String()
-		return publish(ctx, tx, &id)
 	})
 	if err != nil {
 		return Settlement{}, fmt.Errorf("post settlement: %w", err)
 	}
-	if t.Replayed { // posted by an earlier run that stopped before publishing
-		id := t.ID.String()
-		if err := publish(ctx, s.pool, &id); err != nil {
-			return Settlement{}, err
-		}
+	id := t.ID.String()
+	if err := publish(ctx, s.pool, &id); err != nil {
+		return Settlement{}, err
 	}
 	return s.Get(ctx, st.MerchantID, st.Date)
 }

@@ -65,6 +65,19 @@ func Name(t testing.TB) string {
 // use it. The schema is dropped when the test ends.
 func Schema(t testing.TB) string {
 	t.Helper()
+	url := EmptySchema(t)
+	pool := open(t, url, 4)
+	defer pool.Close()
+	if _, err := postgres.Migrate(context.Background(), pool); err != nil {
+		t.Fatalf("migrate schema: %v", err)
+	}
+	return url
+}
+
+// EmptySchema creates a fresh schema with nothing in it and returns a URL
+// whose connections use it. The schema is dropped when the test ends.
+func EmptySchema(t testing.TB) string {
+	t.Helper()
 	ctx := context.Background()
 	ensureOnce.Do(func() { ensureErr = postgres.EnsureDatabase(ctx, DatabaseURL()) })
 	if ensureErr != nil {
@@ -95,13 +108,7 @@ func Schema(t testing.TB) string {
 	if strings.Contains(DatabaseURL(), "?") {
 		sep = "&"
 	}
-	url := DatabaseURL() + sep + "search_path=" + schema
-	pool := open(t, url, 4)
-	defer pool.Close()
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatalf("migrate schema %s: %v", schema, err)
-	}
-	return url
+	return DatabaseURL() + sep + "search_path=" + schema
 }
 
 // Postgres returns a pool on a fresh, migrated schema (see Schema), closed

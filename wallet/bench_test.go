@@ -62,16 +62,18 @@ func seedBills(tb testing.TB, pool *pgxpool.Pool, n, noise int) (*Service, Princ
 			(CASE WHEN (g - 1) % 10 = 9 THEN g - 1 ELSE g END * 7) % 20 AS merchant
 			FROM generate_series(1, $1::int) g) s`,
 
-		`INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata, created_at)
+		`INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata, created_at,
+			merchant_id, mcc, order_id)
 		SELECT id, kind, 'CNY', abs(amount), 'wallet:bench', 'seed-' || g, '\x00', CASE
-			WHEN kind = 'topup' THEN jsonb_build_object('card', '**** 1111', 'card_id', 'card-1')
+			WHEN kind = 'topup' THEN jsonb_build_object('card', '**** 1111')
 			WHEN kind = 'transfer' AND amount < 0 THEN jsonb_build_object('to_phone', '+86139****0001', 'from_phone', '+86138****0000')
 			WHEN kind = 'transfer' THEN jsonb_build_object('from_phone', '+86139****0001', 'to_phone', '+86138****0000', 'note', 'rent')
-			ELSE jsonb_build_object('card', '**** 1111', 'merchant', 'Merchant ' || merchant, 'merchant_id', 'merchant-' || merchant,
-				'mcc', (ARRAY['5814','5411','4111','4511','5541','5651','7832','8062','8220','4900',
-					'5815','7230','9311','6011','5999','5812','5912','4121','7011','5732'])[merchant + 1],
-				'order_id', 'order-' || CASE WHEN kind = 'refund' THEN g - 1 ELSE g END)
-			END, created_at
+			ELSE jsonb_build_object('card', '**** 1111', 'merchant', 'Merchant ' || merchant)
+			END, created_at,
+			CASE WHEN kind IN ('payment', 'refund') THEN md5('merchant-' || merchant)::uuid END,
+			CASE WHEN kind IN ('payment', 'refund') THEN (ARRAY['5814','5411','4111','4511','5541','5651','7832','8062','8220','4900',
+				'5815','7230','9311','6011','5999','5812','5912','4121','7011','5732'])[merchant + 1] END,
+			CASE WHEN kind IN ('payment', 'refund') THEN md5('order-' || CASE WHEN kind = 'refund' THEN g - 1 ELSE g END)::uuid END
 		FROM seed`,
 
 		`INSERT INTO postings (transfer_id, account_id, amount, balance_after, created_at)

@@ -2,14 +2,12 @@ package wallet
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/bits"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/qrpay/qrpay/errs"
@@ -168,21 +166,6 @@ func (s *Service) Analysis(ctx context.Context, p Principal, q AnalysisQuery) (A
 	if err := s.storeDays(ctx, p.AccountID, fresh); err != nil {
 		s.log.WarnContext(ctx, "storing statement days failed", "err", err)
 	}
-	var lookups []string
-	for _, g := range groups {
-		if g.lookup != "" {
-			lookups = append(lookups, g.lookup)
-		}
-	}
-	originals, err := s.originalPayments(ctx, p.AccountID, lookups)
-	if err != nil {
-		return Analysis{}, err
-	}
-	for i, g := range groups {
-		if o, ok := originals[g.lookup]; ok && g.lookup != "" {
-			groups[i].mcc, groups[i].merchantID, groups[i].name = orElse(g.mcc, o.MCC), orElse(g.merchantID, o.MerchantID), orElse(g.name, o.Merchant)
-		}
-	}
 	analyse(&a, groups, q.Top)
 	return a, nil
 }
@@ -192,20 +175,17 @@ func (s *Service) Analysis(ctx context.Context, p Principal, q AnalysisQuery) (A
 type spendGroup struct {
 	typ                   string
 	mcc, merchantID, name string
-	lookup                string // a refund's order id, when its metadata lacks its payment's MCC or merchant
-	latest, count, sum    int64  // latest is the greatest posting id, to pick a merchant's latest name
+	latest, count, sum    int64 // latest is the greatest posting id, to pick a merchant's latest name
 }
 
 // spendGroups groups the account's movements in [from, to) in the database.
 func spendGroups(ctx context.Context, tx pgx.Tx, accountID int64, from, to time.Time) ([]spendGroup, error) {
 	rows, err := tx.Query(ctx, `SELECT t.kind, p.amount > 0,
-			coalesce(t.metadata->>'mcc', ''), coalesce(t.metadata->>'merchant_id', ''), coalesce(t.metadata->>'merchant', ''),
-			CASE WHEN t.kind = 'refund' AND NOT (t.metadata ? 'mcc' AND t.metadata ? 'merchant_id')
-				THEN coalesce(t.metadata->>'order_id', '') ELSE '' END,
+			coalesce(t.mcc, ''), coalesce(t.merchant_id::text, ''), coalesce(t.metadata->>'merchant', ''),
 			max(p.id), count(*), sum(p.amount)::bigint
 		FROM postings p JOIN transfers t ON t.id = p.transfer_id
 		WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3
-		GROUP BY 1, 2, 3, 4, 5, 6`, accountID, from, to)
+		GROUP BY 1, 2, 3, 4, 5`, accountID, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +195,7 @@ func spendGroups(ctx context.Context, tx pgx.Tx, accountID int64, from, to time.
 		var g spendGroup
 		var kind string
 		var credit bool
-		if err := rows.Scan(&kind, &credit, &g.mcc, &g.merchantID, &g.name, &g.lookup, &g.latest, &g.count, &g.sum); err != nil {
+		if err := rows.Scan(&kind, &credit, &g.mcc, &g.merchantID, &g.name, &g.latest, &g.count, &g.sum); err != nil {
 			return nil, err
 		}
 		g.typ = movementType(kind, credit)
@@ -330,47 +310,6 @@ func analyse(a *Analysis, groups []spendGroup, top int) {
 	if a.Others != nil {
 		a.Others.ShareBPS = sh[len(sh)-1]
 	}
-}
-
-// originalPayments reads the metadata of the payments that refunds of
-// this wallet returned, by order id, for refunds whose own metadata lacks
-// the merchant's MCC or id.
-func (s *Service) originalPayments(ctx context.Context, accountID int64, orderIDs []string) (map[string]Meta, error) {
-	out := map[string]Meta{}
-	var ids []uuid.UUID
-	for _, o := range orderIDs {
-		if id, err := uuid.Parse(o); err == nil {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT o.id, t.metadata FROM orders o JOIN transfers t ON t.id = o.payment_id
-		WHERE o.id = ANY($1) AND o.wallet_account_id = $2`, ids, accountID)
-	if err != nil {
-		return nil, fmt.Errorf("original payments: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id uuid.UUID
-		var meta []byte
-		if err := rows.Scan(&id, &meta); err != nil {
-			return nil, fmt.Errorf("original payments: %w", err)
-		}
-		var m Meta
-		_ = json.Unmarshal(meta, &m)
-		out[id.String()] = m
-	}
-	return out, rows.Err()
-}
-
-// orElse returns a unless it is empty.
-func orElse(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func abs(v int64) int64 {

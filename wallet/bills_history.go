@@ -186,11 +186,12 @@ func (s *Service) idBounds(ctx context.Context, accountID int64, from, to time.T
 }
 
 // itemColumns are what a HistoryItem is made of: the posting, its
-// transfer, and the metadata fields shown (extracted by PostgreSQL, which
-// is several times faster than decoding the JSON here).
+// transfer and its links, and the display fields of its metadata (the
+// wallet writes them; PostgreSQL extracts them several times faster than
+// decoding the JSON here).
 const itemColumns = `p.id, p.amount, p.balance_after, p.created_at, t.id, t.kind, t.currency,
-	coalesce(t.metadata->>'card', ''), coalesce(t.metadata->>'note', ''), coalesce(t.metadata->>'order_id', ''),
-	coalesce(t.metadata->>'refund_id', ''), coalesce(t.metadata->>'merchant', ''), coalesce(t.metadata->>'mcc', ''),
+	coalesce(t.metadata->>'card', ''), coalesce(t.metadata->>'note', ''), coalesce(t.order_id::text, ''),
+	coalesce(t.metadata->>'refund_id', ''), coalesce(t.metadata->>'merchant', ''), coalesce(t.mcc, ''),
 	coalesce(t.metadata->>'from_phone', ''), coalesce(t.metadata->>'to_phone', '')`
 
 // scanItems reads rows of itemColumns. A transfer is in or out by the sign

@@ -254,7 +254,7 @@ func CardUsageFromLedger(q ledger.Querier) limits.SeedFunc {
 	return func(ctx context.Context, cardID string, start, end time.Time) (limits.Usage, error) {
 		var u limits.Usage
 		err := q.QueryRow(ctx, `SELECT coalesce(sum(amount), 0)::bigint, count(*) FROM transfers
-			WHERE metadata->>'card_id' = $1 AND metadata ? 'card_id' AND created_at >= $2 AND created_at < $3
+			WHERE card_id = $1::uuid AND created_at >= $2 AND created_at < $3
 			AND kind IN ('topup', 'payment')`, cardID, start, end).Scan(&u.Amount, &u.Count)
 		if err != nil {
 			return u, errs.Wrap(errs.Unavailable, err, "card usage could not be read")

@@ -31,35 +31,34 @@ type Movement struct {
 	CreatedAt    time.Time `json:"created_at"`
 }
 
-// Meta is what transfers touching a wallet carry in the ledger's metadata:
-// enough to show the movement in the customer's bills without joins.
+// Meta is what transfers touching a wallet carry in the ledger's metadata,
+// for display: what the customer's bills show without joins. Nothing
+// selects by it; a transfer's typed links (ledger.Links) say what it was for.
 type Meta struct {
-	CardID      string `json:"card_id,omitempty"`
-	Card        string `json:"card,omitempty"`
-	FromWallet  string `json:"from_wallet,omitempty"`
-	ToWallet    string `json:"to_wallet,omitempty"`
-	FromPhone   string `json:"from_phone,omitempty"`
-	ToPhone     string `json:"to_phone,omitempty"`
-	Note        string `json:"note,omitempty"`
-	OrderID     string `json:"order_id,omitempty"`
-	Merchant    string `json:"merchant,omitempty"`
-	MerchantID  string `json:"merchant_id,omitempty"`
-	WalletID    string `json:"wallet_id,omitempty"`
-	MCC         string `json:"mcc,omitempty"`
-	RefundID    string `json:"refund_id,omitempty"`
-	PaymentKind string `json:"payment_kind,omitempty"`
+	Card      string `json:"card,omitempty"`       // the card used, masked
+	FromPhone string `json:"from_phone,omitempty"` // a transfer's sender, masked
+	ToPhone   string `json:"to_phone,omitempty"`   // a transfer's recipient, masked
+	Note      string `json:"note,omitempty"`
+	Merchant  string `json:"merchant,omitempty"` // the merchant's name
+	RefundID  string `json:"refund_id,omitempty"`
 }
 
-// movementOf describes t from the point of view of the wallet's account.
-func movementOf(t ledger.Transfer, accountID int64) (Movement, bool) {
+// movementOf describes t from the point of view of the wallet's account;
+// ok is false when t did not touch it.
+func movementOf(t ledger.Transfer, accountID int64) (mv Movement, ok bool, err error) {
 	p, ok := t.Posting(accountID)
 	if !ok {
-		return Movement{}, false
+		return Movement{}, false, nil
 	}
 	var m Meta
-	_ = json.Unmarshal(t.Metadata, &m)
-	mv := Movement{ID: t.ID.String(), Type: t.Kind, Amount: p.Amount, Currency: t.Currency,
-		BalanceAfter: p.BalanceAfter, Card: m.Card, Note: m.Note, OrderID: m.OrderID, CreatedAt: t.CreatedAt}
+	if err := json.Unmarshal(t.Metadata, &m); err != nil {
+		return Movement{}, true, fmt.Errorf("transfer %s: display metadata: %w", t.ID, err)
+	}
+	mv = Movement{ID: t.ID.String(), Type: t.Kind, Amount: p.Amount, Currency: t.Currency,
+		BalanceAfter: p.BalanceAfter, Card: m.Card, Note: m.Note, CreatedAt: t.CreatedAt}
+	if t.Links.OrderID != uuid.Nil {
+		mv.OrderID = t.Links.OrderID.String()
+	}
 	switch t.Kind {
 	case "transfer":
 		if p.Amount < 0 {
@@ -70,7 +69,7 @@ func movementOf(t ledger.Transfer, accountID int64) (Movement, bool) {
 	case "payment", "refund":
 		mv.Counterparty = m.Merchant
 	}
-	return mv, true
+	return mv, true, nil
 }
 
 // Movement reads one movement of the wallet by its transfer id; a transfer
@@ -84,11 +83,11 @@ func (s *Service) Movement(ctx context.Context, p Principal, id string) (Movemen
 	if err != nil {
 		return Movement{}, err
 	}
-	mv, ok := movementOf(t, p.AccountID)
+	mv, ok, err := movementOf(t, p.AccountID)
 	if !ok {
 		return Movement{}, errs.E(errs.NotFound, "transfer not found")
 	}
-	return mv, nil
+	return mv, err
 }
 
 // Request carries a money-moving request's idempotency: the caller's key
@@ -157,10 +156,10 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 		s.release(ctx, res)
 		return Movement{}, err
 	}
-	md, _ := json.Marshal(Meta{CardID: card.ID, Card: card.Masked})
+	md, _ := json.Marshal(Meta{Card: card.Masked})
 	t, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "topup", Currency: w.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
-		Metadata: md,
+		Metadata: md, Links: ledger.Links{WalletID: uuid.MustParse(w.ID), CardID: uuid.MustParse(card.ID)},
 		Postings: []ledger.Posting{{AccountID: clearing, Amount: -amount}, {AccountID: w.AccountID, Amount: amount}},
 	})
 	if err != nil || t.Replayed {
@@ -177,8 +176,8 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	} else if err := s.limits.Commit(ctx, res); err != nil {
 		s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
 	}
-	mv, _ := movementOf(t, w.AccountID)
-	return mv, nil
+	mv, _, err := movementOf(t, w.AccountID)
+	return mv, err
 }
 
 func (s *Service) release(ctx context.Context, r limits.Reservation) {
@@ -201,8 +200,8 @@ func (s *Service) Replay(ctx context.Context, p Principal, req Request) (Movemen
 	if string(t.Fingerprint) != string(req.Fingerprint) {
 		return Movement{}, false, errs.E(errs.IdempotencyMismatch, "idempotency key %q was used for a different request", req.Key)
 	}
-	mv, _ := movementOf(t, p.AccountID)
-	return mv, true, nil
+	mv, _, err := movementOf(t, p.AccountID)
+	return mv, err == nil, err
 }
 
 // TransferInput is a wallet-to-wallet transfer: the recipient by phone or
@@ -249,11 +248,10 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	case to.Currency != from.Currency:
 		return Movement{}, errs.E(errs.Invalid, "the recipient's wallet holds %s, not %s", to.Currency, from.Currency)
 	}
-	md, _ := json.Marshal(Meta{FromWallet: from.ID, ToWallet: to.ID,
-		FromPhone: maskPhone(from.Phone), ToPhone: maskPhone(to.Phone), Note: in.Note})
+	md, _ := json.Marshal(Meta{FromPhone: maskPhone(from.Phone), ToPhone: maskPhone(to.Phone), Note: in.Note})
 	t, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "transfer", Currency: from.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
-		Metadata: md,
+		Metadata: md, Links: ledger.Links{WalletID: uuid.MustParse(from.ID)},
 		Postings: []ledger.Posting{{AccountID: from.AccountID, Amount: -in.Amount}, {AccountID: to.AccountID, Amount: in.Amount}},
 	})
 	if errs.Is(err, errs.AccountClosed) {
@@ -262,8 +260,8 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	if err != nil {
 		return Movement{}, err
 	}
-	mv, _ := movementOf(t, from.AccountID)
-	return mv, nil
+	mv, _, err := movementOf(t, from.AccountID)
+	return mv, err
 }
 
 // recipient finds an active wallet by phone or id.

@@ -2,98 +2,99 @@ package wallet
 
 import (
 	"context"
-	"encoding/json"
+
+	"github.com/google/uuid"
 
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/limits"
 )
 
-// Purchase is a payment out of a wallet, made with one of its cards: the
-// card's limits apply, and the PIN above the threshold.
-type Purchase struct {
+// Debit is a payment the wallet is asked to make from its balance, with
+// one of its cards: the card's limits apply, and the PIN above the
+// threshold.
+type Debit struct {
 	CardID   string
 	Amount   int64
 	Currency string
 	PIN      string
-	// Credits say where the money goes (the merchant, the fee account);
-	// they must sum to Amount.
-	Credits []ledger.Posting
-	// Merchant details kept with the transfer for the customer's bills.
-	MerchantID, MerchantName, MCC, OrderID string
-	// Hook runs in the payment's transaction (marks the order paid).
-	Hook    ledger.Hook
-	Request Request
 }
 
-// Pay debits the wallet for a purchase: it checks the wallet, the card and
-// the PIN, reserves the card's limits, posts one ledger transfer (wallet to
-// Credits) with the hook in its transaction, then commits the reservation —
-// or releases it if anything failed after it. A second request under the
-// same key meets the ledger's guard and gets the committed transfer
-// (Replayed), its reservation given back; callers answer retries with
-// Replay first, before anything else is checked.
-func (s *Service) Pay(ctx context.Context, p Principal, pu Purchase) (ledger.Transfer, Card, error) {
-	if err := validAmount(pu.Amount); err != nil {
-		return ledger.Transfer{}, Card{}, err
+// Authorization is a checked debit: the wallet and card it comes from and
+// the card's limit reservation. The caller posts the transfer (DebitPosting
+// and Links describe the wallet's side of it) and then calls Finish with
+// the ledger's answer, which keeps or gives back the reservation.
+type Authorization struct {
+	Wallet Wallet
+	Card   Card
+	Amount int64
+	res    limits.Reservation
+}
+
+// Authorize checks that the wallet can pay d: active, in d's currency, with
+// a usable card and, above the threshold, the right PIN; then it reserves
+// the card's limits. Callers answer retries with Replay first, before
+// anything else is checked.
+func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authorization, error) {
+	if err := validAmount(d.Amount); err != nil {
+		return Authorization{}, err
 	}
 	w, err := s.Get(ctx, p.WalletID)
 	switch {
 	case err != nil:
-		return ledger.Transfer{}, Card{}, err
+		return Authorization{}, err
 	case w.Status != "active":
-		return ledger.Transfer{}, Card{}, errs.E(errs.WalletClosed, "the wallet is closed")
-	case w.Currency != pu.Currency:
-		return ledger.Transfer{}, Card{}, errs.E(errs.Invalid, "the wallet holds %s and cannot pay in %s", w.Currency, pu.Currency)
+		return Authorization{}, errs.E(errs.WalletClosed, "the wallet is closed")
+	case w.Currency != d.Currency:
+		return Authorization{}, errs.E(errs.Invalid, "the wallet holds %s and cannot pay in %s", w.Currency, d.Currency)
 	}
-	card, err := s.usableCard(ctx, p, pu.CardID)
+	card, err := s.usableCard(ctx, p, d.CardID)
 	if err != nil {
-		return ledger.Transfer{}, Card{}, err
+		return Authorization{}, err
 	}
-	if s.NeedsPIN(pu.Amount) {
-		if err := s.VerifyPIN(ctx, p, pu.PIN); err != nil {
-			return ledger.Transfer{}, Card{}, err
+	if s.NeedsPIN(d.Amount) {
+		if err := s.VerifyPIN(ctx, p, d.PIN); err != nil {
+			return Authorization{}, err
 		}
 	}
-	var credited int64
-	for _, c := range pu.Credits {
-		credited += c.Amount
-	}
-	if credited != pu.Amount {
-		return ledger.Transfer{}, Card{}, errs.E(errs.Internal, "purchase credits %d of %d", credited, pu.Amount)
-	}
-	res, err := s.limits.Reserve(ctx, card.ID, pu.Amount, limitsOf(card), s.now())
+	res, err := s.limits.Reserve(ctx, card.ID, d.Amount, limitsOf(card), s.now())
 	if err != nil {
-		return ledger.Transfer{}, Card{}, err
+		return Authorization{}, err
 	}
-	md, _ := json.Marshal(Meta{CardID: card.ID, Card: card.Masked, WalletID: w.ID,
-		MerchantID: pu.MerchantID, Merchant: pu.MerchantName, MCC: pu.MCC, OrderID: pu.OrderID})
-	tr := ledger.Transfer{
-		Kind: "payment", Currency: pu.Currency, Scope: p.Scope(), Key: pu.Request.Key,
-		Fingerprint: pu.Request.Fingerprint, Metadata: md,
-		Postings: append([]ledger.Posting{{AccountID: w.AccountID, Amount: -pu.Amount}}, pu.Credits...),
-	}
-	var hooks []ledger.Hook
-	if pu.Hook != nil {
-		hooks = append(hooks, pu.Hook)
-	}
-	t, err := s.ledger.Post(ctx, tr, hooks...)
+	return Authorization{Wallet: w, Card: card, Amount: d.Amount, res: res}, nil
+}
+
+// DebitPosting is the wallet's side of the transfer.
+func (a Authorization) DebitPosting() ledger.Posting {
+	return ledger.Posting{AccountID: a.Wallet.AccountID, Amount: -a.Amount}
+}
+
+// Links are the wallet's links of the transfer: the wallet and the card.
+func (a Authorization) Links() ledger.Links {
+	return ledger.Links{WalletID: uuid.MustParse(a.Wallet.ID), CardID: uuid.MustParse(a.Card.ID)}
+}
+
+// Finish settles the card reservation by the ledger's answer to the
+// transfer: committed, it counts; refused, or already committed earlier
+// under the same key (a replay), it is given back. An unknown outcome
+// (unavailable, a context that ended) keeps it counted, erring on the side
+// of the limit.
+func (s *Service) Finish(ctx context.Context, a Authorization, t ledger.Transfer, err error) {
 	switch {
 	case err != nil && errs.Business(err), err == nil && t.Replayed:
-		s.release(ctx, res)
+		s.release(ctx, a.res)
 	case err == nil:
-		if cerr := s.limits.Commit(ctx, res); cerr != nil {
+		if cerr := s.limits.Commit(context.WithoutCancel(ctx), a.res); cerr != nil {
 			s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", cerr)
 		}
 	}
-	// An unknown outcome (unavailable) keeps the reservation counted.
-	if err != nil {
-		return ledger.Transfer{}, Card{}, err
-	}
-	return t, card, nil
 }
 
+// Cancel gives back the reservation of a debit that was never posted.
+func (s *Service) Cancel(ctx context.Context, a Authorization) { s.release(ctx, a.res) }
+
 // PaymentMovement describes a payment transfer for the paying wallet.
-func PaymentMovement(t ledger.Transfer, p Principal) Movement {
-	mv, _ := movementOf(t, p.AccountID)
-	return mv
+func PaymentMovement(t ledger.Transfer, p Principal) (Movement, error) {
+	mv, _, err := movementOf(t, p.AccountID)
+	return mv, err
 }

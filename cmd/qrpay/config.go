@@ -9,8 +9,10 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qrpay/qrpay/gateway"
+	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
@@ -152,6 +154,38 @@ func (c Config) settlementAt() (hour, minute uint, err error) {
 func (c Config) settlementConfig() settlement.Config {
 	loc, _ := time.LoadLocation(c.TimeZone)
 	return settlement.Config{Location: loc, Logger: newLogger(c.LogLevel)}
+}
+
+// appConfig is the application's configuration.
+func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometheus.Gatherer) gateway.AppConfig {
+	return gateway.AppConfig{
+		Server: gateway.Config{
+			Version:       version,
+			BodyLimit:     c.BodyLimit,
+			AccessLog:     c.AccessLog,
+			OperatorToken: c.OperatorToken,
+			// Derived from the pepper: request bodies may hold PINs.
+			FingerprintKey: derive(c.SecretPepper, "idempotency-fingerprint"),
+		},
+		Ledger: ledger.Options{
+			Committers:      c.LedgerCommitters,
+			MaxBatch:        c.LedgerMaxBatch,
+			Window:          c.LedgerBatchWindow,
+			BreakerFailures: c.BreakerFailures,
+			BreakerOpenFor:  c.BreakerOpenFor,
+		},
+		Wallet:               c.walletConfig(),
+		Merchant:             c.merchantConfig(),
+		Settlement:           c.settlementConfig(),
+		Files:                c.settlementFiles(pool),
+		Webhooks:             merchant.DispatcherOptions{Timeout: c.WebhookTimeout, Concurrency: c.WebhookConcurrency},
+		Issuer:               wallet.SimulatedIssuer{MaxCharge: c.IssuerMaxCharge},
+		RedisPrefix:          c.RedisPrefix,
+		IdempotencyLease:     c.IdempotencyLease,
+		IdempotencyRetention: c.IdempotencyRetention,
+		Logger:               log,
+		Gatherer:             gatherer,
+	}
 }
 
 // settlementFiles keeps files in SETTLEMENT_DIR, or in PostgreSQL.

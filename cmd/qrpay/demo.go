@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/sdk"
+	"github.com/qrpay/qrpay/sdk/walletapi"
 )
 
 const demoUsage = `Usage:
@@ -55,9 +56,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		token: cmp.Or(*token, os.Getenv("OPERATOR_TOKEN"), "dev-operator-token"),
 		loc:   loc,
 		wait:  *wait,
-		http:  &http.Client{Timeout: 30 * time.Second},
 		tag:   randomSuffix(3),
 	}
+	d.api = walletapi.New(d.base, nil)
 	hooks, err := listenForWebhooks()
 	if err != nil {
 		return fmt.Errorf("starting the webhook listener: %w", err)
@@ -96,7 +97,7 @@ type demo struct {
 	base, token string
 	loc         *time.Location
 	wait        time.Duration
-	http        *http.Client
+	api         *walletapi.Client
 	hooks       *webhookListener
 	tag         string // makes this run's names unique
 
@@ -123,26 +124,16 @@ const (
 
 func (d *demo) onboard(ctx context.Context) (string, error) {
 	d.merchantName = "Demo Coffee " + d.tag
-	var m struct {
-		ID            string `json:"id"`
-		Code          string `json:"code"`
-		FeeBPS        int    `json:"fee_bps"`
-		WebhookSecret string `json:"webhook_secret"`
-	}
-	err := d.call(ctx, "POST", "/v1/admin/merchants", d.token, "", map[string]any{"name": d.merchantName, "city": "Shanghai",
-		"mcc": "5814", "country": "CN", "currency": "CNY", "fee_bps": 60, "webhook_url": d.hooks.url}, &m)
+	m, err := d.api.CreateMerchant(ctx, d.token, walletapi.MerchantParams{Name: d.merchantName, City: "Shanghai",
+		MCC: "5814", Country: "CN", Currency: "CNY", FeeBPS: 60, WebhookURL: d.hooks.url})
 	if err != nil {
-		return "", fmt.Errorf("onboarding through the admin API (is -operator-token the gateway's OPERATOR_TOKEN?): %w", err)
+		return "", fmt.Errorf("onboarding through the admin API (is -operator-token the gateway's OPERATOR_TOKEN?): %w", explain(err))
 	}
 	d.merchantID = m.ID
 	d.hooks.setSecret(m.WebhookSecret)
-	var k struct {
-		ID     string   `json:"id"`
-		Secret string   `json:"secret"`
-		Scopes []string `json:"scopes"`
-	}
-	if err := d.call(ctx, "POST", "/v1/admin/merchants/"+m.ID+"/keys", d.token, "", map[string]any{"scopes": []string{"pos", "finance"}}, &k); err != nil {
-		return "", fmt.Errorf("issuing an API key: %w", err)
+	k, err := d.api.IssueKey(ctx, d.token, m.ID, "pos", "finance")
+	if err != nil {
+		return "", fmt.Errorf("issuing an API key: %w", explain(err))
 	}
 	d.client = sdk.NewClient(d.base, k.ID, k.Secret, sdk.WithUserAgent("qrpay-demo/"+sdk.Version))
 	return fmt.Sprintf("merchant %q onboarded: id %s, code %s, fee %d bps; API key %s (%s); webhooks to %s",
@@ -174,27 +165,19 @@ func (d *demo) wallets(ctx context.Context) (string, error) {
 // binds a test card.
 func (d *demo) newWallet(ctx context.Context) (demoWallet, error) {
 	w := demoWallet{phone: randomPhone()}
-	creds := map[string]any{"phone": w.phone, "password": demoPassword}
-	if err := d.call(ctx, "POST", "/v1/wallet/customers", "", "", creds, nil); err != nil {
-		return w, fmt.Errorf("registering %s: %w", w.phone, err)
+	if err := d.api.Register(ctx, w.phone, demoPassword); err != nil {
+		return w, fmt.Errorf("registering %s: %w", w.phone, explain(err))
 	}
-	var s struct {
-		Token    string `json:"token"`
-		WalletID string `json:"wallet_id"`
-	}
-	if err := d.call(ctx, "POST", "/v1/wallet/sessions", "", "", creds, &s); err != nil {
-		return w, fmt.Errorf("logging in %s: %w", w.phone, err)
+	s, err := d.api.Login(ctx, w.phone, demoPassword)
+	if err != nil {
+		return w, fmt.Errorf("logging in %s: %w", w.phone, explain(err))
 	}
 	w.token, w.walletID = s.Token, s.WalletID
-	var card struct {
-		ID string `json:"id"`
-	}
-	err := d.call(ctx, "POST", "/v1/wallet/cards", w.token, "", map[string]any{"number": "4111 1111 1111 1111",
-		"exp_month": 12, "exp_year": time.Now().Year() + 3, "holder_name": "Demo Customer"}, &card)
+	w.cardID, err = d.api.BindCard(ctx, w.token, walletapi.CardParams{Number: "4111 1111 1111 1111",
+		ExpMonth: 12, ExpYear: time.Now().Year() + 3, HolderName: "Demo Customer"})
 	if err != nil {
-		return w, fmt.Errorf("binding a card to %s: %w", w.phone, err)
+		return w, fmt.Errorf("binding a card to %s: %w", w.phone, explain(err))
 	}
-	w.cardID = card.ID
 	return w, nil
 }
 
@@ -425,56 +408,8 @@ type movement struct {
 // goes through the SDK). bearer is the operator token or a wallet session;
 // a refusal comes back as an *sdk.Error, the gateway's one error model.
 func (d *demo) call(ctx context.Context, method, path, bearer, idempotencyKey string, body, out any) error {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.base+path, r)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	if idempotencyKey != "" {
-		req.Header.Set("Idempotency-Key", idempotencyKey)
-	}
-	resp, err := d.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		var e struct {
-			Error struct {
-				Code      string `json:"code"`
-				Message   string `json:"message"`
-				RequestID string `json:"request_id"`
-			} `json:"error"`
-		}
-		apiErr := &sdk.Error{HTTPStatus: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode),
-			Message: strings.TrimSpace(string(raw[:min(len(raw), 200)])), RequestID: resp.Header.Get("X-Request-Id")}
-		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
-			apiErr.Code, apiErr.Message, apiErr.RequestID = e.Error.Code, e.Error.Message, cmp.Or(e.Error.RequestID, apiErr.RequestID)
-		}
-		return fmt.Errorf("%s %s: %w", method, path, apiError{apiErr})
-	}
-	if out == nil || len(raw) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
+	if err := d.api.Do(ctx, method, path, bearer, idempotencyKey, body, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, explain(err))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/sdk/walletapi"
 )
 
 func TestDemoWalksTheWholeStory(t *testing.T) {
@@ -60,7 +61,7 @@ func TestDemoStatementStepNeedsTheRoute(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 	defer srv.Close()
-	d := &demo{base: srv.URL, http: srv.Client(), loc: time.UTC}
+	d := &demo{base: srv.URL, api: walletapi.New(srv.URL, srv.Client()), loc: time.UTC}
 	_, err := d.statement(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "GET /v1/wallet/statements/{month}") || !strings.Contains(err.Error(), "not in its /openapi.json") {
 		t.Errorf("statement step without the route = %v; want it to name the missing route", err)

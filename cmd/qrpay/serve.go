@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,13 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/gateway"
-	"github.com/qrpay/qrpay/idem"
-	"github.com/qrpay/qrpay/ledger"
-	"github.com/qrpay/qrpay/limits"
-	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/postgres"
-	"github.com/qrpay/qrpay/settlement"
-	"github.com/qrpay/qrpay/wallet"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -113,27 +106,16 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(postgres.NewPoolCollector(pool))
 
-	led := ledger.New(pool, ledger.Options{
-		Committers:      cfg.LedgerCommitters,
-		MaxBatch:        cfg.LedgerMaxBatch,
-		Window:          cfg.LedgerBatchWindow,
-		BreakerFailures: cfg.BreakerFailures,
-		BreakerOpenFor:  cfg.BreakerOpenFor,
-		Logger:          log,
-	})
-	defer led.Close()
-
-	wcfg := cfg.walletConfig()
-	lim := limits.New(rdb, cfg.RedisPrefix, wcfg.Location, wallet.CardUsageFromLedger(pool))
-	wal := wallet.New(wcfg, pool, led, lim, wallet.SimulatedIssuer{MaxCharge: cfg.IssuerMaxCharge}, log)
-	mer := merchant.New(cfg.merchantConfig(), pool, led, wal, log)
-	dispatcher := mer.NewDispatcher(merchant.DispatcherOptions{
-		Timeout: cfg.WebhookTimeout, Concurrency: cfg.WebhookConcurrency, Logger: log})
-	settleCfg := cfg.settlementConfig()
-	settleCfg.Logger = log
-	settler := settlement.New(settleCfg, pool, led, cfg.settlementFiles(pool))
-	hour, minute, _ := cfg.settlementAt()
-	stopScheduler, err := settler.Schedule(hour, minute)
+	hour, minute, err := cfg.settlementAt()
+	if err != nil {
+		return err
+	}
+	app := gateway.NewApp(cfg.appConfig(pool, log, prometheus.Gatherers{prometheus.DefaultGatherer, reg}), pool, rdb)
+	// Background work stops after the HTTP server has drained, before the
+	// pools close (defers run last-in, first-out): the ledger commits what
+	// it has queued.
+	defer app.Close()
+	stopScheduler, err := app.Settlement.Schedule(hour, minute)
 	if err != nil {
 		return err
 	}
@@ -142,34 +124,7 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 			log.Warn("stopping the settlement scheduler", "err", err)
 		}
 	}()
-	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	var background sync.WaitGroup
-	background.Add(1)
-	go func() { defer background.Done(); dispatcher.Run(bgCtx) }()
-	// Background work stops after the HTTP server has drained, before the
-	// ledger and the pools close (defers run last-in, first-out).
-	defer func() { stopBackground(); background.Wait() }()
-
-	srv := gateway.New(gateway.Config{
-		Version:       version,
-		BodyLimit:     cfg.BodyLimit,
-		AccessLog:     cfg.AccessLog,
-		OperatorToken: cfg.OperatorToken,
-		RedisPrefix:   cfg.RedisPrefix,
-		// Derived from the pepper: request bodies may hold PINs.
-		FingerprintKey: derive(cfg.SecretPepper, "idempotency-fingerprint"),
-	}, gateway.Deps{
-		Pool:        pool,
-		Redis:       rdb,
-		Ledger:      led,
-		Wallet:      wal,
-		Merchant:    mer,
-		Settlement:  settler,
-		Delivered:   dispatcher.Poke,
-		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention),
-		Logger:      log,
-		Gatherer:    prometheus.Gatherers{prometheus.DefaultGatherer, reg},
-	})
+	srv := app.Server
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {

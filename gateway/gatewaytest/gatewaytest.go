@@ -25,10 +25,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/gateway"
-	"github.com/qrpay/qrpay/idem"
 	"github.com/qrpay/qrpay/ledger"
-	"github.com/qrpay/qrpay/limits"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/sdk"
 	"github.com/qrpay/qrpay/settlement"
@@ -41,7 +40,9 @@ const OperatorToken = "test-operator-token"
 
 // Env is a running gateway and what it runs on.
 type Env struct {
-	URL        string
+	URL string
+	// App is the application, built by the same constructor as qrpay serve.
+	App        *gateway.App
 	Server     *gateway.Server
 	SchemaURL  string // the database URL of the test's schema
 	Pool       *pgxpool.Pool
@@ -50,6 +51,7 @@ type Env struct {
 	Ledger     *ledger.Ledger
 	Wallet     *wallet.Service
 	Merchant   *merchant.Service
+	Payment    *payment.Service
 	Settlement *settlement.Service
 	// Dispatcher delivers webhooks; it runs in the background.
 	Dispatcher *merchant.Dispatcher
@@ -190,31 +192,30 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		t.Cleanup(func() { rdb.Close() })
 	}
 	log := slog.New(gateway.LogHandler(slog.NewJSONHandler(env.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	opts.Ledger.Logger = log
-	env.Ledger = ledger.New(env.Pool, opts.Ledger)
-	cfg := opts.Wallet
-	if cfg.Now == nil {
-		cfg.Now = env.Clock.Now
+	wcfg := opts.Wallet
+	if wcfg.Now == nil {
+		wcfg.Now = env.Clock.Now
 	}
-	lim := limits.New(rdb, env.Prefix, cfg.Location, wallet.CardUsageFromLedger(env.Pool))
-	env.Wallet = wallet.New(cfg, env.Pool, env.Ledger, lim, wallet.SimulatedIssuer{MaxCharge: 5000000}, log)
 	mcfg := opts.Merchant
 	if mcfg.Now == nil {
 		mcfg.Now = env.Clock.Now
 	}
-	env.Merchant = merchant.New(mcfg, env.Pool, env.Ledger, env.Wallet, log)
-	env.Settlement = settlement.New(settlement.Config{Location: cfg.Location, Now: env.Clock.Now, Logger: log},
-		env.Pool, env.Ledger, settlement.PGFiles{Pool: env.Pool})
-	env.Dispatcher = env.Merchant.NewDispatcher(merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second})
-	env.Server = gateway.New(gateway.Config{Version: "test", AccessLog: true, OperatorToken: OperatorToken,
-		RedisPrefix: env.Prefix, Now: env.Clock.Now, FingerprintKey: []byte("test-fingerprint-key")}, gateway.Deps{
-		Pool: env.Pool, Redis: rdb, Ledger: env.Ledger, Wallet: env.Wallet, Merchant: env.Merchant, Logger: log,
-		Settlement:  env.Settlement,
-		Idempotency: idem.New(rdb, env.Prefix, time.Minute, 48*time.Hour), Delivered: env.Dispatcher.Poke,
-	})
-	dctx, stopDispatcher := context.WithCancel(context.Background())
-	dispatcherDone := make(chan struct{})
-	go func() { env.Dispatcher.Run(dctx); close(dispatcherDone) }()
+	env.App = gateway.NewApp(gateway.AppConfig{
+		Server: gateway.Config{Version: "test", AccessLog: true, OperatorToken: OperatorToken,
+			Now: env.Clock.Now, FingerprintKey: []byte("test-fingerprint-key")},
+		Ledger:           opts.Ledger,
+		Wallet:           wcfg,
+		Merchant:         mcfg,
+		Settlement:       settlement.Config{Location: wcfg.Location, Now: env.Clock.Now},
+		Webhooks:         merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second},
+		Issuer:           wallet.SimulatedIssuer{MaxCharge: 5000000},
+		RedisPrefix:      env.Prefix,
+		IdempotencyLease: time.Minute, IdempotencyRetention: 48 * time.Hour,
+		Logger: log,
+	}, env.Pool, rdb)
+	a := env.App
+	env.Server, env.Ledger, env.Wallet, env.Merchant, env.Payment = a.Server, a.Ledger, a.Wallet, a.Merchant, a.Payment
+	env.Settlement, env.Dispatcher = a.Settlement, a.Dispatcher
 	if opts.Routes != nil {
 		opts.Routes(env.Server.App())
 	}
@@ -230,9 +231,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		defer cancel()
 		_ = env.Server.Shutdown(ctx, 0)
 		<-done
-		stopDispatcher()
-		<-dispatcherDone
-		env.Ledger.Close()
+		env.App.Close()
 		if shared == nil {
 			checkNoCardNumbers(t, env)
 		}

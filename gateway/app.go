@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/qrpay/qrpay/idem"
+	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/limits"
+	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/payment"
+	"github.com/qrpay/qrpay/settlement"
+	"github.com/qrpay/qrpay/wallet"
+)
+
+// AppConfig is everything the application is built from. `qrpay serve`
+// fills it from the environment; tests fill it from their options.
+type AppConfig struct {
+	Server     Config
+	Ledger     ledger.Options
+	Wallet     wallet.Config
+	Merchant   merchant.Config
+	Settlement settlement.Config
+	// Files keeps settlement files (in PostgreSQL when nil).
+	Files    settlement.Files
+	Webhooks merchant.DispatcherOptions
+	Issuer   wallet.Issuer
+	// RedisPrefix prefixes every Redis key the application writes.
+	RedisPrefix                            string
+	IdempotencyLease, IdempotencyRetention time.Duration
+	Logger                                 *slog.Logger
+	Gatherer                               prometheus.Gatherer
+}
+
+// App is the whole application: the domain services, wired once, and the
+// HTTP server that serves them. NewApp starts its background work (the
+// ledger's committers, webhook delivery); Close stops it.
+type App struct {
+	Server     *Server
+	Ledger     *ledger.Ledger
+	Limits     *limits.Store
+	Wallet     *wallet.Service
+	Merchant   *merchant.Service
+	Payment    *payment.Service
+	Settlement *settlement.Service
+	Dispatcher *merchant.Dispatcher
+
+	stopDispatcher context.CancelFunc
+	dispatcherDone chan struct{}
+}
+
+// NewApp builds the application on a PostgreSQL pool and a Redis client.
+func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Issuer == nil {
+		cfg.Issuer = wallet.SimulatedIssuer{}
+	}
+	if cfg.Files == nil {
+		cfg.Files = settlement.PGFiles{Pool: pool}
+	}
+	if cfg.Settlement.Location == nil {
+		cfg.Settlement.Location = cfg.Wallet.Location
+	}
+	if cfg.Settlement.Logger == nil {
+		cfg.Settlement.Logger = log
+	}
+	if cfg.Webhooks.Logger == nil {
+		cfg.Webhooks.Logger = log
+	}
+	cfg.Ledger.Logger = log
+	cfg.Server.RedisPrefix = cfg.RedisPrefix
+
+	a := &App{dispatcherDone: make(chan struct{})}
+	a.Ledger = ledger.New(pool, cfg.Ledger)
+	loc := cfg.Wallet.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(pool))
+	a.Wallet = wallet.New(cfg.Wallet, pool, a.Ledger, a.Limits, cfg.Issuer, log)
+	a.Merchant = merchant.New(cfg.Merchant, pool, log)
+	a.Payment = payment.New(a.Ledger, a.Wallet, a.Merchant)
+	a.Settlement = settlement.New(cfg.Settlement, pool, a.Ledger, cfg.Files)
+	a.Dispatcher = a.Merchant.NewDispatcher(cfg.Webhooks)
+	a.Server = New(cfg.Server, Deps{
+		Pool: pool, Redis: rdb, Wallet: a.Wallet, Merchant: a.Merchant, Payment: a.Payment, Settlement: a.Settlement,
+		Delivered:   a.Dispatcher.Poke,
+		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention),
+		Logger:      log, Gatherer: cfg.Gatherer,
+	})
+	var ctx context.Context
+	ctx, a.stopDispatcher = context.WithCancel(context.Background())
+	go func() { defer close(a.dispatcherDone); a.Dispatcher.Run(ctx) }()
+	return a
+}
+
+// Close stops the background work: webhook delivery, then the ledger,
+// which commits what it has queued. Shut the server down first.
+func (a *App) Close() {
+	a.stopDispatcher()
+	<-a.dispatcherDone
+	a.Ledger.Close()
+}

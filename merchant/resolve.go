@@ -1,0 +1,97 @@
+package merchant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qrpay/qrpay/errs"
+)
+
+// Target is what a payload or order id resolves to: the merchant to pay
+// and, unless the QR is static, the order.
+type Target struct {
+	Merchant Merchant
+	Order    *Order // nil for a static QR
+}
+
+// Resolve finds and checks what is being paid, given a scanned payload or
+// an order id: the payload's MAC, the merchant's state and the order's
+// state. The order's state is checked again, atomically, in the batch that
+// commits the payment (ledger.OrderChange).
+func (s *Service) Resolve(ctx context.Context, payload, orderID string) (Target, error) {
+	var t Target
+	var err error
+	switch {
+	case payload != "" && orderID != "":
+		return t, errs.E(errs.Invalid, "give qr_payload or order_id, not both")
+	case payload != "":
+		q, err := s.ParseQR(payload)
+		if err != nil {
+			return t, err
+		}
+		if !q.Static && !s.now().Before(q.ExpiresAt) {
+			return t, errs.E(errs.OrderExpired, "the order has expired")
+		}
+		if t.Merchant, err = s.getMerchant(ctx, "code = $1", q.MerchantCode); err != nil {
+			return t, err
+		}
+		if !q.Static {
+			o, err := s.scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders o
+				WHERE o.ref = $1 AND o.merchant_id = $2`, q.Ref, t.Merchant.ID), &t.Merchant)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return t, errs.E(errs.NotFound, "order not found")
+			}
+			if err != nil {
+				return t, fmt.Errorf("resolve order: %w", err)
+			}
+			t.Order = &o
+		}
+	case orderID != "":
+		if _, err := uuid.Parse(orderID); err != nil {
+			return t, errs.E(errs.NotFound, "order not found")
+		}
+		var mid string
+		if err := s.pool.QueryRow(ctx, `SELECT merchant_id FROM orders WHERE id = $1 AND NOT static`, orderID).Scan(&mid); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return t, errs.E(errs.NotFound, "order not found")
+			}
+			return t, fmt.Errorf("resolve order: %w", err)
+		}
+		if t.Merchant, err = s.Get(ctx, mid); err != nil {
+			return t, err
+		}
+		o, err := s.order(ctx, Caller{MerchantID: mid}, "o.id = $2", orderID)
+		if err != nil {
+			return t, err
+		}
+		t.Order = &o
+	default:
+		return t, errs.E(errs.Invalid, "qr_payload or order_id is required")
+	}
+	if t.Merchant.Status != "active" {
+		return t, errs.E(errs.MerchantSuspended, "the merchant is suspended and cannot be paid")
+	}
+	if t.Order != nil {
+		if err := payable(t.Order.Status); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// payable maps an order's state to why it cannot be paid.
+func payable(status string) error {
+	switch status {
+	case StatusCreated:
+		return nil
+	case StatusClosed:
+		return errs.E(errs.OrderClosed, "the order was closed by the merchant")
+	case StatusExpired:
+		return errs.E(errs.OrderExpired, "the order has expired")
+	}
+	return errs.E(errs.OrderAlreadyPaid, "the order has already been paid")
+}

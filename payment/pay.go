@@ -1,0 +1,84 @@
+package payment
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/google/uuid"
+
+	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/wallet"
+)
+
+// PayInput is a wallet's payment: a scanned payload or an order id, the
+// card, the PIN when needed, and the amount for a static QR.
+type PayInput struct {
+	QRPayload string
+	OrderID   string
+	CardID    string
+	PIN       string
+	Amount    int64
+}
+
+// Pay pays an order (or a merchant's static QR) from a wallet: one ledger
+// transfer from the wallet to the merchant's account and the fee account,
+// carrying the order's change and its order.paid event, which the ledger
+// batch commits with it. Of several wallets paying one order at once,
+// exactly one succeeds; the others get order_already_paid.
+func (s *Service) Pay(ctx context.Context, p wallet.Principal, in PayInput, req wallet.Request) (wallet.Movement, error) {
+	// A retry of a payment that went through is answered from the ledger,
+	// before the order's state (now paid, perhaps expired) is looked at.
+	if mv, ok, err := s.wallet.Replay(ctx, p, req); err != nil || ok {
+		return mv, err
+	}
+	t, err := s.merchant.Resolve(ctx, in.QRPayload, in.OrderID)
+	if err != nil {
+		return wallet.Movement{}, err
+	}
+	m := t.Merchant
+	amount := in.Amount
+	if t.Order != nil {
+		if in.Amount != 0 && in.Amount != t.Order.Amount {
+			return wallet.Movement{}, errs.E(errs.Invalid, "the order is for %d; amount must be omitted or equal", t.Order.Amount)
+		}
+		amount = t.Order.Amount
+	} else if amount <= 0 || amount > merchant.MaxOrderAmount {
+		return wallet.Movement{}, errs.E(errs.Invalid, "a static QR needs an amount of 1 to %d minor units", merchant.MaxOrderAmount)
+	}
+	fee := merchant.Fee(amount, m.FeeBPS)
+	var credits []ledger.Posting
+	if amount-fee > 0 {
+		credits = append(credits, ledger.Posting{AccountID: m.AccountID, Amount: amount - fee})
+	}
+	if fee > 0 {
+		feeAcct, err := s.merchant.FeeAccount(ctx, m.Currency)
+		if err != nil {
+			return wallet.Movement{}, err
+		}
+		credits = append(credits, ledger.Posting{AccountID: feeAcct, Amount: fee})
+	}
+	auth, err := s.wallet.Authorize(ctx, p, wallet.Debit{CardID: in.CardID, Amount: amount, Currency: m.Currency, PIN: in.PIN})
+	if err != nil {
+		return wallet.Movement{}, err
+	}
+	change, err := s.merchant.PayChange(t, amount, fee, merchant.Payer{WalletID: p.WalletID, WalletAccountID: p.AccountID, Card: auth.Card.Masked})
+	if err != nil {
+		s.wallet.Cancel(ctx, auth)
+		return wallet.Movement{}, err
+	}
+	links := auth.Links()
+	links.MerchantID, links.OrderID, links.MCC = uuid.MustParse(m.ID), change.OrderID, m.MCC
+	md, _ := json.Marshal(wallet.Meta{Card: auth.Card.Masked, Merchant: m.Name})
+	tr, err := s.ledger.Post(ctx, ledger.Transfer{
+		Kind: "payment", Currency: m.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
+		Links: links, Metadata: md, Order: change,
+		Postings: append([]ledger.Posting{auth.DebitPosting()}, credits...),
+	})
+	s.wallet.Finish(ctx, auth, tr, err)
+	if err != nil {
+		return wallet.Movement{}, err
+	}
+	return wallet.PaymentMovement(tr, p)
+}

@@ -1,0 +1,238 @@
+// Package walletapi is a Go client of the gateway's wallet API (what the
+// wallet app calls) and of the operator's admin API, for tools such as
+// `qrpay demo` and the load generator. The merchant API has its own SDK,
+// package sdk; like it, this package uses the standard library only, and a
+// refusal is an *sdk.Error.
+package walletapi
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/qrpay/qrpay/sdk"
+)
+
+// Client calls one gateway.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// New returns a client of the gateway at baseURL (no trailing slash). A nil
+// httpClient uses one with a 30 s timeout.
+func New(baseURL string, httpClient *http.Client) *Client {
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), http: httpClient}
+}
+
+// Do sends body (nil, or a value sent as JSON) with the bearer token and
+// the Idempotency-Key when given, and decodes a 2xx answer into out (when
+// not nil). Any other answer is an *sdk.Error with the gateway's code,
+// message and request id.
+func (c *Client) Do(ctx context.Context, method, path, bearer, idempotencyKey string, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", idempotencyKey)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var e struct {
+			Error struct {
+				Code      string `json:"code"`
+				Message   string `json:"message"`
+				RequestID string `json:"request_id"`
+			} `json:"error"`
+		}
+		apiErr := &sdk.Error{HTTPStatus: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode),
+			Message: strings.TrimSpace(string(raw[:min(len(raw), 200)])), RequestID: resp.Header.Get("X-Request-Id")}
+		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
+			apiErr.Code, apiErr.Message, apiErr.RequestID = e.Error.Code, e.Error.Message, cmp.Or(e.Error.RequestID, apiErr.RequestID)
+		}
+		return apiErr
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// MerchantParams onboard a merchant.
+type MerchantParams struct {
+	Name       string `json:"name"`
+	City       string `json:"city"`
+	MCC        string `json:"mcc"`
+	Country    string `json:"country"`
+	Currency   string `json:"currency"`
+	FeeBPS     int    `json:"fee_bps"`
+	WebhookURL string `json:"webhook_url,omitempty"`
+}
+
+// Merchant is an onboarded merchant, with its webhook secret (shown once).
+type Merchant struct {
+	ID            string `json:"id"`
+	Code          string `json:"code"`
+	FeeBPS        int    `json:"fee_bps"`
+	WebhookSecret string `json:"webhook_secret"`
+}
+
+// Key is a merchant API key, with its secret (shown once).
+type Key struct {
+	ID     string   `json:"id"`
+	Secret string   `json:"secret"`
+	Scopes []string `json:"scopes"`
+}
+
+// CreateMerchant onboards a merchant (operator token).
+func (c *Client) CreateMerchant(ctx context.Context, operatorToken string, p MerchantParams) (Merchant, error) {
+	var m Merchant
+	err := c.Do(ctx, "POST", "/v1/admin/merchants", operatorToken, "", p, &m)
+	return m, err
+}
+
+// IssueKey issues a merchant an API key with scopes (operator token).
+func (c *Client) IssueKey(ctx context.Context, operatorToken, merchantID string, scopes ...string) (Key, error) {
+	var k Key
+	err := c.Do(ctx, "POST", "/v1/admin/merchants/"+merchantID+"/keys", operatorToken, "", map[string]any{"scopes": scopes}, &k)
+	return k, err
+}
+
+// LedgerCheck runs the ledger's consistency check (operator token) and
+// returns "ok" or what is wrong.
+func (c *Client) LedgerCheck(ctx context.Context, operatorToken string) (string, error) {
+	var r struct {
+		Total      map[string]int64 `json:"total"`
+		Drifts     []any            `json:"drifts"`
+		Unbalanced []any            `json:"unbalanced"`
+		Overdrawn  []any            `json:"overdrawn"`
+	}
+	if err := c.Do(ctx, "GET", "/v1/admin/ledger/check", operatorToken, "", nil, &r); err != nil {
+		return "", err
+	}
+	for cur, v := range r.Total {
+		if v != 0 {
+			return fmt.Sprintf("total %s is %d, not 0", cur, v), nil
+		}
+	}
+	if len(r.Drifts)+len(r.Unbalanced)+len(r.Overdrawn) > 0 {
+		return fmt.Sprintf("%d drifting accounts, %d unbalanced transfers, %d overdrawn", len(r.Drifts), len(r.Unbalanced), len(r.Overdrawn)), nil
+	}
+	return "ok", nil
+}
+
+// Session is a signed-in wallet.
+type Session struct {
+	Token    string `json:"token"`
+	WalletID string `json:"wallet_id"`
+}
+
+// Register opens a wallet for phone.
+func (c *Client) Register(ctx context.Context, phone, password string) error {
+	return c.Do(ctx, "POST", "/v1/wallet/customers", "", "", map[string]string{"phone": phone, "password": password}, nil)
+}
+
+// Login signs a wallet in.
+func (c *Client) Login(ctx context.Context, phone, password string) (Session, error) {
+	var s Session
+	err := c.Do(ctx, "POST", "/v1/wallet/sessions", "", "", map[string]string{"phone": phone, "password": password}, &s)
+	return s, err
+}
+
+// CardParams bind a card.
+type CardParams struct {
+	Number     string `json:"number"`
+	ExpMonth   int    `json:"exp_month"`
+	ExpYear    int    `json:"exp_year"`
+	HolderName string `json:"holder_name"`
+}
+
+// BindCard binds a card to the session's wallet and returns its id.
+func (c *Client) BindCard(ctx context.Context, token string, p CardParams) (string, error) {
+	var card struct {
+		ID string `json:"id"`
+	}
+	err := c.Do(ctx, "POST", "/v1/wallet/cards", token, "", p, &card)
+	return card.ID, err
+}
+
+// SetCardLimits changes a card's limits; fields are per_transaction,
+// daily_amount and daily_count.
+func (c *Client) SetCardLimits(ctx context.Context, token, cardID string, limits map[string]int64) error {
+	return c.Do(ctx, "PATCH", "/v1/wallet/cards/"+cardID+"/limits", token, "", limits, nil)
+}
+
+// SetPIN sets the payment PIN.
+func (c *Client) SetPIN(ctx context.Context, token, pin string) error {
+	return c.Do(ctx, "PUT", "/v1/wallet/pin", token, "", map[string]string{"pin": pin}, nil)
+}
+
+// Movement is money into or out of a wallet.
+type Movement struct {
+	ID           string `json:"id"`
+	Type         string `json:"type"`
+	Amount       int64  `json:"amount"`
+	Currency     string `json:"currency"`
+	BalanceAfter int64  `json:"balance_after"`
+	Card         string `json:"card"`
+	Counterparty string `json:"counterparty"`
+	OrderID      string `json:"order_id"`
+}
+
+// TopUp moves amount from a bound card into the wallet.
+func (c *Client) TopUp(ctx context.Context, token, idempotencyKey, cardID string, amount int64) (Movement, error) {
+	var mv Movement
+	err := c.Do(ctx, "POST", "/v1/wallet/topups", token, idempotencyKey, map[string]any{"card_id": cardID, "amount": amount}, &mv)
+	return mv, err
+}
+
+// PayParams pay a scanned QR (or an order by id).
+type PayParams struct {
+	QRPayload string `json:"qr_payload,omitempty"`
+	OrderID   string `json:"order_id,omitempty"`
+	CardID    string `json:"card_id"`
+	PIN       string `json:"pin,omitempty"`
+	Amount    int64  `json:"amount,omitempty"` // a static QR's amount
+}
+
+// Pay pays from the wallet.
+func (c *Client) Pay(ctx context.Context, token, idempotencyKey string, p PayParams) (Movement, error) {
+	var mv Movement
+	err := c.Do(ctx, "POST", "/v1/wallet/payments", token, idempotencyKey, p, &mv)
+	return mv, err
+}
