@@ -11,7 +11,7 @@ export SECRET_PEPPER  ?= dev-pepper-change-me-in-production
 export CARD_TOKEN_KEY ?= dev-card-key-change-me-in-production
 export MERCHANT_SECRET_KEY ?= dev-merchant-key-change-me-in-production
 
-.PHONY: run test build services test-deps vet fmt-check
+.PHONY: run test build services test-deps vet fmt-check bench bench-limit
 
 ## run: check PostgreSQL and Redis (starting local ones if stopped), create and migrate the database, serve on :8080
 run: services build
@@ -38,3 +38,12 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## bench-limit: the PostgreSQL one-payment-per-commit limits (hot and spread) of this machine
+bench-limit: services
+	./loadtest/limit/limit.sh
+
+## bench: the Go micro-benchmarks, then the limits and every load scenario in one run (loadtest/bench.sh)
+bench: services
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./ledger/ ./merchant/... ./money/
+	./loadtest/bench.sh 10s

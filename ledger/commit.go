@@ -65,7 +65,11 @@ type Ledger struct {
 	log     *slog.Logger
 	breaker *breaker.Breaker[Transfer]
 
-	queue   chan *request
+	// queues holds one queue per committer. A transfer goes to the queue
+	// of its route (see Transfer.Route), so the transfers of a hot account
+	// gather into one committer's batches instead of queueing on its row
+	// lock across committers.
+	queues  []chan *request
 	quit    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
@@ -118,13 +122,14 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 		opts:    opts,
 		log:     opts.Logger,
 		breaker: breaker.New[Transfer]("postgres", opts.BreakerFailures, opts.BreakerOpenFor),
-		queue:   make(chan *request, opts.MaxBatch*opts.Committers*4),
+		queues:  make([]chan *request, opts.Committers),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	l.wg.Add(opts.Committers)
-	for range opts.Committers {
-		go l.commitLoop()
+	for i := range l.queues {
+		l.queues[i] = make(chan *request, opts.MaxBatch*4)
+		go l.commitLoop(l.queues[i])
 	}
 	go func() { l.wg.Wait(); close(l.stopped) }()
 	return l
@@ -171,7 +176,7 @@ func (l *Ledger) submit(ctx context.Context, t Transfer) (Transfer, error) {
 	default:
 	}
 	select {
-	case l.queue <- r:
+	case l.queues[l.route(&t)] <- r:
 	case <-ctx.Done():
 		return Transfer{}, ctx.Err()
 	case <-l.quit:
@@ -192,30 +197,44 @@ func (l *Ledger) submit(ctx context.Context, t Transfer) (Transfer, error) {
 	}
 }
 
+// route picks t's committer: the one of its route account.
+func (l *Ledger) route(t *Transfer) int {
+	id := t.Route
+	if id == 0 {
+		var best int64
+		for _, p := range t.Postings {
+			if p.Amount > best {
+				best, id = p.Amount, p.AccountID
+			}
+		}
+	}
+	return int(uint64(id) % uint64(len(l.queues)))
+}
+
 // commitLoop takes the first waiting transfer, gathers what else is queued
 // (up to MaxBatch, waiting at most Window) and commits them together.
-func (l *Ledger) commitLoop() {
+func (l *Ledger) commitLoop(queue chan *request) {
 	defer l.wg.Done()
 	for {
 		var first *request
 		select {
-		case first = <-l.queue:
+		case first = <-queue:
 		case <-l.quit:
 			// Drain: whatever was queued before Close still commits.
 			for {
 				select {
-				case r := <-l.queue:
-					l.process(l.gather(r, 0))
+				case r := <-queue:
+					l.process(l.gather(queue, r, 0))
 				default:
 					return
 				}
 			}
 		}
-		l.process(l.gather(first, l.opts.Window))
+		l.process(l.gather(queue, first, l.opts.Window))
 	}
 }
 
-func (l *Ledger) gather(first *request, window time.Duration) []*request {
+func (l *Ledger) gather(queue chan *request, first *request, window time.Duration) []*request {
 	batch := []*request{first}
 	var deadline <-chan time.Time
 	if window > 0 {
@@ -226,7 +245,7 @@ func (l *Ledger) gather(first *request, window time.Duration) []*request {
 	for len(batch) < l.opts.MaxBatch {
 		if deadline == nil {
 			select {
-			case r := <-l.queue:
+			case r := <-queue:
 				batch = append(batch, r)
 				continue
 			default:
@@ -234,7 +253,7 @@ func (l *Ledger) gather(first *request, window time.Duration) []*request {
 			return batch
 		}
 		select {
-		case r := <-l.queue:
+		case r := <-queue:
 			batch = append(batch, r)
 		case <-deadline:
 			return batch

@@ -78,6 +78,10 @@ type Transfer struct {
 	Scope       string
 	Key         string
 	Fingerprint []byte
+	// Route is the account whose transfers should be committed by one
+	// committer: the hot one, such as the merchant a payment or refund
+	// touches. Zero routes by the largest credit.
+	Route int64
 	// Links are the typed references the transfer is stored with.
 	Links Links
 	// Metadata is for display only: nothing selects by its keys.

@@ -21,6 +21,7 @@ import (
 	"unicode"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -39,7 +40,11 @@ type Config struct {
 	KeyGrace time.Duration
 	// DefaultExpiry and MaxExpiry bound an order's life.
 	DefaultExpiry, MaxExpiry time.Duration
-	Now                      func() time.Time
+	// CacheTTL is how long a merchant read to resolve a scanned QR is
+	// remembered in-process; zero reads it every time. It bounds how long a
+	// suspension made through another replica takes to stop payments here.
+	CacheTTL time.Duration
+	Now      func() time.Time
 }
 
 // Service is the merchant side.
@@ -50,7 +55,18 @@ type Service struct {
 	keys derivedKeys
 	// feeAccounts caches the fee account id per currency.
 	feeAccounts sync.Map
+	// byCode remembers merchants by QR code for cfg.CacheTTL (nil: off).
+	byCode *lru.Cache[string, cachedMerchant]
 }
+
+// cachedMerchant is a merchant as Resolve remembers it.
+type cachedMerchant struct {
+	m        Merchant
+	cachedAt time.Time // wall clock: the entry lives Config.CacheTTL
+}
+
+// merchantCacheSize bounds the merchants remembered in-process.
+const merchantCacheSize = 10_000
 
 type derivedKeys struct{ apiKey, webhook, qr []byte }
 
@@ -76,8 +92,27 @@ func New(cfg Config, pool *pgxpool.Pool, log *slog.Logger) *Service {
 		m.Write([]byte("qrpay/" + label))
 		return m.Sum(nil)
 	}
-	return &Service{cfg: cfg, pool: pool, log: log,
+	s := &Service{cfg: cfg, pool: pool, log: log,
 		keys: derivedKeys{apiKey: derive("api-key"), webhook: derive("webhook"), qr: derive("qr-mac")}}
+	if cfg.CacheTTL > 0 {
+		s.byCode, _ = lru.New[string, cachedMerchant](merchantCacheSize)
+	}
+	return s
+}
+
+// merchantByCode reads the merchant a QR names, from the in-process cache
+// when it is fresh enough (see Config.CacheTTL).
+func (s *Service) merchantByCode(ctx context.Context, code string) (Merchant, error) {
+	if s.byCode != nil {
+		if c, ok := s.byCode.Get(code); ok && time.Since(c.cachedAt) < s.cfg.CacheTTL {
+			return c.m, nil
+		}
+	}
+	m, err := s.getMerchant(ctx, "code = $1", code)
+	if err == nil && s.byCode != nil {
+		s.byCode.Add(code, cachedMerchant{m: m, cachedAt: time.Now()})
+	}
+	return m, err
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
@@ -243,6 +278,9 @@ func (s *Service) SetStatus(ctx context.Context, id string, suspended bool) (Mer
 	}
 	if _, err := s.pool.Exec(ctx, `UPDATE merchants SET status = $2 WHERE id = $1`, m.ID, status); err != nil {
 		return Merchant{}, fmt.Errorf("set merchant status: %w", err)
+	}
+	if s.byCode != nil {
+		s.byCode.Remove(m.Code)
 	}
 	return s.Get(ctx, id)
 }

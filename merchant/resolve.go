@@ -36,7 +36,7 @@ func (s *Service) Resolve(ctx context.Context, payload, orderID string) (Target,
 		if !q.Static && !s.now().Before(q.ExpiresAt) {
 			return t, errs.E(errs.OrderExpired, "the order has expired")
 		}
-		if t.Merchant, err = s.getMerchant(ctx, "code = $1", q.MerchantCode); err != nil {
+		if t.Merchant, err = s.merchantByCode(ctx, q.MerchantCode); err != nil {
 			return t, err
 		}
 		if !q.Static {

@@ -28,11 +28,22 @@ type PayInput struct {
 // batch commits with it. Of several wallets paying one order at once,
 // exactly one succeeds; the others get order_already_paid.
 func (s *Service) Pay(ctx context.Context, p wallet.Principal, in PayInput, req wallet.Request) (wallet.Movement, error) {
-	// A retry of a payment that went through is answered from the ledger,
-	// before the order's state (now paid, perhaps expired) is looked at.
-	if mv, ok, err := s.wallet.Replay(ctx, p, req); err != nil || ok {
-		return mv, err
+	mv, err := s.pay(ctx, p, in, req)
+	if err != nil && errs.Business(err) && !errs.Is(err, errs.IdempotencyMismatch) {
+		// A retry of a payment that went through is answered with what
+		// happened, whatever has changed since (the order now paid, the
+		// card's limit now used up, the PIN now locked). Looking it up only
+		// when a check refuses keeps the lookup off the path of every
+		// first attempt: one that passes its checks meets the ledger's own
+		// idempotency guard, which answers a replay.
+		if prev, ok, rerr := s.wallet.Replay(ctx, p, req); rerr != nil || ok {
+			return prev, rerr
+		}
 	}
+	return mv, err
+}
+
+func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req wallet.Request) (wallet.Movement, error) {
 	t, err := s.merchant.Resolve(ctx, in.QRPayload, in.OrderID)
 	if err != nil {
 		return wallet.Movement{}, err
@@ -73,7 +84,7 @@ func (s *Service) Pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 	md, _ := json.Marshal(wallet.Meta{Card: auth.Card.Masked, Merchant: m.Name})
 	tr, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "payment", Currency: m.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
-		Links: links, Metadata: md, Order: change,
+		Route: m.AccountID, Links: links, Metadata: md, Order: change,
 		Postings: append([]ledger.Posting{auth.DebitPosting()}, credits...),
 	})
 	s.wallet.Finish(ctx, auth, tr, err)

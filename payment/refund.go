@@ -104,7 +104,7 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 	md, _ := json.Marshal(wallet.Meta{RefundID: r.ID, Merchant: m.Name, Card: o.Card()})
 	tr, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "refund", Currency: o.Currency, Scope: c.Scope(), Key: "refund:" + o.ID + ":" + in.RefundNo,
-		Fingerprint: fp, Links: links, Metadata: md, Order: change, Postings: postings,
+		Fingerprint: fp, Route: m.AccountID, Links: links, Metadata: md, Order: change, Postings: postings,
 	})
 	switch {
 	case errs.Is(err, errs.AccountClosed):

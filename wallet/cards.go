@@ -231,15 +231,21 @@ func (s *Service) SetCardLimits(ctx context.Context, p Principal, cardID string,
 // usableCard reads a card for spending: bound, not frozen, not expired.
 func (s *Service) usableCard(ctx context.Context, p Principal, cardID string) (Card, error) {
 	c, err := s.Card(ctx, p, cardID)
-	switch {
-	case err != nil:
+	if err != nil {
 		return Card{}, err
-	case c.Status == "frozen":
-		return Card{}, errs.E(errs.CardFrozen, "card %s is frozen", c.Masked)
-	case expired(c.ExpMonth, c.ExpYear, s.now()):
-		return Card{}, errs.E(errs.CardDeclined, "card %s has expired", c.Masked)
 	}
-	return c, nil
+	return c, s.spendable(c)
+}
+
+// spendable says why a bound card cannot be spent with, if it cannot.
+func (s *Service) spendable(c Card) error {
+	switch {
+	case c.Status == "frozen":
+		return errs.E(errs.CardFrozen, "card %s is frozen", c.Masked)
+	case expired(c.ExpMonth, c.ExpYear, s.now()):
+		return errs.E(errs.CardDeclined, "card %s has expired", c.Masked)
+	}
+	return nil
 }
 
 // limitsOf converts a card's limits for the limit store.

@@ -49,6 +49,7 @@ func (s *Service) Close(ctx context.Context, p Principal, password string) error
 		}
 	}
 	now := s.now()
+	defer s.forgetSessions()
 	return postgres.InTx(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		var accountID int64
 		if err := tx.QueryRow(ctx, `SELECT account_id FROM customers WHERE id = $1 AND status = 'active' FOR UPDATE`, id).Scan(&accountID); err != nil {

@@ -2,8 +2,12 @@ package wallet
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
@@ -39,7 +43,7 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	if err := validAmount(d.Amount); err != nil {
 		return Authorization{}, err
 	}
-	w, err := s.Get(ctx, p.WalletID)
+	w, card, err := s.walletAndCard(ctx, p, d.CardID)
 	switch {
 	case err != nil:
 		return Authorization{}, err
@@ -48,8 +52,7 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	case w.Currency != d.Currency:
 		return Authorization{}, errs.E(errs.Invalid, "the wallet holds %s and cannot pay in %s", w.Currency, d.Currency)
 	}
-	card, err := s.usableCard(ctx, p, d.CardID)
-	if err != nil {
+	if err := s.spendable(card); err != nil {
 		return Authorization{}, err
 	}
 	if s.NeedsPIN(d.Amount) {
@@ -62,6 +65,43 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 		return Authorization{}, err
 	}
 	return Authorization{Wallet: w, Card: card, Amount: d.Amount, res: res}, nil
+}
+
+// walletAndCard reads the wallet and one of its bound cards in one query:
+// both are read fresh for every debit, so a freeze or a closed wallet takes
+// effect at once.
+func (s *Service) walletAndCard(ctx context.Context, p Principal, cardID string) (Wallet, Card, error) {
+	if _, err := uuid.Parse(cardID); err != nil {
+		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
+	}
+	var w Wallet
+	var c Card
+	err := s.pool.QueryRow(ctx, `
+		SELECT w.id, w.phone, w.currency, a.balance, w.status, w.pin_hash IS NOT NULL, w.created_at, w.account_id,
+			`+prefixed("k.", cardColumns)+`
+		FROM customers w JOIN accounts a ON a.id = w.account_id
+		JOIN cards k ON k.customer_id = w.id AND k.id = $2 AND k.unbound_at IS NULL
+		WHERE w.id = $1`, p.WalletID, cardID).
+		Scan(&w.ID, &w.Phone, &w.Currency, &w.Balance, &w.Status, &w.PINSet, &w.CreatedAt, &w.AccountID,
+			&c.ID, &c.Brand, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.HolderName, &c.Status,
+			&c.Limits.PerTransaction, &c.Limits.DailyAmount, &c.Limits.DailyCount, &c.CreatedAt, &c.token, &c.issuerRef)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
+	}
+	if err != nil {
+		return Wallet{}, Card{}, fmt.Errorf("read wallet and card: %w", err)
+	}
+	c.Masked = mask(c.Last4)
+	return w, c, nil
+}
+
+// prefixed qualifies each of a comma-separated column list with prefix.
+func prefixed(prefix, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
 }
 
 // DebitPosting is the wallet's side of the transfer.

@@ -56,19 +56,53 @@ func (s *Service) Login(ctx context.Context, phone, password string) (string, Se
 
 // Authenticate resolves a bearer token to its live session. Expired,
 // revoked and closed-wallet sessions are all simply unauthorized.
+//
+// A live session is remembered in this process for Config.SessionCacheTTL,
+// so most requests cost no database read to authenticate. That bounds how
+// stale an answer can be: a session revoked (or its wallet closed) through
+// another replica keeps working here for at most SessionCacheTTL; through
+// this one, at once (but for a request authenticating at that very
+// moment, which may remember it for SessionCacheTTL). The session's own
+// expiry is checked on every request.
 func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
-	var p Principal
+	hash := hashToken(token)
+	if s.sessions != nil {
+		if c, ok := s.sessions.Get(string(hash)); ok && time.Since(c.cachedAt) < s.cfg.SessionCacheTTL && s.now().Before(c.expiresAt) {
+			return c.p, nil
+		}
+	}
+	var c cachedSession
 	err := s.pool.QueryRow(ctx, `
-		SELECT c.id, s.id, c.account_id FROM sessions s JOIN customers c ON c.id = s.customer_id
+		SELECT c.id, s.id, c.account_id, s.expires_at FROM sessions s JOIN customers c ON c.id = s.customer_id
 		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND c.status = 'active'`,
-		hashToken(token), s.now()).Scan(&p.WalletID, &p.SessionID, &p.AccountID)
+		hash, s.now()).Scan(&c.p.WalletID, &c.p.SessionID, &c.p.AccountID, &c.expiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Principal{}, errs.E(errs.Unauthorized, "session token is missing, expired or revoked")
 	}
 	if err != nil {
 		return Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
-	return p, nil
+	if s.sessions != nil {
+		c.cachedAt = time.Now()
+		s.sessions.Add(string(hash), c)
+	}
+	return c.p, nil
+}
+
+// cachedSession is a live session as Authenticate remembers it.
+type cachedSession struct {
+	p         Principal
+	expiresAt time.Time // the session's own expiry, by the service clock
+	cachedAt  time.Time // when it was read, by the wall clock: the entry lives SessionCacheTTL
+}
+
+// forgetSessions drops every remembered session of this process, after a
+// session was revoked or a wallet closed here; those are rare, so it does
+// not look for the ones concerned.
+func (s *Service) forgetSessions() {
+	if s.sessions != nil {
+		s.sessions.Purge()
+	}
 }
 
 // Sessions lists a wallet's live sessions.
@@ -105,6 +139,7 @@ func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID stri
 	if tag.RowsAffected() == 0 {
 		return errs.E(errs.NotFound, "session not found")
 	}
+	s.forgetSessions()
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,18 +39,21 @@ var (
 
 // Config tunes the wallet. cmd fills it from the environment.
 type Config struct {
-	Currency      string         // currency of new wallets (CNY)
-	Location      *time.Location // the wallet's days: limits and statements
-	Pepper        []byte         // keys every password and PIN hash
-	CardKey       []byte         // keys card-number tokens
-	Argon2        Argon2
-	SessionTTL    time.Duration
-	MaxAttempts   int           // wrong passwords (or PINs) before a lockout
-	LockoutFor    time.Duration // how long a lockout lasts
-	PINThreshold  int64         // payments above this need the PIN
-	DefaultLimits Limits        // a new card's limits
-	MaxLimits     Limits        // the most a customer may set
-	Now           func() time.Time
+	Currency   string         // currency of new wallets (CNY)
+	Location   *time.Location // the wallet's days: limits and statements
+	Pepper     []byte         // keys every password and PIN hash
+	CardKey    []byte         // keys card-number tokens
+	Argon2     Argon2
+	SessionTTL time.Duration
+	// SessionCacheTTL is how long a live session is remembered in-process
+	// (see Authenticate); zero reads the database on every request.
+	SessionCacheTTL time.Duration
+	MaxAttempts     int           // wrong passwords (or PINs) before a lockout
+	LockoutFor      time.Duration // how long a lockout lasts
+	PINThreshold    int64         // payments above this need the PIN
+	DefaultLimits   Limits        // a new card's limits
+	MaxLimits       Limits        // the most a customer may set
+	Now             func() time.Time
 }
 
 // Service is the wallet.
@@ -62,6 +66,8 @@ type Service struct {
 	log    *slog.Logger
 	// clearing caches the issuer's clearing account id per currency.
 	clearing sync.Map
+	// sessions remembers live sessions by token hash (nil: no cache).
+	sessions *lru.Cache[string, cachedSession]
 	// dummyHash makes a login for an unknown phone cost one argon2 verify,
 	// like a wrong password, so timing does not tell which phones exist.
 	dummyHash string
@@ -79,9 +85,17 @@ func New(cfg Config, pool *pgxpool.Pool, led *ledger.Ledger, lim *limits.Store, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, pool: pool, ledger: led, limits: lim, issuer: issuer, log: log,
+	s := &Service{cfg: cfg, pool: pool, ledger: led, limits: lim, issuer: issuer, log: log,
 		dummyHash: hashSecret(cfg.Argon2, cfg.Pepper, "not a real password")}
+	if cfg.SessionCacheTTL > 0 {
+		s.sessions, _ = lru.New[string, cachedSession](sessionCacheSize)
+	}
+	return s
 }
+
+// sessionCacheSize bounds the sessions remembered in-process: some
+// hundred bytes each.
+const sessionCacheSize = 100_000
 
 // Wallet is a customer's wallet.
 type Wallet struct {

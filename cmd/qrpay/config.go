@@ -32,6 +32,7 @@ type Config struct {
 	ShutdownDelay   time.Duration `env:"SHUTDOWN_DELAY" envDefault:"0s"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	OperatorToken   string        `env:"OPERATOR_TOKEN"`
+	DebugAddr       string        `env:"DEBUG_ADDR"`
 
 	LedgerCommitters  int           `env:"LEDGER_COMMITTERS" envDefault:"4"`
 	LedgerMaxBatch    int           `env:"LEDGER_MAX_BATCH" envDefault:"64"`
@@ -50,6 +51,7 @@ type Config struct {
 	Argon2MemoryKiB   uint32        `env:"ARGON2_MEMORY_KIB" envDefault:"19456"`
 	Argon2Time        uint32        `env:"ARGON2_TIME" envDefault:"2"`
 	SessionTTL        time.Duration `env:"SESSION_TTL" envDefault:"12h"`
+	SessionCacheTTL   time.Duration `env:"SESSION_CACHE_TTL" envDefault:"2s"`
 	MaxAttempts       int           `env:"MAX_ATTEMPTS" envDefault:"5"`
 	LockoutDuration   time.Duration `env:"LOCKOUT_DURATION" envDefault:"15m"`
 	PINThreshold      int64         `env:"PIN_THRESHOLD" envDefault:"20000"`
@@ -63,6 +65,7 @@ type Config struct {
 
 	MerchantSecretKey  string        `env:"MERCHANT_SECRET_KEY"`
 	OrderDefaultExpiry time.Duration `env:"ORDER_DEFAULT_EXPIRY" envDefault:"15m"`
+	MerchantCacheTTL   time.Duration `env:"MERCHANT_CACHE_TTL" envDefault:"2s"`
 	APIKeyGrace        time.Duration `env:"API_KEY_ROTATION_GRACE" envDefault:"24h"`
 	WebhookTimeout     time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"10s"`
 	WebhookConcurrency int           `env:"WEBHOOK_CONCURRENCY" envDefault:"8"`
@@ -106,17 +109,18 @@ func (c Config) requireSecrets() error {
 func (c Config) walletConfig() wallet.Config {
 	loc, _ := time.LoadLocation(c.TimeZone)
 	return wallet.Config{
-		Currency:      c.WalletCurrency,
-		Location:      loc,
-		Pepper:        []byte(c.SecretPepper),
-		CardKey:       []byte(c.CardTokenKey),
-		Argon2:        wallet.Argon2{MemoryKiB: c.Argon2MemoryKiB, Time: c.Argon2Time, Threads: 1},
-		SessionTTL:    c.SessionTTL,
-		MaxAttempts:   c.MaxAttempts,
-		LockoutFor:    c.LockoutDuration,
-		PINThreshold:  c.PINThreshold,
-		DefaultLimits: wallet.Limits{PerTransaction: c.CardPerTxn, DailyAmount: c.CardDailyAmount, DailyCount: c.CardDailyCount},
-		MaxLimits:     wallet.Limits{PerTransaction: c.CardMaxPerTxn, DailyAmount: c.CardMaxDailyAmt, DailyCount: c.CardMaxDailyCount},
+		Currency:        c.WalletCurrency,
+		Location:        loc,
+		Pepper:          []byte(c.SecretPepper),
+		CardKey:         []byte(c.CardTokenKey),
+		Argon2:          wallet.Argon2{MemoryKiB: c.Argon2MemoryKiB, Time: c.Argon2Time, Threads: 1},
+		SessionTTL:      c.SessionTTL,
+		SessionCacheTTL: c.SessionCacheTTL,
+		MaxAttempts:     c.MaxAttempts,
+		LockoutFor:      c.LockoutDuration,
+		PINThreshold:    c.PINThreshold,
+		DefaultLimits:   wallet.Limits{PerTransaction: c.CardPerTxn, DailyAmount: c.CardDailyAmount, DailyCount: c.CardDailyCount},
+		MaxLimits:       wallet.Limits{PerTransaction: c.CardMaxPerTxn, DailyAmount: c.CardMaxDailyAmt, DailyCount: c.CardMaxDailyCount},
 	}
 }
 
@@ -138,6 +142,7 @@ func (c Config) merchantConfig() merchant.Config {
 		SecretKey:     []byte(c.MerchantSecretKey),
 		KeyGrace:      c.APIKeyGrace,
 		DefaultExpiry: c.OrderDefaultExpiry,
+		CacheTTL:      c.MerchantCacheTTL,
 		MaxExpiry:     24 * time.Hour,
 	}
 }

@@ -9,11 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/gateway"
@@ -132,6 +135,13 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, prometheus.Gatherers{prometheus.DefaultGatherer, reg}, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	log.Info("qrpay serving", "addr", ln.Addr().String(), "version", version)
 
 	select {
@@ -157,4 +167,36 @@ func derive(secret, purpose string) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte("qrpay/" + purpose))
 	return m.Sum(nil)
+}
+
+// serveDebug serves /metrics and the runtime profiles (/debug/pprof/) on
+// their own address, which is meant to stay private: profiles reveal the
+// process's internals and cost CPU while they run.
+func serveDebug(addr string, gatherer prometheus.Gatherer, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("DEBUG_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("debug listener stopped", "err", err)
+		}
+	}()
+	log.Info("debug listener", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
 }

@@ -123,17 +123,18 @@ func WalletConfig() wallet.Config {
 		panic(err)
 	}
 	return wallet.Config{
-		Currency:      "CNY",
-		Location:      loc,
-		Pepper:        []byte("test-pepper-0123456789abcdef"),
-		CardKey:       []byte("test-card-key-0123456789abcdef"),
-		Argon2:        wallet.Argon2{MemoryKiB: 1024, Time: 1, Threads: 1},
-		SessionTTL:    time.Hour,
-		MaxAttempts:   5,
-		LockoutFor:    15 * time.Minute,
-		PINThreshold:  20000,
-		DefaultLimits: wallet.Limits{PerTransaction: 500000, DailyAmount: 2000000, DailyCount: 50},
-		MaxLimits:     wallet.Limits{PerTransaction: 5000000, DailyAmount: 10000000, DailyCount: 200},
+		Currency:        "CNY",
+		Location:        loc,
+		Pepper:          []byte("test-pepper-0123456789abcdef"),
+		CardKey:         []byte("test-card-key-0123456789abcdef"),
+		Argon2:          wallet.Argon2{MemoryKiB: 1024, Time: 1, Threads: 1},
+		SessionTTL:      time.Hour,
+		SessionCacheTTL: 2 * time.Second,
+		MaxAttempts:     5,
+		LockoutFor:      15 * time.Minute,
+		PINThreshold:    20000,
+		DefaultLimits:   wallet.Limits{PerTransaction: 500000, DailyAmount: 2000000, DailyCount: 50},
+		MaxLimits:       wallet.Limits{PerTransaction: 5000000, DailyAmount: 10000000, DailyCount: 200},
 	}
 }
 
@@ -153,7 +154,8 @@ func (e *Env) Replica(t testing.TB, adjust ...func(*Options)) *Env {
 
 func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 	t.Helper()
-	opts := Options{Wallet: WalletConfig(), Merchant: merchant.Config{SecretKey: []byte("test-merchant-secret-0123456789")}}
+	opts := Options{Wallet: WalletConfig(), Merchant: merchant.Config{SecretKey: []byte("test-merchant-secret-0123456789"),
+		CacheTTL: 2 * time.Second}}
 	for _, f := range adjust {
 		f(&opts)
 	}

@@ -236,3 +236,62 @@ func (c *Client) Pay(ctx context.Context, token, idempotencyKey string, p PayPar
 	err := c.Do(ctx, "POST", "/v1/wallet/payments", token, idempotencyKey, p, &mv)
 	return mv, err
 }
+
+// TransferParams send money to another wallet.
+type TransferParams struct {
+	ToPhone    string `json:"to_phone,omitempty"`
+	ToWalletID string `json:"to_wallet_id,omitempty"`
+	Amount     int64  `json:"amount"`
+	Note       string `json:"note,omitempty"`
+	PIN        string `json:"pin"`
+}
+
+// Transfer sends money to another wallet.
+func (c *Client) Transfer(ctx context.Context, token, idempotencyKey string, p TransferParams) (Movement, error) {
+	var mv Movement
+	err := c.Do(ctx, "POST", "/v1/wallet/transfers", token, idempotencyKey, p, &mv)
+	return mv, err
+}
+
+// HistoryItem is one movement in a wallet's history.
+type HistoryItem struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Amount  int64  `json:"amount"`
+	Card    string `json:"card"`
+	OrderID string `json:"order_id"`
+}
+
+// HistoryPage is a page of a wallet's history, newest first.
+type HistoryPage struct {
+	Data       []HistoryItem `json:"data"`
+	HasMore    bool          `json:"has_more"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+// Movements reads a page of the wallet's history; query is the URL query
+// without "?" (limit, starting_after, from, to, type), or "".
+func (c *Client) Movements(ctx context.Context, token, query string) (HistoryPage, error) {
+	var p HistoryPage
+	path := "/v1/wallet/movements"
+	if query != "" {
+		path += "?" + query
+	}
+	err := c.Do(ctx, "GET", path, token, "", nil, &p)
+	return p, err
+}
+
+// Usage is what a card spent today, pending payments included.
+type Usage struct {
+	Amount int64 `json:"amount"`
+	Count  int64 `json:"count"`
+}
+
+// CardUsage reads what a card spent today by its limit counters.
+func (c *Client) CardUsage(ctx context.Context, token, cardID string) (Usage, error) {
+	var v struct {
+		UsedToday Usage `json:"used_today"`
+	}
+	err := c.Do(ctx, "GET", "/v1/wallet/cards/"+cardID+"/limits", token, "", nil, &v)
+	return v.UsedToday, err
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One comparable run on this machine: the PostgreSQL limits (limit/limit.sh)
+# and then each load scenario against a freshly built gateway on its own
+# database, one after the other, so that the ratios in docs/performance.md
+# come from one run. Results go to $OUT (default bench-results/): one JSON
+# object per scenario and limits.json; with PROFILE=1 also a CPU profile of
+# the gateway during each scenario's timed phase.
+#
+#   loadtest/bench.sh [DURATION]            # default 20s per scenario
+#   SCENARIOS="hot-pay hot-cycle" loadtest/bench.sh 30s
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-20s}
+out=${OUT:-bench-results}
+scenarios=${SCENARIOS:-"hot-pay hot-cycle spread-cycle static-pay wallet-mix"}
+port=${BENCH_PORT:-18181}
+debug=${BENCH_DEBUG_PORT:-18182}
+db=qrpay_bench
+mkdir -p "$out"
+export PGHOST=127.0.0.1 PGUSER=postgres
+psql -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+
+echo "== PostgreSQL limits (one payment per commit)"
+loadtest/limit/limit.sh -json | tee "$out/limits.json"
+
+CGO_ENABLED=0 go build -o bin/qrpay ./cmd/qrpay
+go build -o bin/loadtest ./loadtest
+export OPERATOR_TOKEN=bench-operator-token
+DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" REDIS_PREFIX="bench$(date +%s):" \
+	PORT=$port DEBUG_ADDR=127.0.0.1:$debug ACCESS_LOG=false LOG_LEVEL=warn \
+	SECRET_PEPPER=bench-pepper-0123456789 CARD_TOKEN_KEY=bench-card-key-0123456789 \
+	MERCHANT_SECRET_KEY=bench-merchant-key-0123456789 ./bin/qrpay serve >"$out/gateway.log" 2>&1 &
+gw=$!
+trap 'kill $gw 2>/dev/null; wait $gw 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
+
+for s in $scenarios; do
+	echo "== $s ($duration)"
+	profile=()
+	if [ "${PROFILE:-0}" = 1 ]; then
+		profile=(-profile "http://127.0.0.1:$debug" -profile-out "$out/$s.cpu.pprof")
+	fi
+	./bin/loadtest -url "http://127.0.0.1:$port" -scenario "$s" -duration "$duration" "${profile[@]}" -json >"$out/$s.json" || true
+	python3 - "$out/$s.json" "$out/limits.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2]))
+lim = l["spread_payments_per_sec"] if r["scenario"] == "spread-cycle" else l["hot_payments_per_sec"]
+print(f'{r["scenario"]}: {r["payments_per_sec"]:.0f} payments/s = {r["payments_per_sec"]/lim:.2f}x the limit {lim}/s;'
+      f' cycles/s {r.get("cycles_per_sec", 0):.0f}; p50 {r["p50_ms"]:.1f} p99 {r["p99_ms"]:.1f} p99.9 {r["p999_ms"]:.1f} ms;'
+      f' errors {r["errors"]}; invariants_ok {r["invariants_ok"]}')
+PY
+	curl -s "http://127.0.0.1:$debug/metrics" | awk '/^qrpay_ledger_batch_(size|seconds)_(sum|count)/ {print "   ", $0}'
+done

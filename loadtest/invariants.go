@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/qrpay/qrpay/sdk"
+	"github.com/qrpay/qrpay/sdk/walletapi"
+)
+
+// checkInvariants learns the outcome of every request whose answer was
+// lost, then compares what the gateway acknowledged with what its ledger
+// holds, through the public API: the ledger's own check; each wallet's
+// history against its acknowledged payments, top-ups and transfers (so a
+// refused or duplicated payment that moved money shows); and each card's
+// limit counters against its movements. It returns what does not hold.
+func (r *runner) checkInvariants(ctx context.Context) []string {
+	var mu sync.Mutex
+	var out []string
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		out = append(out, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	for _, q := range r.unknown.list {
+		r.resolve(ctx, q, fail)
+	}
+	if report, err := r.api.LedgerCheck(ctx, r.o.operator); err != nil {
+		fail("ledger check: %v", err)
+	} else if report != "ok" {
+		fail("ledger check: %s", report)
+	}
+	_ = parallel(ctx, len(r.payers), 16, func(i int) error {
+		p := r.payers[i]
+		if p == nil {
+			return nil
+		}
+		var payments, topups, sent, received tally
+		ids := map[string]int{}
+		byCard := map[string]*tally{}
+		cursor := ""
+		for {
+			q := url.Values{"limit": {"100"}}
+			if cursor != "" {
+				q.Set("starting_after", cursor)
+			}
+			page, err := r.api.Movements(ctx, p.token, q.Encode())
+			if err != nil {
+				fail("wallet %s: history: %v", p.id, err)
+				return nil
+			}
+			for _, it := range page.Data {
+				switch it.Type {
+				case "payment":
+					payments.add(-it.Amount)
+					ids[it.ID]++
+					card(byCard, it.Card).add(-it.Amount)
+				case "topup":
+					topups.add(it.Amount)
+					card(byCard, it.Card).add(it.Amount)
+				case "transfer_out":
+					sent.add(-it.Amount)
+				case "transfer_in":
+					received.add(it.Amount)
+				}
+			}
+			if !page.HasMore {
+				break
+			}
+			cursor = page.NextCursor
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for name, c := range map[string][2]tally{"payments": {p.payments, payments}, "top-ups": {p.topups, topups},
+			"transfers sent": {p.sent, sent}, "transfers received": {p.received, received}} {
+			if c[0] != c[1] {
+				fail("wallet %s: %d %s (%d) acknowledged; the ledger holds %d (%d)", p.id, c[0].count, name, c[0].amount, c[1].count, c[1].amount)
+			}
+		}
+		for id, n := range ids {
+			if n != 1 || !p.paymentIDs[id] {
+				fail("wallet %s: payment %s is in the ledger %d time(s), acknowledged %v", p.id, id, n, p.paymentIDs[id])
+			}
+		}
+		for c, id := range p.cards {
+			u, err := r.api.CardUsage(ctx, p.token, id)
+			if err != nil {
+				fail("card %s: limits: %v", id, err)
+				continue
+			}
+			want := byCard[p.masks[c]]
+			if want == nil {
+				want = &tally{}
+			}
+			if u.Count != want.count || u.Amount != want.amount {
+				fail("card %s of wallet %s: limit counters say %d movements (%d) today; the ledger holds %d (%d)",
+					p.masks[c], p.id, u.Count, u.Amount, want.count, want.amount)
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+func card(m map[string]*tally, mask string) *tally {
+	if m[mask] == nil {
+		m[mask] = &tally{}
+	}
+	return m[mask]
+}
+
+// resolve sends a request whose answer was lost again, with the same key
+// and body: the gateway answers what happened to the first.
+func (r *runner) resolve(ctx context.Context, q pending, fail func(string, ...any)) {
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = r.resend(ctx, q); !isInProgress(err) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the first is still running
+	}
+	if err != nil && (isUnknown(err) || isInProgress(err)) {
+		fail("%s %s: outcome still unknown after the run: %v", q.kind, q.key, err)
+	}
+}
+
+func isInProgress(err error) bool {
+	var e *sdk.Error
+	return errors.As(err, &e) && e.Code == "idempotency_in_progress"
+}
+
+func (r *runner) resend(ctx context.Context, q pending) error {
+	var err error
+	switch q.kind {
+	case "pay":
+		var mv walletapi.Movement
+		if mv, err = r.api.Pay(ctx, q.from.token, q.key, q.body); err == nil {
+			q.from.ackPayment(mv.ID, q.from.masks[q.card], q.amt)
+		}
+	case "topup":
+		var mv walletapi.Movement
+		if mv, err = r.api.TopUp(ctx, q.from.token, q.key, q.from.cards[q.card], q.amt); err == nil {
+			q.from.ackTopUp(mv.ID, q.from.masks[q.card], q.amt)
+		}
+	case "transfer":
+		if _, err = r.api.Transfer(ctx, q.from.token, q.key, walletapi.TransferParams{ToWalletID: q.to.id, Amount: q.amt, PIN: loadPIN}); err == nil {
+			ackTransfer(q.from, q.to, q.amt)
+		}
+	}
+	return err
+}

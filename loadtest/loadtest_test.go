@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/qrpay/qrpay/gateway/gatewaytest"
+	"github.com/qrpay/qrpay/sdk/walletapi"
+)
+
+// TestScenarios runs every scenario briefly against an in-process gateway
+// and real PostgreSQL and Redis: each must move money and find the
+// invariants holding.
+func TestScenarios(t *testing.T) {
+	t.Parallel()
+	for name := range scenarios {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := gatewaytest.Start(t)
+			o := options{url: env.URL, operator: gatewaytest.OperatorToken, scenario: name, duration: time.Second,
+				concurrency: 4, payers: 3, cards: 2, orders: 200, amount: 1200}
+			if name == "spread-cycle" {
+				o.merchants = 5
+			}
+			res, err := run(context.Background(), o, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Payments == 0 || res.Errors != 0 {
+				t.Errorf("%s: %d payments, errors %v; want some and none", name, res.Payments, res.ErrorsByCode)
+			}
+			if !res.InvariantsOK {
+				t.Errorf("%s: invariants violated: %v", name, res.Violations)
+			}
+		})
+	}
+}
+
+// TestInvariantsCatchAnUnacknowledgedPayment: a payment the run did not
+// see acknowledged, but that is in the ledger, is a violation.
+func TestInvariantsCatchAnUnacknowledgedPayment(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	o := options{url: env.URL, operator: gatewaytest.OperatorToken, scenario: "static-pay", duration: time.Second,
+		concurrency: 2, payers: 1, cards: 1, amount: 100, merchants: 1}
+	r := newRunner(o, io.Discard)
+	ctx := context.Background()
+	if err := setupPayers(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if v := r.checkInvariants(ctx); len(v) != 0 {
+		t.Fatalf("after setup: %v", v)
+	}
+	p := r.payers[0]
+	if _, err := r.api.Pay(ctx, p.token, "behind-the-runs-back", walletapi.PayParams{QRPayload: r.merchants[0].staticQR,
+		CardID: p.cards[0], PIN: loadPIN, Amount: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if v := r.checkInvariants(ctx); len(v) == 0 {
+		t.Error("a payment the run never saw acknowledged went unnoticed")
+	}
+}
+
+func TestCardNumbers(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for i := range 50 {
+		n := cardNumber(i)
+		if len(n) != 16 || !luhn(n) {
+			t.Errorf("cardNumber(%d) = %s; want 16 digits with a valid check digit", i, n)
+		}
+		if last4 := n[12:]; seen[last4] {
+			t.Errorf("cardNumber(%d) = %s repeats last four digits %s", i, n, last4)
+		} else {
+			seen[last4] = true
+		}
+	}
+}
+
+func luhn(n string) bool {
+	sum := 0
+	for i := range n {
+		d, _ := strconv.Atoi(n[len(n)-1-i : len(n)-i])
+		if i%2 == 1 {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}
