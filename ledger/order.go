@@ -312,7 +312,7 @@ func (w *orderWrites) queue(b *pgx.Batch, orders map[uuid.UUID]*lockedOrder) {
 			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::timestamptz[], $7::bigint[],
 				$8::text[], $9::bigint[], $10::text[], $11::text[])
 				AS u(id, status, refunded, fee_refunded, events, paid_at, fee, wallet, wallet_acct, card, payment)
-			WHERE o.id = u.id::uuid`,
+			WHERE o.id = u.id::uuid AND o.id = ANY($1::uuid[])`,
 			id, status, refunded, feeRefunded, events, paidAt, fee, wallet, walletAcct, card, payment)
 	}
 	if len(w.rID) > 0 {

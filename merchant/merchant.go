@@ -296,18 +296,38 @@ func (s *Service) webhookSecret(merchantID string, gen int) string {
 	return "whsec_" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// FeeAccount is the gateway's fee income account in currency. Its id
-// never changes, so it is looked up (or created) once per process rather
-// than written to on every payment.
-func (s *Service) FeeAccount(ctx context.Context, currency string) (int64, error) {
-	if id, ok := s.feeAccounts.Load(currency); ok {
+// FeeShards is how many accounts the gateway's fee income in one currency
+// is spread over. Every payment credits a fee account; were there one, its
+// row would be a hot spot shared by every merchant, and batches committing
+// different merchants' payments would queue on its lock. Each merchant's
+// fees go to one shard (by its account id), and its payments are routed to
+// the committer of that shard (see Service.FeeAccount and ledger
+// Transfer.Route), so no two committers touch one fee row. The fee income
+// is the sum over the shards.
+const FeeShards = 16
+
+type feeKey struct {
+	currency string
+	shard    int64
+}
+
+// FeeAccount is the account m's fees are credited to: one of FeeShards fee
+// accounts in m's currency. Its id never changes, so it is looked up (or
+// created) once per process rather than written to on every payment.
+func (s *Service) FeeAccount(ctx context.Context, m Merchant) (int64, error) {
+	k := feeKey{m.Currency, m.AccountID % FeeShards}
+	if id, ok := s.feeAccounts.Load(k); ok {
 		return id.(int64), nil
 	}
-	a, err := ledger.CreateAccount(ctx, s.pool, "platform", ledger.Fee, currency)
+	owner := "platform" // shard 0 keeps the name of the single fee account of earlier releases
+	if k.shard != 0 {
+		owner = fmt.Sprintf("platform/fee-%d", k.shard)
+	}
+	a, err := ledger.CreateAccount(ctx, s.pool, owner, ledger.Fee, k.currency)
 	if err != nil {
 		return 0, err
 	}
-	s.feeAccounts.Store(currency, a.ID)
+	s.feeAccounts.Store(k, a.ID)
 	return a.ID, nil
 }
 

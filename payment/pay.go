@@ -59,15 +59,17 @@ func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 		return wallet.Movement{}, errs.E(errs.Invalid, "a static QR needs an amount of 1 to %d minor units", merchant.MaxOrderAmount)
 	}
 	fee := merchant.Fee(amount, m.FeeBPS)
+	// The merchant's fee shard routes the transfer: every transfer that
+	// touches the merchant's or the shard's row goes to one committer.
+	feeAcct, err := s.merchant.FeeAccount(ctx, m)
+	if err != nil {
+		return wallet.Movement{}, err
+	}
 	var credits []ledger.Posting
 	if amount-fee > 0 {
 		credits = append(credits, ledger.Posting{AccountID: m.AccountID, Amount: amount - fee})
 	}
 	if fee > 0 {
-		feeAcct, err := s.merchant.FeeAccount(ctx, m.Currency)
-		if err != nil {
-			return wallet.Movement{}, err
-		}
 		credits = append(credits, ledger.Posting{AccountID: feeAcct, Amount: fee})
 	}
 	auth, err := s.wallet.Authorize(ctx, p, wallet.Debit{CardID: in.CardID, Amount: amount, Currency: m.Currency, PIN: in.PIN})
@@ -84,7 +86,7 @@ func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 	md, _ := json.Marshal(wallet.Meta{Card: auth.Card.Masked, Merchant: m.Name})
 	tr, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "payment", Currency: m.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
-		Route: m.AccountID, Links: links, Metadata: md, Order: change,
+		Route: feeAcct, Links: links, Metadata: md, Order: change,
 		Postings: append([]ledger.Posting{auth.DebitPosting()}, credits...),
 	})
 	s.wallet.Finish(ctx, auth, tr, err)

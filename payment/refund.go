@@ -80,15 +80,15 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 		return merchant.Refund{}, err
 	}
 	feeBack := merchant.RefundFee(o.Amount, o.Fee, o.RefundedAmount, in.Amount)
+	feeAcct, err := s.merchant.FeeAccount(ctx, m) // the shard the payment's fee went to; it routes the refund
+	if err != nil {
+		return merchant.Refund{}, err
+	}
 	postings := []ledger.Posting{{AccountID: walletAcct, Amount: in.Amount}}
 	if in.Amount-feeBack > 0 {
 		postings = append(postings, ledger.Posting{AccountID: m.AccountID, Amount: -(in.Amount - feeBack)})
 	}
 	if feeBack > 0 {
-		feeAcct, err := s.merchant.FeeAccount(ctx, o.Currency)
-		if err != nil {
-			return merchant.Refund{}, err
-		}
 		postings = append(postings, ledger.Posting{AccountID: feeAcct, Amount: -feeBack})
 	}
 	r := merchant.Refund{ID: uuid.Must(uuid.NewV7()).String(), OrderID: o.ID, RefundNo: in.RefundNo, Amount: in.Amount,
@@ -104,7 +104,7 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 	md, _ := json.Marshal(wallet.Meta{RefundID: r.ID, Merchant: m.Name, Card: o.Card()})
 	tr, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "refund", Currency: o.Currency, Scope: c.Scope(), Key: "refund:" + o.ID + ":" + in.RefundNo,
-		Fingerprint: fp, Route: m.AccountID, Links: links, Metadata: md, Order: change, Postings: postings,
+		Fingerprint: fp, Route: feeAcct, Links: links, Metadata: md, Order: change, Postings: postings,
 	})
 	switch {
 	case errs.Is(err, errs.AccountClosed):
