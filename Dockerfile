@@ -13,5 +13,7 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/qrpay /usr/local/bin/qrpay
 USER nonroot:nonroot
 EXPOSE 8080
+# The image has no shell: the binary probes its own /readyz.
+HEALTHCHECK --interval=10s --timeout=4s --start-period=20s --retries=3 CMD ["/usr/local/bin/qrpay", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/qrpay"]
 CMD ["serve"]

@@ -25,6 +25,9 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 }
 
 func decodeStrict(body []byte, v any) error {
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
+		return errs.E(errs.InvalidJSON, "the body must be a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -123,4 +126,15 @@ func jsonType(kind string) string {
 func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// fieldGiven reports whether the JSON object body has the top-level field
+// name, and whether its value is null. decodeJSON has accepted body.
+func fieldGiven(body []byte, name string) (given, null bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return false, false
+	}
+	raw, ok := fields[name]
+	return ok, ok && string(bytes.TrimSpace(raw)) == "null"
 }

@@ -49,6 +49,8 @@ func TestDecodeStrict(t *testing.T) {
 		{`{"amount": 5} {"amount": 6}`, "after the JSON object"},
 		{`{"amount": 5} x`, "after the JSON object"},
 		{`[1]`, "must be a JSON object"},
+		{`null`, "must be a JSON object"},
+		{` 5`, "must be a JSON object"},
 		{`{"amount": 99999999999999999999}`, "field amount must be a number"},
 		{`{amount: 5}`, "malformed JSON"},
 	}

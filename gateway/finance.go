@@ -58,7 +58,7 @@ func (s *Server) financeRoutes() {
 }
 
 func (s *Server) listSettlements(c *fiber.Ctx) error {
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c, "limit", 31, 1, 366)
 	if err != nil {
 		return err
 	}

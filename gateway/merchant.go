@@ -105,7 +105,7 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 }
 
 func (s *Server) listOrders(c *fiber.Ctx) error {
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c, "limit", 20, 1, 100)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (s *Server) getRefund(c *fiber.Ctx) error {
 }
 
 func (s *Server) listEvents(c *fiber.Ctx) error {
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c, "limit", 20, 1, 100)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,10 @@ func requestID(c *fiber.Ctx) string {
 	id := newRequestID()
 	c.Locals(requestIDKey, id)
 	c.Set(headerRequestID, id)
+	// Every answer is data for one caller: never sniffed into something
+	// else by a browser, never kept by a cache on the way.
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	return id
 }
 
@@ -68,6 +72,10 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 	}
 	c.Locals(requestIDKey, id)
 	c.Set(headerRequestID, id)
+	// Every answer is data for one caller: never sniffed into something
+	// else by a browser, never kept by a cache on the way.
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.SetUserContext(withRequestID(c.UserContext(), id))
 	httpInFlight.Inc()
 	defer httpInFlight.Dec()

@@ -51,6 +51,11 @@ func (s *Server) pay(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	// An order is paid with its own amount when "amount" is omitted; a
+	// given amount must be positive (JSON null and 0 are not "omitted").
+	if given, null := fieldGiven(c.Body(), "amount"); given && (null || req.Amount <= 0) {
+		return errs.E(errs.Invalid, "amount must be a positive number of minor units; omit it to pay an order's own amount")
+	}
 	mv, err := s.deps.Payment.Pay(c.UserContext(), principal(c), payment.PayInput{
 		QRPayload: req.QRPayload, OrderID: req.OrderID, CardID: req.CardID, PIN: req.PIN, Amount: req.Amount,
 	}, s.walletRequest(c))

@@ -97,6 +97,8 @@ type Request struct {
 	Fingerprint []byte
 }
 
+var errCardIDRequired = errs.E(errs.Invalid, "card_id is required: the id of one of the wallet's bound cards")
+
 func validAmount(amount int64) error {
 	if amount <= 0 || amount > ledger.MaxAmount {
 		return errs.E(errs.Invalid, "amount must be a positive number of minor units, at most %d", ledger.MaxAmount)
@@ -126,6 +128,9 @@ func (s *Service) clearingAccount(ctx context.Context, currency string) (int64, 
 func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency string, req Request) (Movement, error) {
 	if err := validAmount(amount); err != nil {
 		return Movement{}, err
+	}
+	if cardID == "" {
+		return Movement{}, errCardIDRequired
 	}
 	if t, ok, err := s.Replay(ctx, p, req); err != nil || ok {
 		return t, err

@@ -43,6 +43,9 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	if err := validAmount(d.Amount); err != nil {
 		return Authorization{}, err
 	}
+	if d.CardID == "" {
+		return Authorization{}, errCardIDRequired
+	}
 	w, card, err := s.walletAndCard(ctx, p, d.CardID)
 	switch {
 	case err != nil:

@@ -97,11 +97,16 @@ func loadConfig() (Config, error) {
 // requireSecrets checks the keys that protect customers' secrets; serve
 // refuses to start without them rather than run with a guessable default.
 func (c Config) requireSecrets() error {
-	for name, v := range map[string]string{"SECRET_PEPPER": c.SecretPepper, "CARD_TOKEN_KEY": c.CardTokenKey,
-		"MERCHANT_SECRET_KEY": c.MerchantSecretKey} {
-		if len(v) < 16 {
-			return fmt.Errorf("configuration: %s must be set to a random string of at least 16 characters (make run sets a development value)", name)
+	var missing []string
+	for _, s := range []struct{ name, v string }{{"SECRET_PEPPER", c.SecretPepper}, {"CARD_TOKEN_KEY", c.CardTokenKey},
+		{"MERCHANT_SECRET_KEY", c.MerchantSecretKey}} {
+		if len(s.v) < 16 {
+			missing = append(missing, s.name)
 		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("configuration: %s must each be set to a random string of at least 16 characters (make run sets development values)",
+			strings.Join(missing, ", "))
 	}
 	return nil
 }

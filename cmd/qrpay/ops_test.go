@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code != 0 || !strings.Contains(out.String(), "qrpay "+version) {
+			t.Errorf("qrpay %v = %d, %q %q; want 0 and the version", args, code, out.String(), errb.String())
+		}
+	}
+}
+
+// TestMissingSecretsReportedTogether: serve names every missing secret in
+// one error, not one per restart.
+func TestMissingSecretsReportedTogether(t *testing.T) {
+	err := Config{}.requireSecrets()
+	for _, name := range []string{"SECRET_PEPPER", "CARD_TOKEN_KEY", "MERCHANT_SECRET_KEY"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("requireSecrets() = %v; want it to name %s", err, name)
+		}
+	}
+}
+
+// TestHealthcheck: the image's health probe passes while /readyz answers
+// 200 and fails otherwise.
+func TestHealthcheck(t *testing.T) {
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	t.Setenv("PORT", port)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"healthcheck"}, &out, &errb); code != 0 {
+		t.Errorf("healthcheck of a ready gateway = %d %s; want 0", code, errb.String())
+	}
+	status = http.StatusServiceUnavailable
+	if code := run(context.Background(), []string{"healthcheck"}, &out, &errb); code == 0 {
+		t.Error("healthcheck of a gateway that is not ready = 0; want a failure")
+	}
+}
+
+// TestDockerFiles: the image checks its health, the build context leaves
+// out what it should not send, and compose waits longer on stop than the
+// gateway's shutdown delay and timeout.
+func TestDockerFiles(t *testing.T) {
+	df, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^HEALTHCHECK .*qrpay", "healthcheck"`).Match(df) {
+		t.Error("Dockerfile has no HEALTHCHECK running qrpay healthcheck")
+	}
+	ignore, err := os.ReadFile("../../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{".git", "bin/", "bench-results/"} {
+		if !strings.Contains(string(ignore), p) {
+			t.Errorf(".dockerignore does not leave out %s", p)
+		}
+	}
+	compose, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grace := regexp.MustCompile(`stop_grace_period: (\d+)s`).FindSubmatch(compose)
+	delay := regexp.MustCompile(`SHUTDOWN_DELAY: (\d+)s`).FindSubmatch(compose)
+	if grace == nil || delay == nil {
+		t.Fatal("docker-compose.yml sets no stop_grace_period or SHUTDOWN_DELAY for the gateway")
+	}
+	g, _ := strconv.Atoi(string(grace[1]))
+	d, _ := strconv.Atoi(string(delay[1]))
+	timeout := 20 // SHUTDOWN_TIMEOUT's default
+	if time.Duration(g)*time.Second <= time.Duration(d+timeout)*time.Second {
+		t.Errorf("stop_grace_period %ds is not longer than SHUTDOWN_DELAY %ds + SHUTDOWN_TIMEOUT %ds", g, d, timeout)
+	}
+	if !strings.Contains(string(compose), `["CMD", "/usr/local/bin/qrpay", "healthcheck"]`) {
+		t.Error("docker-compose.yml has no healthcheck for the gateway")
+	}
+}

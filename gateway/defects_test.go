@@ -1,0 +1,89 @@
+package gateway_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/qrpay/qrpay/gateway/gatewaytest"
+)
+
+// TestOrderPaymentAmountZeroOrNullIsInvalid: an order is paid with its
+// own amount when "amount" is omitted; "amount": 0 or null is a 400 that
+// changes nothing, not a payment of the full amount.
+func TestOrderPaymentAmountZeroOrNullIsInvalid(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	k := env.NewMerchant(t, nil)
+	o := env.CreateOrder(t, k, 500)
+	p := env.NewPayer(t, 1000)
+	for i, body := range []string{
+		`{"order_id":"` + o.ID + `","card_id":"` + p.CardID + `","amount":0}`,
+		`{"order_id":"` + o.ID + `","card_id":"` + p.CardID + `","amount":null}`,
+	} {
+		r := env.Do(t, "POST", "/v1/wallet/payments", body, p.Idem("zero-"+string(rune('a'+i)))...)
+		if r.Status != http.StatusBadRequest || r.Code() != "invalid" || !strings.Contains(string(r.Body), "amount") {
+			t.Errorf("pay with %s = %d %s; want 400 invalid naming amount", body, r.Status, r.Body)
+		}
+	}
+	var w struct {
+		Balance int64 `json:"balance"`
+	}
+	env.Do(t, "GET", "/v1/wallet", nil, p.Auth()...).JSON(t, &w)
+	if w.Balance != 1000 {
+		t.Errorf("balance = %d; want 1000 (nothing paid)", w.Balance)
+	}
+	if r := env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"order_id": o.ID, "card_id": p.CardID},
+		p.Idem("omitted")...); r.Status != http.StatusCreated {
+		t.Errorf("pay with the amount omitted = %d %s; want 201", r.Status, r.Body)
+	}
+}
+
+// TestMissingFieldsAreInvalid: a missing card_id is 400 invalid naming
+// the field (not 404), a null body is 400 invalid_json, and a page limit
+// out of range is 400 invalid; none of them changes anything.
+func TestMissingFieldsAreInvalid(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	k := env.NewMerchant(t, nil)
+	o := env.CreateOrder(t, k, 500)
+	p := env.NewPayer(t, 1000)
+	for _, c := range []struct {
+		method, path string
+		body         any
+		code         string
+	}{
+		{"POST", "/v1/wallet/topups", map[string]any{"amount": 100}, "invalid"},
+		{"POST", "/v1/wallet/payments", map[string]any{"order_id": o.ID}, "invalid"},
+		{"PATCH", "/v1/wallet/cards/" + p.CardID + "/limits", "null", "invalid_json"},
+	} {
+		r := env.Do(t, c.method, c.path, c.body, p.Idem("missing-"+c.path)...)
+		if r.Status != http.StatusBadRequest || r.Code() != c.code {
+			t.Errorf("%s %s %v = %d %s; want 400 %s", c.method, c.path, c.body, r.Status, r.Body, c.code)
+		}
+		if c.code == "invalid" && !strings.Contains(string(r.Body), "card_id") {
+			t.Errorf("%s %s: %s does not name card_id", c.method, c.path, r.Body)
+		}
+	}
+	for _, path := range []string{"/v1/orders?limit=-1", "/v1/orders?limit=0", "/v1/webhooks/events?limit=-5", "/v1/settlements?limit=-1"} {
+		if r := env.Signed(t, k, "GET", path, nil); r.Status != http.StatusBadRequest || r.Code() != "invalid" {
+			t.Errorf("GET %s = %d %s; want 400 invalid", path, r.Status, r.Body)
+		}
+	}
+}
+
+// TestSecurityHeaders: every response, errors included, says not to sniff
+// its type and not to store it.
+func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	for _, path := range []string{"/livez", "/v1/wallet", "/openapi.json", "/no-such-route"} {
+		r := env.Do(t, "GET", path, nil)
+		if got := r.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s: X-Content-Type-Options = %q; want nosniff", path, got)
+		}
+		if got := r.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("GET %s: Cache-Control = %q; want no-store", path, got)
+		}
+	}
+}
