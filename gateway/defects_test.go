@@ -87,3 +87,46 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentCorrectSecretsNeverLock: many sign-ins, or transfers, with
+// the right secret at once never lock the account; only wrong secrets
+// count towards a lockout. Those beyond the guesses allowed in flight are
+// told to retry (429), and the account is not locked afterwards.
+func TestConcurrentCorrectSecretsNeverLock(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	c := env.NewCustomer(t)
+	logins := concurrently(t, env, 12, "POST", "/v1/wallet/sessions",
+		func(int) any { return map[string]any{"phone": c.Phone, "password": gatewaytest.Password} },
+		func(int) []string { return nil })
+	ok := 0
+	for _, r := range logins {
+		switch {
+		case r.Status == http.StatusCreated:
+			ok++
+		case r.Status == http.StatusTooManyRequests && r.Code() == "rate_limited" && r.Header.Get("Retry-After") != "":
+		default:
+			t.Errorf("concurrent correct login = %d %s; want 201, or 429 rate_limited", r.Status, r.Body)
+		}
+	}
+	if ok == 0 {
+		t.Error("no concurrent correct login succeeded")
+	}
+	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]any{"phone": c.Phone, "password": gatewaytest.Password}); r.Status != http.StatusCreated {
+		t.Errorf("login after the burst = %d %s; want 201 (not locked)", r.Status, r.Body)
+	}
+
+	from, to := env.NewPayer(t, 10000), env.NewPayer(t, 0)
+	transfers := concurrently(t, env, 10, "POST", "/v1/wallet/transfers",
+		func(int) any { return map[string]any{"to_wallet_id": to.WalletID, "amount": 10, "pin": from.PIN} },
+		func(i int) []string { return from.Idem("burst-" + string(rune('a'+i))) })
+	for _, r := range transfers {
+		if r.Status != http.StatusCreated && r.Code() != "rate_limited" {
+			t.Errorf("concurrent transfer with the right PIN = %d %s; want 201 or 429 rate_limited", r.Status, r.Body)
+		}
+	}
+	if r := env.Do(t, "POST", "/v1/wallet/transfers", map[string]any{"to_wallet_id": to.WalletID, "amount": 10, "pin": from.PIN},
+		from.Idem("after-burst")...); r.Status != http.StatusCreated {
+		t.Errorf("transfer after the burst = %d %s; want 201 (PIN not locked)", r.Status, r.Body)
+	}
+}

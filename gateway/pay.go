@@ -31,7 +31,7 @@ func (s *Server) payRoutes() {
 		Summary: "Pay a scanned QR (or an order) from the wallet with a card", Request: payRequest{}, Response: wallet.Movement{},
 		Status: http.StatusCreated, Errors: []errs.Code{errs.QRInvalid, errs.NotFound, errs.OrderAlreadyPaid, errs.OrderClosed,
 			errs.OrderExpired, errs.MerchantSuspended, errs.InsufficientFunds, errs.LimitExceeded, errs.CardFrozen,
-			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.WalletClosed}}, s.pay)
+			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed}}, s.pay)
 }
 
 func (s *Server) scan(c *fiber.Ctx) error {

@@ -100,7 +100,7 @@ func (s *Server) walletRoutes() {
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/customers", Tag: tag, Summary: "Register a wallet with a phone number and password",
 		Request: registerRequest{}, Response: wallet.Wallet{}, Status: http.StatusCreated, Errors: []errs.Code{errs.Conflict}}, s.register)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/sessions", Tag: tag, Summary: "Log in: exchange phone and password for a session token",
-		Request: registerRequest{}, Response: sessionCreated{}, Status: http.StatusCreated, Errors: []errs.Code{errs.Locked}}, s.login)
+		Request: registerRequest{}, Response: sessionCreated{}, Status: http.StatusCreated, Errors: []errs.Code{errs.Locked, errs.RateLimited}}, s.login)
 	s.handle(Op{Method: "GET", Path: "/v1/wallet/sessions", Tag: tag, Auth: Session, Summary: "List the wallet's live sessions",
 		Response: sessionList{}}, s.listSessions)
 	s.handle(Op{Method: "DELETE", Path: "/v1/wallet/sessions/:id", Tag: tag, Auth: Session, Summary: "Log out a session (`current` for this one)",
@@ -125,19 +125,19 @@ func (s *Server) walletRoutes() {
 	s.handle(Op{Method: "PATCH", Path: "/v1/wallet/cards/:id/limits", Tag: tag, Auth: Session, Summary: "Change a card's limits (up to the configured maximum)",
 		Request: limitsRequest{}, Response: wallet.LimitsView{}, Params: id, Errors: []errs.Code{errs.NotFound}}, s.setLimits)
 	s.handle(Op{Method: "PUT", Path: "/v1/wallet/pin", Tag: tag, Auth: Session, Summary: "Set the payment PIN, or change it (old_pin required)",
-		Request: pinRequest{}, Status: http.StatusNoContent, Errors: []errs.Code{errs.PINRequired, errs.PINInvalid, errs.Locked}}, s.setPIN)
+		Request: pinRequest{}, Status: http.StatusNoContent, Errors: []errs.Code{errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited}}, s.setPIN)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/pin/verify", Tag: tag, Auth: Session, Summary: "Check the payment PIN",
-		Request: verifyPINRequest{}, Status: http.StatusNoContent, Errors: []errs.Code{errs.PINRequired, errs.PINInvalid, errs.Locked}}, s.verifyPIN)
+		Request: verifyPINRequest{}, Status: http.StatusNoContent, Errors: []errs.Code{errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited}}, s.verifyPIN)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/topups", Tag: tag, Auth: Session, Idempotent: true, Summary: "Top up the wallet from a bound card",
 		Request: topupRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
 		Errors: []errs.Code{errs.NotFound, errs.CardFrozen, errs.CardDeclined, errs.LimitExceeded, errs.WalletClosed}}, s.topUp)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/transfers", Tag: tag, Auth: Session, Idempotent: true, Summary: "Send money to another wallet (PIN required)",
 		Request: transferRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
-		Errors: []errs.Code{errs.NotFound, errs.InsufficientFunds, errs.PINRequired, errs.PINInvalid, errs.Locked, errs.WalletClosed}}, s.transfer)
+		Errors: []errs.Code{errs.NotFound, errs.InsufficientFunds, errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed}}, s.transfer)
 	s.handle(Op{Method: "GET", Path: "/v1/wallet/movements/:id", Tag: tag, Auth: Session, Summary: "Read one money movement (top-up, transfer, payment, refund)",
 		Response: wallet.Movement{}, Params: []Param{{Name: "id", Doc: "The ledger transfer id."}}, Errors: []errs.Code{errs.NotFound}}, s.getMovement)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/close", Tag: tag, Auth: Session, Summary: "Close the wallet (zero balance, nothing in flight)",
-		Request: closeRequest{}, Response: wallet.Wallet{}, Errors: []errs.Code{errs.Conflict, errs.Locked}}, s.closeWallet)
+		Request: closeRequest{}, Response: wallet.Wallet{}, Errors: []errs.Code{errs.Conflict, errs.Locked, errs.RateLimited}}, s.closeWallet)
 }
 
 func (s *Server) register(c *fiber.Ctx) error {

@@ -156,8 +156,9 @@ var (
 
 // attempt runs check under the account's lockout counter. The attempt is
 // counted before check runs, so that many guesses sent at once still get at
-// most MaxAttempts tries; a success resets the counter, and the failure that
-// reaches MaxAttempts locks the account for LockoutFor.
+// most MaxAttempts tries: one beyond them is refused as rate_limited and
+// not counted. A success resets the counter, and the failure that reaches
+// MaxAttempts locks the account for LockoutFor.
 func (s *Service) attempt(ctx context.Context, id uuid.UUID, k attemptKind, check func() (bool, error)) error {
 	now := s.now()
 	var failures int
@@ -173,8 +174,17 @@ func (s *Service) attempt(ctx context.Context, id uuid.UUID, k attemptKind, chec
 	if lockedUntil != nil && lockedUntil.After(now) {
 		return s.locked(k, lockedUntil.Sub(now))
 	}
-	if failures > s.cfg.MaxAttempts { // more guesses in flight than allowed
-		return s.lock(ctx, id, k, now)
+	if failures > s.cfg.MaxAttempts {
+		// More checks in flight than wrong guesses are left: this one is
+		// not made, and not counted (its reservation is given back). Only
+		// a wrong secret counts towards a lockout; a burst of right ones,
+		// from a busy app, must not lock the owner out.
+		if _, err := s.pool.Exec(context.WithoutCancel(ctx), fmt.Sprintf(`UPDATE customers SET %[1]s = greatest(%[1]s - 1, 0)
+			WHERE id = $1`, k.failures), id); err != nil {
+			return fmt.Errorf("%s attempt: %w", k.name, err)
+		}
+		return &errs.Error{Code: errs.RateLimited, RetryAfter: time.Second,
+			Message: "too many attempts at once on this account; try again in a second"}
 	}
 	ok, err := check()
 	if err != nil {
