@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/money"
+	"github.com/qrpay/qrpay/spreadsheet"
 )
 
 // FormatVersion names the file layout. docs/settlement.md specifies it; a
@@ -62,7 +63,7 @@ func (s *Service) writeFile(ctx context.Context, w io.Writer, m merchantInfo, da
 	var t Totals
 	put := func(rec ...string) error { return cw.Write(rec) }
 	for _, h := range [][2]string{
-		{"format_version", FormatVersion}, {"merchant_id", m.id}, {"merchant_code", m.code}, {"merchant_name", m.name},
+		{"format_version", FormatVersion}, {"merchant_id", m.id}, {"merchant_code", m.code}, {"merchant_name", spreadsheet.Text(m.name)},
 		{"business_date", day.Date}, {"currency", m.currency}, {"time_zone", s.cfg.Location.String()},
 		{"period_start", day.Start.In(s.cfg.Location).Format(time.RFC3339)}, {"period_end", day.End.In(s.cfg.Location).Format(time.RFC3339)},
 	} {
@@ -98,8 +99,9 @@ func (s *Service) writeFile(ctx context.Context, w io.Writer, m merchantInfo, da
 		sums[i].amount += amount
 		sums[i].fee += fee
 		sums[i].net += net
-		if err := put("D", kind, at.In(s.cfg.Location).Format(time.RFC3339), orderID, orderNo, refundID,
-			i64(amount), i64(fee), i64(net), money.Format(amount, m.currency), card, terminal); err != nil {
+		// The merchant's order number and terminal id are the POS's text.
+		if err := put("D", kind, at.In(s.cfg.Location).Format(time.RFC3339), orderID, spreadsheet.Text(orderNo), refundID,
+			i64(amount), i64(fee), i64(net), money.Format(amount, m.currency), card, spreadsheet.Text(terminal)); err != nil {
 			return t, err
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +15,7 @@ import (
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/money"
 	"github.com/qrpay/qrpay/postgres"
+	"github.com/qrpay/qrpay/spreadsheet"
 )
 
 type Statement struct {
@@ -429,11 +429,11 @@ func (s *Service) writeStatement(ctx context.Context, tx pgx.Tx, accountID int64
 	err = scanItems(rows, func(it HistoryItem) error {
 		counterparty := it.Counterparty // a masked phone, of our making
 		if it.Type == TypePayment || it.Type == TypeRefund {
-			counterparty = cell(counterparty) // a merchant's name
+			counterparty = spreadsheet.Text(counterparty) // a merchant's name
 		}
 		return cw.Write([]string{"D", it.CreatedAt.In(s.cfg.Location).Format(time.RFC3339), it.Type, it.ID,
 			i64(it.Amount), money.Format(it.Amount, cur), i64(it.BalanceAfter), money.Format(it.BalanceAfter, cur),
-			counterparty, it.Card, it.Category, it.OrderID, it.RefundID, cell(it.Note)})
+			counterparty, it.Card, it.Category, it.OrderID, it.RefundID, spreadsheet.Text(it.Note)})
 	})
 	if err != nil {
 		return fmt.Errorf("statement rows: %w", err)
@@ -454,15 +454,6 @@ func (s *Service) writeStatement(ctx context.Context, tx pgx.Tx, accountID int64
 	sum("closing_balance", "", st.Movements, st.ClosingBalance)
 	cw.Flush()
 	return cw.Error()
-}
-
-// cell keeps a spreadsheet from reading free text (a transfer note, a
-// merchant's name) as a formula (OWASP "CSV injection").
-func cell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }

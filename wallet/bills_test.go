@@ -147,17 +147,6 @@ func TestBillCursor(t *testing.T) {
 	}
 }
 
-func TestBillCSVCell(t *testing.T) {
-	for in, want := range map[string]string{
-		"": "", "dinner": "dinner", "=1+1": "'=1+1", "+86139****0001": "'+86139****0001", "-5": "'-5",
-		"@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "a=b": "a=b",
-	} {
-		if got := cell(in); got != want {
-			t.Errorf("cell(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
 // TestStatementAgreesWithTheLedger seeds a year of movements and checks
 // every month's statement against sums taken straight from the postings,
 // with and without the stored days, then again after the stored days were
