@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -128,5 +129,44 @@ func TestConcurrentCorrectSecretsNeverLock(t *testing.T) {
 	if r := env.Do(t, "POST", "/v1/wallet/transfers", map[string]any{"to_wallet_id": to.WalletID, "amount": 10, "pin": from.PIN},
 		from.Idem("after-burst")...); r.Status != http.StatusCreated {
 		t.Errorf("transfer after the burst = %d %s; want 201 (PIN not locked)", r.Status, r.Body)
+	}
+}
+
+// TestMismatchNeverBecomesTheKeysOutcome: once a key's Redis record is
+// lost, the same key with a different body is refused (422) from the
+// ledger, but that refusal is not stored as the key's answer: the original
+// request sent again still gets its payment back, marked as a replay.
+func TestMismatchNeverBecomesTheKeysOutcome(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	k := env.NewMerchant(t, nil)
+	o := env.CreateOrder(t, k, 500)
+	p := env.NewPayer(t, 1000)
+	body := map[string]any{"order_id": o.ID, "card_id": p.CardID}
+	first := env.Do(t, "POST", "/v1/wallet/payments", body, p.Idem("K")...)
+	if first.Status != http.StatusCreated {
+		t.Fatalf("pay = %d %s", first.Status, first.Body)
+	}
+	lose := func() {
+		keys, err := env.Redis.Keys(context.Background(), env.Prefix+"idem:*").Result()
+		if err != nil || len(keys) == 0 {
+			t.Fatalf("idempotency records: %v %v", keys, err)
+		}
+		env.Redis.Del(context.Background(), keys...)
+	}
+	lose()
+	other := map[string]any{"order_id": o.ID, "card_id": p.CardID, "amount": 500}
+	if r := env.Do(t, "POST", "/v1/wallet/payments", other, p.Idem("K")...); r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("the key with another body = %d %s; want 422", r.Status, r.Body)
+	}
+	again := env.Do(t, "POST", "/v1/wallet/payments", body, p.Idem("K")...)
+	if again.Status != http.StatusCreated || string(again.Body) != string(first.Body) {
+		t.Errorf("the original request again = %d %s; want 201 and the first answer %s", again.Status, again.Body, first.Body)
+	}
+	lose()
+	fromLedger := env.Do(t, "POST", "/v1/wallet/payments", body, p.Idem("K")...)
+	if fromLedger.Status != http.StatusCreated || fromLedger.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("a replay answered from the ledger = %d, Idempotent-Replayed %q; want 201 and true",
+			fromLedger.Status, fromLedger.Header.Get("Idempotent-Replayed"))
 	}
 }

@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -64,15 +66,23 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 		return c.Status(out.Record.Status).Send(out.Record.Body)
 	}
 
-	if err := c.Next(); err != nil {
-		if herr := s.errorHandler(c, err); herr != nil {
+	handlerErr := c.Next()
+	if handlerErr != nil {
+		if herr := s.errorHandler(c, handlerErr); herr != nil {
 			return herr
 		}
 	}
 	resp := c.Response()
 	status := resp.StatusCode()
-	bg := c.Context() // the response is written; record it even if the client left
-	if !final(status) {
+	// The response is written: record it even if the client left or the
+	// server is shutting down (the request's context ends with either),
+	// within a bound of its own.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	// A mismatch found by the ledger (the Redis record of the key was lost)
+	// says nothing about what the key did: storing it would answer the
+	// key's own request with it from then on.
+	if !final(status) || errs.Is(handlerErr, errs.IdempotencyMismatch) {
 		if err := s.deps.Idempotency.Abandon(bg, scope, key, out.Token); err != nil {
 			s.log.WarnContext(ctx, "releasing an idempotency key failed; it expires with its lease", slog.Any("err", err))
 		}
@@ -84,6 +94,9 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	}
 	return nil
 }
+
+// recordTimeout bounds recording a finished request's answer in Redis.
+const recordTimeout = 5 * time.Second
 
 // final reports whether a response is the outcome of the operation itself,
 // to be replayed for every retry: success, or a refusal the same request

@@ -63,5 +63,8 @@ func (s *Server) pay(c *fiber.Ctx) error {
 		return err
 	}
 	s.delivered()
+	if mv.Replayed {
+		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
+	}
 	return c.Status(http.StatusCreated).JSON(mv)
 }

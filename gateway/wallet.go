@@ -294,6 +294,9 @@ func (s *Server) topUp(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if mv.Replayed {
+		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
+	}
 	return c.Status(http.StatusCreated).JSON(mv)
 }
 
@@ -307,6 +310,9 @@ func (s *Server) transfer(c *fiber.Ctx) error {
 		Note: req.Note, PIN: req.PIN}, s.walletRequest(c))
 	if err != nil {
 		return err
+	}
+	if mv.Replayed {
+		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
 	}
 	return c.Status(http.StatusCreated).JSON(mv)
 }

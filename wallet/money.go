@@ -29,6 +29,9 @@ type Movement struct {
 	Note         string    `json:"note,omitempty" example:"dinner"`
 	OrderID      string    `json:"order_id,omitempty" example:"" doc:"The merchant order of a payment or refund."`
 	CreatedAt    time.Time `json:"created_at"`
+	// Replayed is set when the movement was committed earlier under the
+	// request's idempotency key: the answer is the first one, again.
+	Replayed bool `json:"-"`
 }
 
 // Meta is what transfers touching a wallet carry in the ledger's metadata,
@@ -55,7 +58,7 @@ func movementOf(t ledger.Transfer, accountID int64) (mv Movement, ok bool, err e
 		return Movement{}, true, fmt.Errorf("transfer %s: display metadata: %w", t.ID, err)
 	}
 	mv = Movement{ID: t.ID.String(), Type: t.Kind, Amount: p.Amount, Currency: t.Currency,
-		BalanceAfter: p.BalanceAfter, Card: m.Card, Note: m.Note, CreatedAt: t.CreatedAt}
+		BalanceAfter: p.BalanceAfter, Card: m.Card, Note: m.Note, CreatedAt: t.CreatedAt, Replayed: t.Replayed}
 	if t.Links.OrderID != uuid.Nil {
 		mv.OrderID = t.Links.OrderID.String()
 	}
@@ -206,6 +209,7 @@ func (s *Service) Replay(ctx context.Context, p Principal, req Request) (Movemen
 		return Movement{}, false, errs.E(errs.IdempotencyMismatch, "idempotency key %q was used for a different request", req.Key)
 	}
 	mv, _, err := movementOf(t, p.AccountID)
+	mv.Replayed = true
 	return mv, err == nil, err
 }
 
