@@ -77,5 +77,11 @@ func (b *Breaker[T]) Do(fn func() (T, error)) (T, error) {
 	return v, err
 }
 
+// Rejected reports whether err is the breaker refusing a call it did not
+// make (open, or half-open with its probe already out).
+func Rejected(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
+}
+
 // State reports the breaker's state ("closed", "half-open", "open").
 func (b *Breaker[T]) State() string { return b.cb.State().String() }

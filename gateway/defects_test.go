@@ -170,3 +170,40 @@ func TestMismatchNeverBecomesTheKeysOutcome(t *testing.T) {
 			fromLedger.Status, fromLedger.Header.Get("Idempotent-Replayed"))
 	}
 }
+
+// TestLimitReservationsGivenBackWhenNothingCommitted: a payment the ledger
+// refused as unavailable without committing (here every batch fails in
+// PostgreSQL, then the breaker opens and nothing is sent) gives its card
+// reservation back, so the card's counters equal the ledger.
+func TestLimitReservationsGivenBackWhenNothingCommitted(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	k := env.NewMerchant(t, nil)
+	p := env.NewPayer(t, 10_000)
+	ctx := context.Background()
+	if _, err := env.Pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'the disk is full'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON postings FOR EACH STATEMENT EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	unavailable := 0
+	for i := range 8 { // enough to open the breaker: the later ones never reach PostgreSQL
+		o := env.CreateOrder(t, k, 100)
+		r := env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"order_id": o.ID, "card_id": p.CardID},
+			p.Idem("down-"+string(rune('a'+i)))...)
+		if r.Status == http.StatusServiceUnavailable {
+			unavailable++
+		}
+	}
+	if unavailable == 0 {
+		t.Fatal("no payment failed as unavailable")
+	}
+	var u struct {
+		UsedToday struct{ Amount, Count int64 } `json:"used_today"`
+	}
+	env.Do(t, "GET", "/v1/wallet/cards/"+p.CardID+"/limits", nil, p.Auth()...).JSON(t, &u)
+	// NewPayer's top-up is the card's one movement in the ledger.
+	if u.UsedToday.Count != 1 || u.UsedToday.Amount != 10_000 {
+		t.Errorf("card counters = %+v after %d unavailable payments; want the ledger's 1 movement of 10000", u.UsedToday, unavailable)
+	}
+}

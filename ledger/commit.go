@@ -163,24 +163,44 @@ func (l *Ledger) Post(ctx context.Context, t Transfer) (Transfer, error) {
 		return Transfer{}, err
 	}
 	t = t.detached()
-	return l.breaker.Do(func() (Transfer, error) {
+	res, err := l.breaker.Do(func() (Transfer, error) {
 		return l.submit(ctx, t)
 	})
+	if breaker.Rejected(err) {
+		err = notCommitted(err)
+	}
+	return res, err
+}
+
+// ErrNotCommitted marks an error for a transfer that provably did not
+// commit — the breaker was open, the ledger was shutting down, the caller
+// left before it was queued, or its transaction failed before or at a
+// COMMIT the server answered — as opposed to one whose outcome is unknown.
+// A caller may give back what it reserved for the transfer.
+var ErrNotCommitted = errors.New("the transfer did not commit")
+
+// notCommitted adds ErrNotCommitted to err, keeping its code.
+func notCommitted(err error) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return &errs.Error{Code: e.Code, Message: e.Message, RetryAfter: e.RetryAfter, Err: errors.Join(e.Err, ErrNotCommitted)}
+	}
+	return errors.Join(err, ErrNotCommitted)
 }
 
 func (l *Ledger) submit(ctx context.Context, t Transfer) (Transfer, error) {
 	r := &request{ctx: ctx, t: t, done: make(chan struct{})}
 	select {
 	case <-l.quit:
-		return Transfer{}, errs.E(errs.Unavailable, "the ledger is shutting down")
+		return Transfer{}, notCommitted(errs.E(errs.Unavailable, "the ledger is shutting down"))
 	default:
 	}
 	select {
 	case l.queues[l.route(&t)] <- r:
 	case <-ctx.Done():
-		return Transfer{}, ctx.Err()
+		return Transfer{}, notCommitted(ctx.Err())
 	case <-l.quit:
-		return Transfer{}, errs.E(errs.Unavailable, "the ledger is shutting down")
+		return Transfer{}, notCommitted(errs.E(errs.Unavailable, "the ledger is shutting down"))
 	}
 	select {
 	case <-r.done:
@@ -311,7 +331,7 @@ func (l *Ledger) commitOrSplit(batch []*request) {
 	failure := l.failure(err)
 	for i, r := range batch {
 		if i == 1 { // the rest of the batch failed for the same reason: count it once
-			failure = &errs.Error{Code: failure.Code, Message: failure.Message, Err: errors.Join(err, breaker.ErrAlreadyCounted)}
+			failure = &errs.Error{Code: failure.Code, Message: failure.Message, Err: errors.Join(failure.Err, breaker.ErrAlreadyCounted)}
 		}
 		r.answer(Transfer{}, failure)
 	}
@@ -335,6 +355,9 @@ func (l *Ledger) failure(err error) *errs.Error {
 		}
 	}
 	l.log.Error("ledger commit failed", "err", err)
+	if !errors.Is(err, postgres.ErrCommitUnknown) {
+		err = errors.Join(err, ErrNotCommitted)
+	}
 	return errs.Wrap(errs.Unavailable, err, "the ledger could not commit; try again with the same idempotency key")
 }
 

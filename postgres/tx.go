@@ -58,8 +58,24 @@ func runTx(ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(pgx.Tx)
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		// The server refusing the COMMIT rolled the transaction back, and a
+		// COMMIT that was never sent committed nothing; any other failure
+		// (the connection lost while waiting for the answer) leaves the
+		// outcome unknown.
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) || pgconn.SafeToRetry(err) {
+			return err
+		}
+		return errors.Join(err, ErrCommitUnknown)
+	}
+	return nil
 }
+
+// ErrCommitUnknown marks a transaction whose COMMIT was sent but whose
+// answer never came: it may have committed. Every other error of InTx means
+// the transaction did not commit.
+var ErrCommitUnknown = errors.New("the outcome of COMMIT is unknown")
 
 // retryableCode returns the SQLSTATE when err is worth a new attempt.
 func retryableCode(err error) string {

@@ -174,7 +174,7 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 		// The money did not move (or moved earlier under this key): give
 		// the limits and the authorization back. An unknown outcome keeps
 		// the reservation counted, erring on the side of the limit.
-		if err == nil || errs.Business(err) {
+		if err == nil || errs.Business(err) || errors.Is(err, ledger.ErrNotCommitted) {
 			s.release(ctx, res)
 			_ = s.issuer.Void(context.WithoutCancel(ctx), card.issuerRef, amount, w.Currency)
 		}

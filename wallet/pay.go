@@ -118,13 +118,14 @@ func (a Authorization) Links() ledger.Links {
 }
 
 // Finish settles the card reservation by the ledger's answer to the
-// transfer: committed, it counts; refused, or already committed earlier
-// under the same key (a replay), it is given back. An unknown outcome
-// (unavailable, a context that ended) keeps it counted, erring on the side
-// of the limit.
+// transfer: committed, it counts; refused, provably not committed
+// (ledger.ErrNotCommitted), or already committed earlier under the same key
+// (a replay), it is given back. An unknown outcome (a COMMIT whose answer
+// was lost, a caller that left while its transfer was queued) keeps it
+// counted, erring on the side of the limit.
 func (s *Service) Finish(ctx context.Context, a Authorization, t ledger.Transfer, err error) {
 	switch {
-	case err != nil && errs.Business(err), err == nil && t.Replayed:
+	case err != nil && (errs.Business(err) || errors.Is(err, ledger.ErrNotCommitted)), err == nil && t.Replayed:
 		s.release(ctx, a.res)
 	case err == nil:
 		if cerr := s.limits.Commit(context.WithoutCancel(ctx), a.res); cerr != nil {
