@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -95,5 +96,24 @@ func TestDockerFiles(t *testing.T) {
 	}
 	if !strings.Contains(string(compose), `["CMD", "/usr/local/bin/qrpay", "healthcheck"]`) {
 		t.Error("docker-compose.yml has no healthcheck for the gateway")
+	}
+}
+
+// TestServicesStartOnlyTheDefaults: .ci/services (make run, make test)
+// starts a stopped local Redis or PostgreSQL only on its standard local
+// address; for any other address it says what is unreachable and fails,
+// leaving nothing running behind.
+func TestServicesStartOnlyTheDefaults(t *testing.T) {
+	const port = "6391"
+	cmd := exec.Command("bash", "../../.ci/services")
+	cmd.Env = append(os.Environ(), "REDIS_URL=redis://127.0.0.1:"+port+"/0")
+	out, err := cmd.CombinedOutput()
+	if conn, derr := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); derr == nil {
+		conn.Close()
+		_ = exec.Command("redis-cli", "-p", port, "shutdown", "nosave").Run()
+		t.Errorf(".ci/services started a Redis on a non-default address:\n%s", out)
+	}
+	if err == nil || !strings.Contains(string(out), "127.0.0.1:"+port) {
+		t.Errorf(".ci/services with REDIS_URL on port %s = %v\n%s; want a failure naming the address", port, err, out)
 	}
 }
