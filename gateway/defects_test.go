@@ -207,3 +207,24 @@ func TestLimitReservationsGivenBackWhenNothingCommitted(t *testing.T) {
 		t.Errorf("card counters = %+v after %d unavailable payments; want the ledger's 1 movement of 10000", u.UsedToday, unavailable)
 	}
 }
+
+// TestDependencyDownIsNotAnErrorPerRequest: while PostgreSQL is down each
+// 503 is logged as a warning, not as an ERROR line per request.
+func TestDependencyDownIsNotAnErrorPerRequest(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t, func(o *gatewaytest.Options) { o.PostgresProxy = true })
+	p := env.NewPayer(t, 1000)
+	env.PostgresProxy.Cut()
+	for i := range 3 {
+		r := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": p.CardID, "amount": 100}, p.Idem("down-"+string(rune('a'+i)))...)
+		if r.Status != http.StatusServiceUnavailable {
+			t.Fatalf("top-up with PostgreSQL down = %d %s; want 503", r.Status, r.Body)
+		}
+	}
+	env.PostgresProxy.Restore()
+	for _, line := range strings.Split(env.Logs.String(), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, `"msg":"request failed"`) {
+			t.Errorf("a 503 was logged at ERROR: %s", line)
+		}
+	}
+}

@@ -111,7 +111,14 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	status := StatusOf(e.Code)
 	id := requestID(c)
 	if status >= 500 {
-		s.log.ErrorContext(c.UserContext(), "request failed",
+		// A dependency being down answers every request 503 until it is
+		// back: a warning each (the breaker's state and the ledger say it
+		// once), while anything else is an error worth a look.
+		level := slog.LevelError
+		if e.Code == errs.Unavailable {
+			level = slog.LevelWarn
+		}
+		s.log.Log(c.UserContext(), level, "request failed",
 			slog.String("request_id", id), slog.String("code", string(e.Code)), slog.Any("err", err))
 		if e.Code == errs.Internal {
 			e = errs.E(errs.Internal, "internal error")

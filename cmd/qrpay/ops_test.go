@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -115,5 +117,16 @@ func TestServicesStartOnlyTheDefaults(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(string(out), "127.0.0.1:"+port) {
 		t.Errorf(".ci/services with REDIS_URL on port %s = %v\n%s; want a failure naming the address", port, err, out)
+	}
+}
+
+// TestRedisNoticesAreJSON: go-redis's own notices come out as JSON log
+// lines like every other, not as plain text.
+func TestRedisNoticesAreJSON(t *testing.T) {
+	var buf bytes.Buffer
+	redisLogger{slog.New(slog.NewJSONHandler(&buf, nil))}.Printf(context.Background(), "redis: connection pool: %s", "dial failed")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["msg"] != "redis: connection pool: dial failed" || line["level"] != "WARN" {
+		t.Errorf("redis notice logged as %q (%v); want a JSON warning", buf.String(), err)
 	}
 }

@@ -86,6 +86,9 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.LogLevel)
+	// go-redis prints its own notices (a pool's dial failures, say) through
+	// a process-wide logger: into the same JSON lines as the rest.
+	redis.SetLogger(redisLogger{log})
 	pool, err := openPostgres(ctx, cfg)
 	if err != nil {
 		return err
@@ -199,4 +202,11 @@ func serveDebug(addr string, gatherer prometheus.Gatherer, log *slog.Logger) (st
 		_ = srv.Shutdown(ctx)
 		<-done
 	}, nil
+}
+
+// redisLogger hands go-redis's notices to slog, as warnings.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...), slog.String("component", "redis"))
 }
