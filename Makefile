@@ -10,6 +10,8 @@ export OPERATOR_TOKEN ?= dev-operator-token
 export SECRET_PEPPER  ?= dev-pepper-change-me-in-production
 export CARD_TOKEN_KEY ?= dev-card-key-change-me-in-production
 export MERCHANT_SECRET_KEY ?= dev-merchant-key-change-me-in-production
+# Webhooks to this machine (qrpay demo's listener) are refused unless allowed.
+export WEBHOOK_ALLOW_NETWORKS ?= 127.0.0.0/8,::1/128
 
 .PHONY: run test build services test-deps vet fmt-check bench bench-limit
 

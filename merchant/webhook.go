@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -35,8 +36,11 @@ type DispatcherOptions struct {
 	Interval    time.Duration // how often to look for due events (default 1 s)
 	Concurrency int           // deliveries in flight (default 8)
 	Timeout     time.Duration // per delivery (default 10 s)
-	Client      *http.Client
-	Logger      *slog.Logger
+	// AllowNetworks are private networks webhooks may be delivered to
+	// after all (development: 127.0.0.0/8); public addresses always may.
+	AllowNetworks []netip.Prefix
+	Client        *http.Client // default: webhookClient
+	Logger        *slog.Logger
 }
 
 // Dispatcher delivers webhook events from the outbox and expires orders.
@@ -61,7 +65,7 @@ func (s *Service) NewDispatcher(opts DispatcherOptions) *Dispatcher {
 		opts.Timeout = 10 * time.Second
 	}
 	if opts.Client == nil {
-		opts.Client = &http.Client{Timeout: opts.Timeout}
+		opts.Client = webhookClient(opts.Timeout, opts.AllowNetworks)
 	}
 	if opts.Logger == nil {
 		opts.Logger = s.log
@@ -81,6 +85,7 @@ func (d *Dispatcher) Poke() {
 func (d *Dispatcher) Run(ctx context.Context) {
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
+	defer d.opts.Client.CloseIdleConnections() // no keep-alive goroutines outlive the dispatcher
 	for {
 		if _, err := d.s.ExpireDue(ctx, 500); err != nil && ctx.Err() == nil {
 			d.log.Warn("expiring orders failed", "err", err)

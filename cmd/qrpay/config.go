@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -69,6 +70,7 @@ type Config struct {
 	APIKeyGrace        time.Duration `env:"API_KEY_ROTATION_GRACE" envDefault:"24h"`
 	WebhookTimeout     time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"10s"`
 	WebhookConcurrency int           `env:"WEBHOOK_CONCURRENCY" envDefault:"8"`
+	WebhookAllow       []string      `env:"WEBHOOK_ALLOW_NETWORKS" envSeparator:","`
 
 	SettlementTime string `env:"SETTLEMENT_TIME" envDefault:"02:00"`
 	SettlementDir  string `env:"SETTLEMENT_DIR"`
@@ -86,6 +88,9 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("configuration: TIME_ZONE %q: %w", c.TimeZone, err)
 	}
 	if _, _, err := c.settlementAt(); err != nil {
+		return c, err
+	}
+	if _, err := c.webhookAllow(); err != nil {
 		return c, err
 	}
 	if c.IdempotencyRetention < 24*time.Hour {
@@ -166,8 +171,25 @@ func (c Config) settlementConfig() settlement.Config {
 	return settlement.Config{Location: loc, Logger: newLogger(c.LogLevel)}
 }
 
+// webhookAllow parses WEBHOOK_ALLOW_NETWORKS.
+func (c Config) webhookAllow() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.WebhookAllow {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("configuration: WEBHOOK_ALLOW_NETWORKS: %q is not a network such as 127.0.0.0/8", s)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // appConfig is the application's configuration.
 func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometheus.Gatherer) gateway.AppConfig {
+	allow, _ := c.webhookAllow() // checked by loadConfig
 	return gateway.AppConfig{
 		Server: gateway.Config{
 			Version:       version,
@@ -188,7 +210,7 @@ func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometh
 		Merchant:             c.merchantConfig(),
 		Settlement:           c.settlementConfig(),
 		Files:                c.settlementFiles(pool),
-		Webhooks:             merchant.DispatcherOptions{Timeout: c.WebhookTimeout, Concurrency: c.WebhookConcurrency},
+		Webhooks:             merchant.DispatcherOptions{Timeout: c.WebhookTimeout, Concurrency: c.WebhookConcurrency, AllowNetworks: allow},
 		Issuer:               wallet.SimulatedIssuer{MaxCharge: c.IssuerMaxCharge},
 		RedisPrefix:          c.RedisPrefix,
 		IdempotencyLease:     c.IdempotencyLease,

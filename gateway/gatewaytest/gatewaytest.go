@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -205,11 +206,12 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 	env.App = gateway.NewApp(gateway.AppConfig{
 		Server: gateway.Config{Version: "test", AccessLog: true, OperatorToken: OperatorToken,
 			Now: env.Clock.Now, FingerprintKey: []byte("test-fingerprint-key")},
-		Ledger:           opts.Ledger,
-		Wallet:           wcfg,
-		Merchant:         mcfg,
-		Settlement:       settlement.Config{Location: wcfg.Location, Now: env.Clock.Now},
-		Webhooks:         merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second},
+		Ledger:     opts.Ledger,
+		Wallet:     wcfg,
+		Merchant:   mcfg,
+		Settlement: settlement.Config{Location: wcfg.Location, Now: env.Clock.Now},
+		Webhooks: merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second,
+			AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, // the tests' receivers
 		Issuer:           wallet.SimulatedIssuer{MaxCharge: 5000000},
 		RedisPrefix:      env.Prefix,
 		IdempotencyLease: time.Minute, IdempotencyRetention: 48 * time.Hour,
