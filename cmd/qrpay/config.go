@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -79,7 +81,7 @@ type Config struct {
 func loadConfig() (Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
-		return c, fmt.Errorf("configuration: %w", err)
+		return c, configError(err)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return c, err
@@ -169,6 +171,30 @@ func (c Config) settlementAt() (hour, minute uint, err error) {
 func (c Config) settlementConfig() settlement.Config {
 	loc, _ := time.LoadLocation(c.TimeZone)
 	return settlement.Config{Location: loc, Logger: newLogger(c.LogLevel)}
+}
+
+// configError reports what env.Parse refused by environment variable (the
+// setting an operator can change), not by Go field.
+func configError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	vars := map[string]string{}
+	t := reflect.TypeOf(Config{})
+	for i := range t.NumField() {
+		vars[t.Field(i).Name] = t.Field(i).Tag.Get("env")
+	}
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) && vars[pe.Name] != "" {
+			msgs = append(msgs, fmt.Sprintf("%s: %v", vars[pe.Name], pe.Err))
+			continue
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return fmt.Errorf("configuration: %s", strings.Join(msgs, "; "))
 }
 
 // webhookAllow parses WEBHOOK_ALLOW_NETWORKS.

@@ -130,3 +130,15 @@ func TestRedisNoticesAreJSON(t *testing.T) {
 		t.Errorf("redis notice logged as %q (%v); want a JSON warning", buf.String(), err)
 	}
 }
+
+// TestConfigErrorsNameTheVariable: a bad setting is reported by its
+// environment variable, which is what the operator can change.
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	t.Setenv("PORT", "eighty")
+	t.Setenv("LEDGER_COMMITTERS", "four")
+	_, err := loadConfig()
+	if err == nil || !strings.Contains(err.Error(), "PORT") || !strings.Contains(err.Error(), "LEDGER_COMMITTERS") ||
+		strings.Contains(err.Error(), `"Port"`) {
+		t.Errorf("loadConfig() = %v; want both variables named, not the Go fields", err)
+	}
+}
