@@ -131,6 +131,9 @@ func itoa(n int64) string {
 // fieldGiven reports whether the JSON object body has the top-level field
 // name, and whether its value is null. decodeJSON has accepted body.
 func fieldGiven(body []byte, name string) (given, null bool) {
+	if !bytes.Contains(body, []byte(`"`+name+`"`)) && bytes.IndexByte(body, '\\') < 0 {
+		return false, false // most bodies: no second parse (a key spelt with escapes is parsed)
+	}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil {
 		return false, false

@@ -21,6 +21,7 @@ func TestOrderPaymentAmountZeroOrNullIsInvalid(t *testing.T) {
 	for i, body := range []string{
 		`{"order_id":"` + o.ID + `","card_id":"` + p.CardID + `","amount":0}`,
 		`{"order_id":"` + o.ID + `","card_id":"` + p.CardID + `","amount":null}`,
+		`{"order_id":"` + o.ID + `","card_id":"` + p.CardID + `","\u0061mount":0}`,
 	} {
 		r := env.Do(t, "POST", "/v1/wallet/payments", body, p.Idem("zero-"+string(rune('a'+i)))...)
 		if r.Status != http.StatusBadRequest || r.Code() != "invalid" || !strings.Contains(string(r.Body), "amount") {

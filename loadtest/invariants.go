@@ -142,9 +142,8 @@ func (r *runner) resend(ctx context.Context, q pending) error {
 			q.from.ackPayment(mv.ID, q.from.masks[q.card], q.amt)
 		}
 	case "topup":
-		var mv walletapi.Movement
-		if mv, err = r.api.TopUp(ctx, q.from.token, q.key, q.from.cards[q.card], q.amt); err == nil {
-			q.from.ackTopUp(mv.ID, q.from.masks[q.card], q.amt)
+		if _, err = r.api.TopUp(ctx, q.from.token, q.key, q.from.cards[q.card], q.amt); err == nil {
+			q.from.ackTopUp(q.from.masks[q.card], q.amt)
 		}
 	case "transfer":
 		if _, err = r.api.Transfer(ctx, q.from.token, q.key, walletapi.TransferParams{ToWalletID: q.to.id, Amount: q.amt, PIN: loadPIN}); err == nil {

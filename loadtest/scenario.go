@@ -128,11 +128,11 @@ func stepWalletMix(ctx context.Context, r *runner, due time.Time) error {
 	case n < 85:
 		card := rand.IntN(len(p.cards))
 		key := r.key("topup")
-		mv, err := r.api.TopUp(ctx, p.token, key, p.cards[card], r.o.amount)
+		_, err := r.api.TopUp(ctx, p.token, key, p.cards[card], r.o.amount)
 		r.record(ctx, "topup", time.Since(due), err)
 		switch {
 		case err == nil:
-			p.ackTopUp(mv.ID, p.masks[card], r.o.amount)
+			p.ackTopUp(p.masks[card], r.o.amount)
 		case isUnknown(err):
 			r.remember(pending{kind: "topup", from: p, key: key, card: card, amt: r.o.amount})
 		}
@@ -155,7 +155,7 @@ func stepWalletMix(ctx context.Context, r *runner, due time.Time) error {
 	}
 }
 
-func (p *payer) ackTopUp(_ string, mask string, amount int64) {
+func (p *payer) ackTopUp(mask string, amount int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.topups.add(amount)
@@ -227,11 +227,10 @@ func (r *runner) newPayer(ctx context.Context, i int) (*payer, error) {
 	}
 	for c := range p.cards {
 		amount := r.o.amount * (paysPerCard + 1)
-		mv, err := r.api.TopUp(ctx, p.token, r.key("fund"), p.cards[c], amount)
-		if err != nil {
+		if _, err := r.api.TopUp(ctx, p.token, r.key("fund"), p.cards[c], amount); err != nil {
 			return nil, err
 		}
-		p.ackTopUp(mv.ID, p.masks[c], amount)
+		p.ackTopUp(p.masks[c], amount)
 	}
 	return p, nil
 }

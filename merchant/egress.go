@@ -1,7 +1,6 @@
 package merchant
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -68,10 +67,8 @@ func webhookClient(timeout time.Duration, allow []netip.Prefix) *http.Client {
 		return nil
 	}}
 	tr := &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialer.DialContext(ctx, network, addr)
-		},
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
 		TLSHandshakeTimeout: timeout,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,

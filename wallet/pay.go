@@ -81,7 +81,7 @@ func (s *Service) walletAndCard(ctx context.Context, p Principal, cardID string)
 	var c Card
 	err := s.pool.QueryRow(ctx, `
 		SELECT w.id, w.phone, w.currency, a.balance, w.status, w.pin_hash IS NOT NULL, w.created_at, w.account_id,
-			`+prefixed("k.", cardColumns)+`
+			`+cardColumnsK+`
 		FROM customers w JOIN accounts a ON a.id = w.account_id
 		JOIN cards k ON k.customer_id = w.id AND k.id = $2 AND k.unbound_at IS NULL
 		WHERE w.id = $1`, p.WalletID, cardID).
@@ -98,14 +98,14 @@ func (s *Service) walletAndCard(ctx context.Context, p Principal, cardID string)
 	return w, c, nil
 }
 
-// prefixed qualifies each of a comma-separated column list with prefix.
-func prefixed(prefix, columns string) string {
-	cols := strings.Split(columns, ",")
+// cardColumnsK is cardColumns qualified by the alias k.
+var cardColumnsK = func() string {
+	cols := strings.Split(cardColumns, ",")
 	for i, c := range cols {
-		cols[i] = prefix + strings.TrimSpace(c)
+		cols[i] = "k." + strings.TrimSpace(c)
 	}
 	return strings.Join(cols, ", ")
-}
+}()
 
 // DebitPosting is the wallet's side of the transfer.
 func (a Authorization) DebitPosting() ledger.Posting {
