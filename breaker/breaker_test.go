@@ -10,10 +10,10 @@ import (
 )
 
 func TestWhatTripsTheBreaker(t *testing.T) {
-	b := New[int]("test", 3, time.Minute)
+	b := New("test", 3, time.Minute)
 	fail := func(err error) {
 		t.Helper()
-		if _, got := b.Do(func() (int, error) { return 0, err }); got == nil {
+		if _, got := Do(b, func() (int, error) { return 0, err }); got == nil {
 			t.Fatalf("Do returned no error for %v", err)
 		}
 	}
@@ -32,7 +32,7 @@ func TestWhatTripsTheBreaker(t *testing.T) {
 	if got := b.State(); got != "open" {
 		t.Fatalf("after 3 dependency failures: %s; want open", got)
 	}
-	_, err := b.Do(func() (int, error) { t.Fatal("an open breaker called through"); return 0, nil })
+	_, err := Do(b, func() (int, error) { t.Fatal("an open breaker called through"); return 0, nil })
 	var e *errs.Error
 	if !errors.As(err, &e) || e.Code != errs.Unavailable || e.RetryAfter != time.Minute {
 		t.Errorf("open breaker = %v; want unavailable with Retry-After", err)

@@ -76,9 +76,15 @@ func E(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Wrap returns an Error carrying cause as its internal reason.
+// Wrap returns an Error carrying cause as its internal reason, and the
+// cause's Retry-After hint if it has one.
 func Wrap(code Code, cause error, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: cause}
+	e := &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: cause}
+	var inner *Error
+	if errors.As(cause, &inner) {
+		e.RetryAfter = inner.RetryAfter
+	}
+	return e
 }
 
 func (e *Error) Error() string {

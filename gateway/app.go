@@ -9,11 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/qrpay/qrpay/breaker"
 	"github.com/qrpay/qrpay/idem"
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/limits"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/payment"
+	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -30,6 +32,13 @@ type AppConfig struct {
 	Files    settlement.Files
 	Webhooks merchant.DispatcherOptions
 	Issuer   wallet.Issuer
+	// DBTimeout bounds each PostgreSQL statement of a request (default 5 s).
+	// Redis calls are bounded by the client's own read and write timeouts.
+	DBTimeout time.Duration
+	// BreakerFailures consecutive failures of PostgreSQL, or of Redis, open
+	// that dependency's breaker (default 5) for BreakerOpenFor (default 5 s).
+	BreakerFailures uint32
+	BreakerOpenFor  time.Duration
 	// RedisPrefix prefixes every Redis key the application writes.
 	RedisPrefix                            string
 	IdempotencyLease, IdempotencyRetention time.Duration
@@ -41,6 +50,8 @@ type AppConfig struct {
 // HTTP server that serves them. NewApp starts its background work (the
 // ledger's committers, webhook delivery); Close stops it.
 type App struct {
+	// DB is the pool behind statement deadlines and the PostgreSQL breaker.
+	DB         *postgres.DB
 	Server     *Server
 	Ledger     *ledger.Ledger
 	Limits     *limits.Store
@@ -55,6 +66,8 @@ type App struct {
 }
 
 // NewApp builds the application on a PostgreSQL pool and a Redis client.
+// Every call to either goes through that dependency's breaker: NewApp adds
+// a hook to rdb for it.
 func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	log := cfg.Logger
 	if log == nil {
@@ -63,8 +76,13 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	if cfg.Issuer == nil {
 		cfg.Issuer = wallet.SimulatedIssuer{}
 	}
+	if cfg.Ledger.Breaker == nil {
+		cfg.Ledger.Breaker = breaker.New("postgres", cfg.BreakerFailures, cfg.BreakerOpenFor)
+	}
+	db := postgres.NewDB(pool, postgres.DBOptions{Timeout: cfg.DBTimeout, Breaker: cfg.Ledger.Breaker})
+	rdb.AddHook(breaker.RedisHook(breaker.New("redis", cfg.BreakerFailures, cfg.BreakerOpenFor)))
 	if cfg.Files == nil {
-		cfg.Files = settlement.PGFiles{Pool: pool}
+		cfg.Files = settlement.PGFiles{Pool: db}
 	}
 	if cfg.Settlement.Location == nil {
 		cfg.Settlement.Location = cfg.Wallet.Location
@@ -78,17 +96,17 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	cfg.Ledger.Logger = log
 	cfg.Server.RedisPrefix = cfg.RedisPrefix
 
-	a := &App{dispatcherDone: make(chan struct{})}
+	a := &App{DB: db, dispatcherDone: make(chan struct{})}
 	a.Ledger = ledger.New(pool, cfg.Ledger)
 	loc := cfg.Wallet.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(pool))
-	a.Wallet = wallet.New(cfg.Wallet, pool, a.Ledger, a.Limits, cfg.Issuer, log)
-	a.Merchant = merchant.New(cfg.Merchant, pool, log)
+	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(db))
+	a.Wallet = wallet.New(cfg.Wallet, db, a.Ledger, a.Limits, cfg.Issuer, log)
+	a.Merchant = merchant.New(cfg.Merchant, db, log)
 	a.Payment = payment.New(a.Ledger, a.Wallet, a.Merchant)
-	a.Settlement = settlement.New(cfg.Settlement, pool, a.Ledger, cfg.Files)
+	a.Settlement = settlement.New(cfg.Settlement, db, a.Ledger, cfg.Files)
 	a.Dispatcher = a.Merchant.NewDispatcher(cfg.Webhooks)
 	a.Server = New(cfg.Server, Deps{
 		Pool: pool, Redis: rdb, Wallet: a.Wallet, Merchant: a.Merchant, Payment: a.Payment, Settlement: a.Settlement,

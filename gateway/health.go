@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,23 +21,43 @@ func (s *Server) livez(c *fiber.Ctx) error {
 	return c.JSON(Health{Status: "ok"})
 }
 
-// readyz answers 200 only when PostgreSQL and Redis answer and the server is
-// not draining.
+// readyBudget bounds each dependency's readiness check. The checks run side
+// by side, so a dependency that hangs costs its own budget, not the others'.
+const readyBudget = time.Second
+
+// readyz answers 200 only when PostgreSQL and Redis each answer within
+// their budget and the server is not draining.
 func (s *Server) readyz(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), time.Second)
-	defer cancel()
-	h := Health{Status: "ok", Checks: map[string]string{"postgres": "ok", "redis": "ok"}}
+	ctx := c.UserContext()
+	checks := map[string]func(context.Context) error{
+		"postgres": s.deps.Pool.Ping,
+		"redis":    func(ctx context.Context) error { return s.deps.Redis.Ping(ctx).Err() },
+	}
+	results := make(map[string]error, len(checks))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, check := range checks {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, readyBudget)
+			defer cancel()
+			err := check(ctx)
+			mu.Lock()
+			results[name] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	h := Health{Status: "ok", Checks: map[string]string{}}
 	if s.draining.Load() {
 		h.Status, h.Checks["server"] = "draining", "draining"
 	}
-	// The causes are logged, not shown: /readyz is unauthenticated.
-	if err := s.deps.Pool.Ping(ctx); err != nil {
-		h.Status, h.Checks["postgres"] = "unavailable", "unavailable"
-		s.log.WarnContext(ctx, "readiness: postgres", "err", err)
-	}
-	if err := s.deps.Redis.Ping(ctx).Err(); err != nil {
-		h.Status, h.Checks["redis"] = "unavailable", "unavailable"
-		s.log.WarnContext(ctx, "readiness: redis", "err", err)
+	for name, err := range results {
+		h.Checks[name] = "ok"
+		if err != nil {
+			// The cause is logged, not shown: /readyz is unauthenticated.
+			h.Status, h.Checks[name] = "unavailable", "unavailable"
+			s.log.WarnContext(ctx, "readiness: "+name, "err", err)
+		}
 	}
 	if h.Status != "ok" {
 		c.Status(http.StatusServiceUnavailable)

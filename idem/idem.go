@@ -19,7 +19,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/qrpay/qrpay/breaker"
 	"github.com/qrpay/qrpay/errs"
 )
 
@@ -57,19 +56,17 @@ type Outcome struct {
 
 // Store keeps idempotency records in Redis.
 type Store struct {
-	rdb     redis.UniversalClient
-	prefix  string
-	lease   time.Duration
-	retain  time.Duration
-	breaker *breaker.Breaker[Outcome]
+	rdb    redis.UniversalClient
+	prefix string
+	lease  time.Duration
+	retain time.Duration
 }
 
 // New returns a store. lease bounds how long a claim blocks duplicates if
 // its owner dies; retain is how long finished responses are replayed
 // (at least 24 h).
 func New(rdb redis.UniversalClient, prefix string, lease, retain time.Duration) *Store {
-	return &Store{rdb: rdb, prefix: prefix, lease: lease, retain: retain,
-		breaker: breaker.New[Outcome]("redis", 5, 2*time.Second)}
+	return &Store{rdb: rdb, prefix: prefix, lease: lease, retain: retain}
 }
 
 // key shares one hash tag per caller, so a caller's keys live on one
@@ -116,33 +113,31 @@ return 0
 // moving requests fail closed.
 func (s *Store) Begin(ctx context.Context, scope, key, fingerprint string) (Outcome, error) {
 	token := newToken()
-	return s.breaker.Do(func() (Outcome, error) {
-		var res []any
-		var err error
-		for attempt := 0; attempt < 2; attempt++ { // a lost reply is retried with the same token
-			res, err = begin.Run(ctx, s.rdb, []string{s.key(scope, key)},
-				token, fingerprint, s.lease.Milliseconds()).Slice()
-			if err == nil || ctx.Err() != nil {
-				break
-			}
+	var res []any
+	var err error
+	for attempt := 0; attempt < 2; attempt++ { // a lost reply is retried with the same token
+		res, err = begin.Run(ctx, s.rdb, []string{s.key(scope, key)},
+			token, fingerprint, s.lease.Milliseconds()).Slice()
+		if err == nil || ctx.Err() != nil {
+			break
 		}
-		if err != nil {
-			return Outcome{}, errs.Wrap(errs.Unavailable, err, "idempotency store unavailable; try again")
-		}
-		switch res[0] {
-		case "claimed":
-			return Outcome{State: Claimed, Token: token}, nil
-		case "mismatch":
-			return Outcome{State: Mismatch}, nil
-		case "in_progress":
-			ms, _ := strconv.ParseInt(fmt.Sprint(res[1]), 10, 64)
-			return Outcome{State: InProgress, RetryAfter: time.Duration(max(ms, 1000)) * time.Millisecond}, nil
-		}
-		status, _ := strconv.Atoi(fmt.Sprint(res[1]))
-		return Outcome{State: Done, Record: Record{
-			Status: status, ContentType: fmt.Sprint(res[2]), Body: []byte(fmt.Sprint(res[3])),
-		}}, nil
-	})
+	}
+	if err != nil {
+		return Outcome{}, errs.Wrap(errs.Unavailable, err, "idempotency store unavailable; try again")
+	}
+	switch res[0] {
+	case "claimed":
+		return Outcome{State: Claimed, Token: token}, nil
+	case "mismatch":
+		return Outcome{State: Mismatch}, nil
+	case "in_progress":
+		ms, _ := strconv.ParseInt(fmt.Sprint(res[1]), 10, 64)
+		return Outcome{State: InProgress, RetryAfter: time.Duration(max(ms, 1000)) * time.Millisecond}, nil
+	}
+	status, _ := strconv.Atoi(fmt.Sprint(res[1]))
+	return Outcome{State: Done, Record: Record{
+		Status: status, ContentType: fmt.Sprint(res[2]), Body: []byte(fmt.Sprint(res[3])),
+	}}, nil
 }
 
 // Finish stores a claimed request's response for replay.

@@ -51,8 +51,11 @@ type Options struct {
 	Window time.Duration
 	// TxTimeout bounds one batch transaction (default 10 s).
 	TxTimeout time.Duration
-	// BreakerFailures consecutive failures open the breaker (default 5) for
+	// Breaker is the PostgreSQL breaker the ledger shares with the rest of
+	// the application. When nil the ledger builds its own:
+	// BreakerFailures consecutive failures open it (default 5) for
 	// BreakerOpenFor (default 5 s).
+	Breaker         *breaker.Breaker
 	BreakerFailures uint32
 	BreakerOpenFor  time.Duration
 	Logger          *slog.Logger
@@ -63,7 +66,7 @@ type Ledger struct {
 	pool    *pgxpool.Pool
 	opts    Options
 	log     *slog.Logger
-	breaker *breaker.Breaker[Transfer]
+	breaker *breaker.Breaker
 
 	// queues holds one queue per committer. A transfer goes to the queue
 	// of its route (see Transfer.Route), so the transfers of a hot account
@@ -108,11 +111,8 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	if opts.TxTimeout <= 0 {
 		opts.TxTimeout = 10 * time.Second
 	}
-	if opts.BreakerFailures == 0 {
-		opts.BreakerFailures = 5
-	}
-	if opts.BreakerOpenFor <= 0 {
-		opts.BreakerOpenFor = 5 * time.Second
+	if opts.Breaker == nil {
+		opts.Breaker = breaker.New("postgres", opts.BreakerFailures, opts.BreakerOpenFor)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -121,7 +121,7 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 		pool:    pool,
 		opts:    opts,
 		log:     opts.Logger,
-		breaker: breaker.New[Transfer]("postgres", opts.BreakerFailures, opts.BreakerOpenFor),
+		breaker: opts.Breaker,
 		queues:  make([]chan *request, opts.Committers),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -163,7 +163,7 @@ func (l *Ledger) Post(ctx context.Context, t Transfer) (Transfer, error) {
 		return Transfer{}, err
 	}
 	t = t.detached()
-	res, err := l.breaker.Do(func() (Transfer, error) {
+	res, err := breaker.Do(l.breaker, func() (Transfer, error) {
 		return l.submit(ctx, t)
 	})
 	if breaker.Rejected(err) {

@@ -23,7 +23,6 @@ import (
 	"github.com/google/uuid"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
@@ -50,7 +49,7 @@ type Config struct {
 // Service is the merchant side.
 type Service struct {
 	cfg  Config
-	pool *pgxpool.Pool
+	pool *postgres.DB
 	log  *slog.Logger
 	keys derivedKeys
 	// feeAccounts caches the fee account id per currency.
@@ -71,7 +70,7 @@ const merchantCacheSize = 10_000
 type derivedKeys struct{ apiKey, webhook, qr []byte }
 
 // New returns the merchant service.
-func New(cfg Config, pool *pgxpool.Pool, log *slog.Logger) *Service {
+func New(cfg Config, pool *postgres.DB, log *slog.Logger) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

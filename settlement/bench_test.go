@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/testenv"
 )
@@ -68,10 +69,11 @@ func BenchmarkSettleMillion(b *testing.B) {
 	}
 	b.Logf("seeded %d payments in %v", merchants*perMerchant, time.Since(seedStart).Round(time.Second))
 
+	db := postgres.NewDB(pool, postgres.DBOptions{})
 	led := ledger.New(pool, ledger.Options{})
 	defer led.Close()
 	svc := settlement.New(settlement.Config{Location: shanghai, Now: func() time.Time { return start.AddDate(0, 0, 2) }},
-		pool, led, settlement.PGFiles{Pool: pool})
+		db, led, settlement.PGFiles{Pool: db})
 
 	var peak atomic.Uint64
 	stop := make(chan struct{})

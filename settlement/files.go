@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/postgres"
@@ -108,7 +107,7 @@ func (d DirFiles) Open(_ context.Context, k FileKey) (io.ReadCloser, error) {
 // PGFiles keeps files in PostgreSQL as 256 KiB chunks, written in one
 // transaction (so replacing a file is atomic) and read chunk by chunk (so a
 // large file is never held in memory).
-type PGFiles struct{ Pool *pgxpool.Pool }
+type PGFiles struct{ Pool *postgres.DB }
 
 const chunkSize = 256 << 10
 
@@ -193,7 +192,7 @@ func (p PGFiles) Open(ctx context.Context, k FileKey) (io.ReadCloser, error) {
 // chunkReader reads a file one chunk (one query) at a time.
 type chunkReader struct {
 	ctx    context.Context
-	pool   *pgxpool.Pool
+	pool   *postgres.DB
 	key    FileKey
 	seq    int
 	chunks int

@@ -16,12 +16,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/postgres"
 )
 
 var settledTotal = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -39,14 +39,14 @@ type Config struct {
 // Service settles merchants.
 type Service struct {
 	cfg    Config
-	pool   *pgxpool.Pool
+	pool   *postgres.DB
 	ledger *ledger.Ledger
 	files  Files
 	log    *slog.Logger
 }
 
 // New returns the settlement service.
-func New(cfg Config, pool *pgxpool.Pool, led *ledger.Ledger, files Files) *Service {
+func New(cfg Config, pool *postgres.DB, led *ledger.Ledger, files Files) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -132,7 +132,7 @@ func (s *Service) Run(ctx context.Context, date, merchantID string, closeEarly b
 	if dayOpen && (!closeEarly || now.Before(day.Start)) {
 		return nil, errs.E(errs.Invalid, "business day %s has not ended yet", date)
 	}
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := s.pool.Pool().Acquire(ctx)
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "settlement could not reach the database")
 	}

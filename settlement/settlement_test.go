@@ -36,12 +36,12 @@ func newFixture(t *testing.T, since string) *fixture {
 	t.Helper()
 	env := gatewaytest.Start(t)
 	f := &fixture{env: env, m: env.NewMerchant(t, nil), payer: env.NewPayer(t, 500_000)}
-	f.files = settlement.PGFiles{Pool: env.Pool}
+	f.files = settlement.PGFiles{Pool: env.DB}
 	if _, err := env.Pool.Exec(context.Background(), `UPDATE merchants SET created_at = $1`, day(since, 0, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	f.svc = settlement.New(settlement.Config{Location: shanghai, Now: func() time.Time { return time.Now().Add(72 * time.Hour) }},
-		env.Pool, env.Ledger, f.files)
+		env.DB, env.Ledger, f.files)
 	return f
 }
 
@@ -246,7 +246,7 @@ func TestFailureLeavesNothingPublished(t *testing.T) {
 	}
 	// A file store that breaks halfway: nothing recorded at all.
 	broken := settlement.New(settlement.Config{Location: shanghai, Now: func() time.Time { return time.Now().Add(72 * time.Hour) }},
-		f.env.Pool, f.env.Ledger, failingFiles{f.files})
+		f.env.DB, f.env.Ledger, failingFiles{f.files})
 	f.env.Pool.Exec(ctx, `UPDATE accounts SET closed_at = NULL WHERE id = (SELECT payout_account_id FROM merchants WHERE id = $1)`, f.m.MerchantID)
 	f.env.Pool.Exec(ctx, `DELETE FROM settlements`)
 	if _, err := broken.Run(ctx, date, "", false); err == nil {
@@ -394,7 +394,7 @@ func TestCloseDayEarly(t *testing.T) {
 	var mu sync.Mutex
 	now := day("2026-08-01", 15, 0, 0)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	svc := settlement.New(settlement.Config{Location: shanghai, Now: clock}, f.env.Pool, f.env.Ledger, f.files)
+	svc := settlement.New(settlement.Config{Location: shanghai, Now: clock}, f.env.DB, f.env.Ledger, f.files)
 	f.pay(t, 1000, day("2026-08-01", 10, 0, 0))
 	if _, err := svc.Run(ctx, "2026-08-01", "", false); err == nil {
 		t.Fatal("settled a day that has not ended without closing it early")

@@ -1,15 +1,15 @@
 package testenv
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
 )
 
-// Proxy forwards TCP connections to a real server and can cut them, so a
-// test can make PostgreSQL or Redis unreachable and bring it back without
-// touching the shared server.
+// Proxy forwards TCP connections to a real server and can cut or freeze
+// them, so a test can make PostgreSQL or Redis unreachable, or make it hang
+// as a stopped server does, and bring it back without touching the shared
+// server.
 type Proxy struct {
 	Addr string // where clients connect
 
@@ -17,6 +17,8 @@ type Proxy struct {
 	ln     net.Listener
 	mu     sync.Mutex
 	down   bool
+	frozen chan struct{} // closed when not frozen; open while frozen
+	sent   int64         // bytes forwarded towards the server
 	conns  map[net.Conn]bool
 	wg     sync.WaitGroup
 }
@@ -29,11 +31,14 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}}
+	thawed := make(chan struct{})
+	close(thawed)
+	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}, frozen: thawed}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
 		ln.Close()
+		p.Thaw()
 		p.Cut()
 		p.wg.Wait()
 	})
@@ -48,6 +53,38 @@ func (p *Proxy) Cut() {
 	for c := range p.conns {
 		c.Close()
 	}
+}
+
+// Freeze stops forwarding bytes either way while keeping every connection
+// open and accepting new ones: the server seems to hang, as a stopped
+// process or a dead network path does, until Thaw.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.frozen:
+		p.frozen = make(chan struct{})
+	default: // already frozen
+	}
+}
+
+// Thaw forwards bytes again after Freeze.
+func (p *Proxy) Thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.frozen:
+	default:
+		close(p.frozen)
+	}
+}
+
+// Sent is the number of bytes clients have sent towards the server so far,
+// forwarded or held by a freeze.
+func (p *Proxy) Sent() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent
 }
 
 // Restore lets connections through again.
@@ -80,14 +117,32 @@ func (p *Proxy) accept() {
 		p.conns[c], p.conns[up] = true, true
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		go p.pipe(up, c, true)
+		go p.pipe(c, up, false)
 	}
 }
 
-func (p *Proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(dst, src net.Conn, toServer bool) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			gate := p.frozen
+			if toServer {
+				p.sent += int64(n)
+			}
+			p.mu.Unlock()
+			<-gate
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	dst.Close()
 	src.Close()
 	p.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/testenv"
 )
 
@@ -132,7 +133,7 @@ func seedBills(tb testing.TB, pool *pgxpool.Pool, n, noise int) (*Service, Princ
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Service{cfg: Config{Currency: "CNY", Location: loc, Now: time.Now}, pool: pool, log: slog.New(slog.DiscardHandler)}, p
+	return &Service{cfg: Config{Currency: "CNY", Location: loc, Now: time.Now}, pool: postgres.NewDB(pool, postgres.DBOptions{}), log: slog.New(slog.DiscardHandler)}, p
 }
 
 func benchWallet(b *testing.B) (*Service, Principal) {
@@ -165,7 +166,7 @@ func (t *tracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData
 func explain(b *testing.B, s *Service, call func(s *Service) error, want ...string) {
 	b.Helper()
 	ctx := context.Background()
-	cfg := s.pool.Config()
+	cfg := s.pool.Pool().Config()
 	tr := &tracer{}
 	cfg.ConnConfig.Tracer = tr
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -173,7 +174,7 @@ func explain(b *testing.B, s *Service, call func(s *Service) error, want ...stri
 		b.Fatal(err)
 	}
 	defer pool.Close()
-	traced := &Service{cfg: s.cfg, pool: pool, log: s.log}
+	traced := &Service{cfg: s.cfg, pool: postgres.NewDB(pool, postgres.DBOptions{}), log: s.log}
 	if err := call(traced); err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -59,7 +58,7 @@ type Config struct {
 // Service is the wallet.
 type Service struct {
 	cfg    Config
-	pool   *pgxpool.Pool
+	pool   *postgres.DB
 	ledger *ledger.Ledger
 	limits *limits.Store
 	issuer Issuer
@@ -75,7 +74,7 @@ type Service struct {
 
 // New returns the wallet service. The limit store must use the same time
 // zone as cfg.Location.
-func New(cfg Config, pool *pgxpool.Pool, led *ledger.Ledger, lim *limits.Store, issuer Issuer, log *slog.Logger) *Service {
+func New(cfg Config, pool *postgres.DB, led *ledger.Ledger, lim *limits.Store, issuer Issuer, log *slog.Logger) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/qrpay/qrpay/gateway"
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	LedgerBatchWindow time.Duration `env:"LEDGER_BATCH_WINDOW" envDefault:"0s"`
 	BreakerFailures   uint32        `env:"BREAKER_FAILURES" envDefault:"5"`
 	BreakerOpenFor    time.Duration `env:"BREAKER_OPEN_FOR" envDefault:"5s"`
+	DBTimeout         time.Duration `env:"DB_TIMEOUT" envDefault:"5s"`
+	RedisTimeout      time.Duration `env:"REDIS_TIMEOUT" envDefault:"1s"`
 
 	RedisPrefix          string        `env:"REDIS_PREFIX" envDefault:"qrpay:"`
 	IdempotencyLease     time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"60s"`
@@ -226,12 +229,13 @@ func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometh
 			FingerprintKey: derive(c.SecretPepper, "idempotency-fingerprint"),
 		},
 		Ledger: ledger.Options{
-			Committers:      c.LedgerCommitters,
-			MaxBatch:        c.LedgerMaxBatch,
-			Window:          c.LedgerBatchWindow,
-			BreakerFailures: c.BreakerFailures,
-			BreakerOpenFor:  c.BreakerOpenFor,
+			Committers: c.LedgerCommitters,
+			MaxBatch:   c.LedgerMaxBatch,
+			Window:     c.LedgerBatchWindow,
 		},
+		DBTimeout:            c.DBTimeout,
+		BreakerFailures:      c.BreakerFailures,
+		BreakerOpenFor:       c.BreakerOpenFor,
 		Wallet:               c.walletConfig(),
 		Merchant:             c.merchantConfig(),
 		Settlement:           c.settlementConfig(),
@@ -251,5 +255,11 @@ func (c Config) settlementFiles(pool *pgxpool.Pool) settlement.Files {
 	if c.SettlementDir != "" {
 		return settlement.DirFiles{Dir: c.SettlementDir}
 	}
-	return settlement.PGFiles{Pool: pool}
+	return settlement.PGFiles{Pool: c.db(pool)}
+}
+
+// db is pool as the command-line tools use it: statements bounded by
+// DB_TIMEOUT.
+func (c Config) db(pool *pgxpool.Pool) *postgres.DB {
+	return postgres.NewDB(pool, postgres.DBOptions{Timeout: c.DBTimeout})
 }

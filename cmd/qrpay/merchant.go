@@ -45,7 +45,7 @@ func runMerchant(ctx context.Context, args []string, stdout, _ io.Writer) error 
 		return err
 	}
 	defer pool.Close()
-	svc := merchant.New(cfg.merchantConfig(), pool, nil)
+	svc := merchant.New(cfg.merchantConfig(), cfg.db(pool), nil)
 	out := func(v any) error {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -56,14 +56,14 @@ func openPostgres(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	return postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 }
 
-func openRedis(ctx context.Context, url string) (*redis.Client, error) {
+func openRedis(ctx context.Context, url string, timeout time.Duration) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis: REDIS_URL: %w", err)
 	}
 	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = time.Second
-	opts.WriteTimeout = time.Second
+	opts.ReadTimeout = timeout
+	opts.WriteTimeout = timeout
 	client := redis.NewClient(opts)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -103,7 +103,7 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 			log.Info("migrated", "applied", applied)
 		}
 	}
-	rdb, err := openRedis(ctx, cfg.RedisURL)
+	rdb, err := openRedis(ctx, cfg.RedisURL, cfg.RedisTimeout)
 	if err != nil {
 		return err
 	}

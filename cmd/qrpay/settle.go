@@ -53,7 +53,7 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer pool.Close()
 	led := ledger.New(pool, ledger.Options{})
 	defer led.Close()
-	svc := settlement.New(cfg.settlementConfig(), pool, led, cfg.settlementFiles(pool))
+	svc := settlement.New(cfg.settlementConfig(), cfg.db(pool), led, cfg.settlementFiles(pool))
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch verb {

@@ -47,6 +47,7 @@ type Env struct {
 	Server     *gateway.Server
 	SchemaURL  string // the database URL of the test's schema
 	Pool       *pgxpool.Pool
+	DB         *postgres.DB // Pool behind the application's deadlines and breaker
 	Redis      *redis.Client
 	Prefix     string
 	Ledger     *ledger.Ledger
@@ -75,6 +76,11 @@ type Options struct {
 	RedisProxy bool
 	// PostgresProxy puts a cuttable proxy between the gateway and PostgreSQL.
 	PostgresProxy bool
+	// DBTimeout, BreakerFailures and BreakerOpenFor set the application's
+	// statement deadline and dependency breakers (its defaults when zero).
+	DBTimeout       time.Duration
+	BreakerFailures uint32
+	BreakerOpenFor  time.Duration
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -213,13 +219,16 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		Webhooks: merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second,
 			AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, // the tests' receivers
 		Issuer:           wallet.SimulatedIssuer{MaxCharge: 5000000},
+		DBTimeout:        opts.DBTimeout,
+		BreakerFailures:  opts.BreakerFailures,
+		BreakerOpenFor:   opts.BreakerOpenFor,
 		RedisPrefix:      env.Prefix,
 		IdempotencyLease: time.Minute, IdempotencyRetention: 48 * time.Hour,
 		Logger: log,
 	}, env.Pool, rdb)
 	a := env.App
 	env.Server, env.Ledger, env.Wallet, env.Merchant, env.Payment = a.Server, a.Ledger, a.Wallet, a.Merchant, a.Payment
-	env.Settlement, env.Dispatcher = a.Settlement, a.Dispatcher
+	env.Settlement, env.Dispatcher, env.DB = a.Settlement, a.Dispatcher, a.DB
 	if opts.Routes != nil {
 		opts.Routes(env.Server.App())
 	}
