@@ -38,9 +38,14 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Poo
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres: ping %s: %w", redact(databaseURL), err)
+		return nil, fmt.Errorf("postgres: cannot reach %s (DATABASE_URL %s): %w", where(cfg.ConnConfig), redact(databaseURL), err)
 	}
 	return pool, nil
+}
+
+// where names a connection's database, server and user for an error.
+func where(cfg *pgx.ConnConfig) string {
+	return fmt.Sprintf("database %q on %s:%d as %q", cfg.Database, cfg.Host, cfg.Port, cfg.User)
 }
 
 // EnsureDatabase creates the database named in databaseURL if it does not
@@ -54,13 +59,21 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	if name == "" || name == "postgres" {
 		return nil
 	}
+	target := where(cfg)
 	cfg.Database = "postgres"
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 5 * time.Second
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// The server answered but will not let this user into "postgres"
+		// (no such database, no permission): the database may well exist
+		// already, and opening it will say what is wrong if not.
+		return nil
+	}
 	if err != nil {
-		return fmt.Errorf("postgres: connect to %s:%d: %w", cfg.Host, cfg.Port, err)
+		return fmt.Errorf("postgres: cannot reach %s (DATABASE_URL %s): %w", target, redact(databaseURL), err)
 	}
 	defer conn.Close(context.Background())
 	var exists bool
@@ -71,7 +84,6 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 		return nil
 	}
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created by a concurrent starter
 		return nil
 	}
