@@ -223,9 +223,20 @@ func TestDependencyDownIsNotAnErrorPerRequest(t *testing.T) {
 		}
 	}
 	env.PostgresProxy.Restore()
+	failed := 0
 	for _, line := range strings.Split(env.Logs.String(), "\n") {
 		if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, `"msg":"request failed"`) {
 			t.Errorf("a 503 was logged at ERROR: %s", line)
 		}
+		if strings.Contains(line, `"msg":"request failed"`) {
+			failed++
+		}
+		// A JSON object with a repeated key is ambiguous to log pipelines.
+		if n := strings.Count(line, `"request_id":`); n > 1 {
+			t.Errorf("a log line carries request_id %d times: %s", n, line)
+		}
+	}
+	if failed == 0 {
+		t.Error("the failed requests were not logged")
 	}
 }
