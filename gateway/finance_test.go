@@ -92,3 +92,35 @@ func TestFinanceDownloads(t *testing.T) {
 		t.Errorf("admin verify = %d %s", r.Status, r.Body)
 	}
 }
+
+// TestSettlementFailuresShowCodesNotInternals: a merchant's settlement that
+// fails in the database answers with a code and a safe message; the
+// database's own text stays in the log.
+func TestSettlementFailuresShowCodesNotInternals(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	a := env.NewMerchant(t, nil)
+	p := env.NewPayer(t, 10_000)
+	env.Pay(t, p, env.CreateOrder(t, a, 700).QRPayload)
+	if _, err := env.Pool.Exec(t.Context(), `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'tablespace ts_fin_07 is full on host db-internal-3'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON settlements FOR EACH STATEMENT EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	today := env.Clock.Now().In(gatewaytest.WalletConfig().Location).Format(time.DateOnly)
+	r := env.Do(t, "POST", "/v1/admin/settlements/run", map[string]any{"date": today, "close_early": true},
+		"Authorization", "Bearer "+gatewaytest.OperatorToken)
+	var res struct {
+		Data []settlement.Outcome `json:"data"`
+	}
+	r.JSON(t, &res)
+	if r.Status != http.StatusOK || len(res.Data) != 1 || res.Data[0].Result != "failed" {
+		t.Fatalf("settle = %d %s; want one failed merchant", r.Status, r.Body)
+	}
+	if strings.Contains(string(r.Body), "db-internal-3") || res.Data[0].Code != "internal" || res.Data[0].Error == "" {
+		t.Errorf("failed settlement = %s; want code internal and a message without the database's text", r.Body)
+	}
+	if !strings.Contains(env.Logs.String(), "db-internal-3") {
+		t.Error("the cause is not in the log")
+	}
+}

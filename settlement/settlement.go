@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/qrpay/qrpay/breaker"
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/postgres"
@@ -111,7 +112,28 @@ type Outcome struct {
 	Result     string `json:"result"` // settled, already_settled, failed
 	Net        int64  `json:"net"`
 	SHA256     string `json:"sha256,omitempty"`
-	Error      string `json:"error,omitempty"`
+	// Code and Error say why a merchant's settlement failed: a code of
+	// docs/errors.md and a message safe to show; the cause is logged.
+	Code  errs.Code `json:"code,omitempty"`
+	Error string    `json:"error,omitempty"`
+}
+
+// failed marks o failed by err: a coded error keeps its code and message; a
+// database that could not be reached is unavailable; anything else is
+// internal, its text only in the log.
+func (s *Service) failed(ctx context.Context, o Outcome, err error) Outcome {
+	o.Result = "failed"
+	var e *errs.Error
+	switch {
+	case errors.As(err, &e) && e.Code != errs.Internal && e.Code != errs.Unavailable:
+		o.Code, o.Error = e.Code, e.Message
+	case breaker.Down(err):
+		o.Code, o.Error = errs.Unavailable, "the database could not be reached; run the day again"
+	default:
+		o.Code, o.Error = errs.Internal, "internal error; the gateway's log has the cause"
+	}
+	s.log.ErrorContext(ctx, "settlement failed", "merchant", o.MerchantID, "date", o.Date, "code", o.Code, "err", err)
+	return o
 }
 
 // Run settles one business day for every merchant (or just merchantID).
@@ -169,8 +191,7 @@ func (s *Service) Run(ctx context.Context, date, merchantID string, closeEarly b
 		}
 		settledTotal.WithLabelValues(o.Result).Inc()
 		if o.Result == "failed" {
-			s.log.ErrorContext(ctx, "settlement failed", "merchant", id, "date", date, "err", o.Error)
-			failed = errors.Join(failed, fmt.Errorf("merchant %s: %s", id, o.Error))
+			failed = errors.Join(failed, fmt.Errorf("merchant %s: %s: %s", id, o.Code, o.Error))
 		}
 		out = append(out, o)
 	}
@@ -213,17 +234,14 @@ func (s *Service) settleMerchant(ctx context.Context, merchantID string, day Day
 				AND business_date > $2::date),
 			(SELECT (created_at AT TIME ZONE $3)::date::text FROM merchants WHERE id = $1)`,
 		merchantID, day.Date, s.cfg.Location.String()).Scan(&prevDate, &prevEnd, &laterDate, &created); err != nil {
-		o.Result, o.Error = "failed", err.Error()
-		return o
+		return s.failed(ctx, o, err)
 	}
 	dayBefore := day.Start.AddDate(0, 0, -1).Format(time.DateOnly)
 	switch {
 	case laterDate != nil:
-		o.Result, o.Error = "failed", fmt.Sprintf("the later day %s is already settled; days settle in order", *laterDate)
-		return o
+		return s.failed(ctx, o, errs.E(errs.Conflict, "the later day %s is already settled; days settle in order", *laterDate))
 	case created <= dayBefore && (prevDate == nil || *prevDate != dayBefore):
-		o.Result, o.Error = "failed", fmt.Sprintf("the day before, %s, is not settled yet; days settle in order (qrpay settle catch-up)", dayBefore)
-		return o
+		return s.failed(ctx, o, errs.E(errs.Conflict, "the day before, %s, is not settled yet; days settle in order (qrpay settle catch-up)", dayBefore))
 	}
 	// Take the merchant account's lock, the one every payment and refund
 	// holds while it writes and stamps its postings: once we have it, every
@@ -233,8 +251,7 @@ func (s *Service) settleMerchant(ctx context.Context, merchantID string, day Day
 	var lockedAt time.Time
 	if err := s.pool.QueryRow(ctx, `SELECT clock_timestamp() FROM accounts
 		WHERE id = (SELECT account_id FROM merchants WHERE id = $1) FOR UPDATE`, merchantID).Scan(&lockedAt); err != nil {
-		o.Result, o.Error = "failed", err.Error()
-		return o
+		return s.failed(ctx, o, err)
 	}
 	if closeEarly {
 		day.End = lockedAt
@@ -249,8 +266,7 @@ func (s *Service) settleMerchant(ctx context.Context, merchantID string, day Day
 	}
 	st, err := s.settle(ctx, merchantID, day)
 	if err != nil {
-		o.Result, o.Error = "failed", err.Error()
-		return o
+		return s.failed(ctx, o, err)
 	}
 	o.Result, o.Net, o.SHA256 = "settled", st.Net, st.SHA256
 	return o
