@@ -44,7 +44,7 @@ func (s *Server) financeRoutes() {
 		Summary: "Read a day's settlement: totals, checksum, status", Response: settlement.Settlement{}, Params: date,
 		Errors: []errs.Code{errs.NotFound}}, s.getSettlement)
 	s.handle(Op{Method: "GET", Path: "/v1/settlements/:date/file", Tag: tag, Auth: Merchant, Scope: fin,
-		Summary: "Download a day's settlement file (CSV; ETag is its SHA-256; gzip on request)", Produces: "text/csv",
+		Summary: "Download a day's settlement file (CSV; ETag is its SHA-256; gzip on request)", Produces: "text/csv", ETag: true,
 		Params: date, Errors: []errs.Code{errs.NotFound}}, s.downloadSettlement)
 	s.handle(Op{Method: "GET", Path: "/v1/settlements/:date/verify", Tag: tag, Auth: Merchant, Scope: fin,
 		Summary: "Recompute a day from the ledger and compare it with the settled file", Response: settlement.Check{},
