@@ -155,7 +155,7 @@ func openAPI(version string, ops []Op) map[string]any {
 			sort.Strings(codes)
 			responses[strconv.Itoa(st)] = map[string]any{
 				"description": "Error codes: " + strings.Join(codes, ", "),
-				"content":     map[string]any{"application/json": map[string]any{"schema": errSchema}},
+				"content":     map[string]any{"application/json": map[string]any{"schema": errorSchema(errSchema, codes)}},
 			}
 		}
 		o["responses"] = responses
@@ -182,6 +182,18 @@ func openAPI(version string, ops []Op) map[string]any {
 			},
 		},
 	}
+}
+
+// errorSchema is the error body restricted to the codes an operation
+// answers with one status.
+func errorSchema(body map[string]any, codes []string) map[string]any {
+	return map[string]any{"allOf": []any{body, map[string]any{
+		"type": "object",
+		"properties": map[string]any{"error": map[string]any{
+			"type":       "object",
+			"properties": map[string]any{"code": map[string]any{"type": "string", "enum": codes}},
+		}},
+	}}}
 }
 
 func defaultErrors(op Op) []errs.Code {

@@ -218,8 +218,12 @@ func contractOf(doc []byte) (*Contract, error) {
 // exchangeOf copies what the contract needs from a request the gateway has
 // just answered.
 func exchangeOf(ctx *fasthttp.RequestCtx) Exchange {
-	u := &url.URL{Scheme: "http", Host: string(ctx.Host()), Path: string(ctx.Path()),
-		RawQuery: string(ctx.QueryArgs().QueryString())}
+	// The path as sent: an order number may hold an escaped slash.
+	u, err := url.ParseRequestURI(string(ctx.Request.Header.RequestURI()))
+	if err != nil {
+		u = &url.URL{Path: string(ctx.Path())}
+	}
+	u.Scheme, u.Host = "http", string(ctx.Host())
 	req := &http.Request{Method: string(ctx.Method()), URL: u, Host: u.Host, Header: http.Header{}}
 	ctx.Request.Header.VisitAll(func(k, v []byte) { req.Header.Add(string(k), string(v)) })
 	ex := Exchange{

@@ -38,6 +38,8 @@ func TestContractCheck(t *testing.T) {
 			strings.Replace(wallet, `"balance":0,`, "", 1), false, `property "balance" is missing`},
 		{"unknown field", "GET", "/v1/wallet", "", 200, "application/json",
 			strings.Replace(wallet, `"phone"`, `"nickname":"x","phone"`, 1), false, "nickname"},
+		{"undocumented error code", "GET", "/v1/wallet", "", 401, "application/json",
+			strings.Replace(errorBody, "unauthorized", "card_frozen", 1), false, "card_frozen"},
 		{"error body of another shape", "GET", "/v1/wallet", "", 401, "application/json", `{"message":"no"}`, false, "error"},
 		{"undocumented content type", "GET", "/v1/wallet", "", 200, "text/plain", "ok", false, "text/plain"},
 		{"streamed file of another type", "GET", "/v1/settlements/2026-11-25/file", "", 200, "text/html", "", true, "text/html"},
