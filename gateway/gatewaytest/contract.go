@@ -117,10 +117,7 @@ func (c *Contract) Check(ex Exchange) error {
 			return err
 		}
 	}
-	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
-		return err
-	}
-	return nil
+	return openapi3filter.ValidateResponse(ctx, out)
 }
 
 // checkContentType checks a streamed response's media type, which
