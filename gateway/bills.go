@@ -26,7 +26,7 @@ func (s *Server) billRoutes() {
 		}, Errors: invalid}, s.listMovements)
 	s.handle(Op{Method: "GET", Path: "/v1/wallet/statements/:month", Tag: tag, Auth: Session,
 		Summary:  "A month's statement: opening and closing balance, money in and out by type (JSON, or the CSV file with ?format=csv or Accept: text/csv)",
-		Response: wallet.Statement{}, Params: []Param{
+		Response: wallet.Statement{}, AlsoProduces: "text/csv", Params: []Param{
 			{Name: "month", Doc: "YYYY-MM in the wallet's time zone; the current month or an earlier one."},
 			{Name: "format", In: "query", Doc: "json (default) or csv: the statement file, docs/bills.md describes its layout."},
 		}, Errors: invalid}, s.getStatement)

@@ -35,6 +35,7 @@ func (s *Server) financeRoutes() {
 	const tag = "finance"
 	fin := merchant.ScopeFinance
 	date := []Param{{Name: "date", Doc: "The business day, YYYY-MM-DD."}}
+	dayErrors := []errs.Code{errs.Invalid, errs.NotFound}
 	s.handle(Op{Method: "GET", Path: "/v1/settlements", Tag: tag, Auth: Merchant, Scope: fin,
 		Summary: "List settled days, newest first", Response: settlement.Page{}, Params: []Param{
 			{Name: "from", In: "query", Doc: "First day, YYYY-MM-DD."}, {Name: "to", In: "query", Doc: "Last day, YYYY-MM-DD."},
@@ -42,16 +43,16 @@ func (s *Server) financeRoutes() {
 			{Name: "starting_after", In: "query", Doc: "The next_cursor of the previous page."}}}, s.listSettlements)
 	s.handle(Op{Method: "GET", Path: "/v1/settlements/:date", Tag: tag, Auth: Merchant, Scope: fin,
 		Summary: "Read a day's settlement: totals, checksum, status", Response: settlement.Settlement{}, Params: date,
-		Errors: []errs.Code{errs.NotFound}}, s.getSettlement)
+		Errors: dayErrors}, s.getSettlement)
 	s.handle(Op{Method: "GET", Path: "/v1/settlements/:date/file", Tag: tag, Auth: Merchant, Scope: fin,
-		Summary: "Download a day's settlement file (CSV; ETag is its SHA-256; gzip on request)", Produces: "text/csv",
-		Params: date, Errors: []errs.Code{errs.NotFound}}, s.downloadSettlement)
+		Summary: "Download a day's settlement file (CSV; ETag is its SHA-256; gzip on request)", Produces: "text/csv", ETag: true,
+		Params: date, Errors: dayErrors}, s.downloadSettlement)
 	s.handle(Op{Method: "GET", Path: "/v1/settlements/:date/verify", Tag: tag, Auth: Merchant, Scope: fin,
 		Summary: "Recompute a day from the ledger and compare it with the settled file", Response: settlement.Check{},
-		Params: date, Errors: []errs.Code{errs.NotFound}}, s.verifySettlement)
+		Params: date, Errors: dayErrors}, s.verifySettlement)
 	s.handle(Op{Method: "POST", Path: "/v1/admin/settlements/run", Tag: "admin", Auth: Operator,
 		Summary: "Settle a business day now (normally the nightly job does)", Request: runSettlementRequest{},
-		Response: runSettlementResult{}}, s.runSettlement)
+		Response: runSettlementResult{}, Errors: []errs.Code{errs.NotFound}}, s.runSettlement)
 	s.handle(Op{Method: "GET", Path: "/v1/admin/settlements/verify", Tag: "admin", Auth: Operator,
 		Summary: "Reconcile every merchant's settlement of a day with the ledger", Response: verifyResult{},
 		Params: []Param{{Name: "date", In: "query", Doc: "YYYY-MM-DD", Required: true}}}, s.verifyAll)

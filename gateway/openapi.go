@@ -48,8 +48,14 @@ type Op struct {
 	Response     any    // zero value of the JSON success body, or nil
 	Status       int    // success status; 200 when zero
 	Produces     string // success content type when not JSON
-	Params       []Param
-	Errors       []errs.Code
+	// AlsoProduces is a file type the success body takes instead of JSON
+	// when the client asks for it (a statement as CSV, say).
+	AlsoProduces string
+	// ETag marks a file served with its checksum as the ETag: a request
+	// whose If-None-Match names it gets 304 Not Modified and no body.
+	ETag   bool
+	Params []Param
+	Errors []errs.Code
 }
 
 var pathParam = regexp.MustCompile(`:([A-Za-z_]+)`)
@@ -91,6 +97,11 @@ func openAPI(version string, ops []Op) map[string]any {
 					"description": p.Doc, "schema": map[string]any{"type": typ}})
 			}
 		}
+		if op.ETag {
+			params = append(params, map[string]any{"name": "If-None-Match", "in": "header",
+				"description": "The ETag of a copy the client holds; when it is current the answer is 304 with no body.",
+				"schema":      map[string]any{"type": "string"}})
+		}
 		if op.Idempotent {
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": true,
 				"description": "Unique per operation, at most 255 characters. Retries with the same key and body replay the first response.",
@@ -119,9 +130,19 @@ func openAPI(version string, ops []Op) map[string]any {
 		case op.Produces != "":
 			resp["content"] = map[string]any{op.Produces: map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 		case op.Response != nil:
-			resp["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.Response))}}
+			content := map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.Response))}}
+			if op.AlsoProduces != "" {
+				content[op.AlsoProduces] = map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}
+			}
+			resp["content"] = content
 		}
 		responses := map[string]any{strconv.Itoa(status): resp}
+		if op.ETag {
+			resp["headers"] = map[string]any{"ETag": map[string]any{"required": true,
+				"description": "The file's SHA-256 in hex, quoted.", "schema": map[string]any{"type": "string"}}}
+			responses[strconv.Itoa(http.StatusNotModified)] = map[string]any{
+				"description": "The copy named by If-None-Match is current."}
+		}
 		errSchema := g.schema(reflect.TypeOf(ErrorBody{}))
 		byStatus := map[int][]string{}
 		for _, code := range append(append([]errs.Code{}, op.Errors...), defaultErrors(op)...) {
@@ -134,7 +155,7 @@ func openAPI(version string, ops []Op) map[string]any {
 			sort.Strings(codes)
 			responses[strconv.Itoa(st)] = map[string]any{
 				"description": "Error codes: " + strings.Join(codes, ", "),
-				"content":     map[string]any{"application/json": map[string]any{"schema": errSchema}},
+				"content":     map[string]any{"application/json": map[string]any{"schema": errorSchema(errSchema, codes)}},
 			}
 		}
 		o["responses"] = responses
@@ -163,16 +184,41 @@ func openAPI(version string, ops []Op) map[string]any {
 	}
 }
 
+// errorSchema is the error body restricted to the codes an operation
+// answers with one status.
+func errorSchema(body map[string]any, codes []string) map[string]any {
+	return map[string]any{"allOf": []any{body, map[string]any{
+		"type": "object",
+		"properties": map[string]any{"error": map[string]any{
+			"type":       "object",
+			"properties": map[string]any{"code": map[string]any{"type": "string", "enum": codes}},
+		}},
+	}}}
+}
+
 func defaultErrors(op Op) []errs.Code {
 	codes := []errs.Code{errs.Internal, errs.Unavailable}
 	if op.Request != nil {
 		codes = append(codes, errs.InvalidJSON, errs.Invalid, errs.UnsupportedMediaType, errs.PayloadTooLarge)
 	}
-	if op.Auth != Public {
+	for _, p := range op.Params {
+		if p.In == "query" {
+			codes = append(codes, errs.Invalid) // a malformed or out-of-range value
+			break
+		}
+	}
+	switch op.Auth {
+	case Session, Operator:
 		codes = append(codes, errs.Unauthorized)
+	case Merchant:
+		codes = append(codes, errs.Unauthorized)
+		if op.Scope != "" {
+			codes = append(codes, errs.Forbidden) // a key without the scope
+		}
 	}
 	if op.Idempotent {
-		codes = append(codes, errs.IdempotencyKeyRequired, errs.IdempotencyMismatch, errs.IdempotencyInProgress)
+		// An over-long key is invalid.
+		codes = append(codes, errs.IdempotencyKeyRequired, errs.Invalid, errs.IdempotencyMismatch, errs.IdempotencyInProgress)
 	}
 	return codes
 }
@@ -262,22 +308,53 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 func (g *schemaGen) object(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	var required []string
-	example := map[string]any{}
+	g.fields(t, props, &required)
+	sort.Strings(required)
+	o := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	if ex := g.objectExample(props, required); len(ex) > 0 {
+		o["example"] = ex
+	}
+	return o
+}
+
+// fields adds t's JSON fields to props. Like encoding/json, it promotes the
+// fields of an untagged embedded struct into the outer object; a field of
+// the outer struct hides an embedded one of the same name.
+func (g *schemaGen) fields(t reflect.Type, props map[string]any, required *[]string) {
+	var embedded []reflect.Type
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
 		tag := f.Tag.Get("json")
 		if tag == "-" {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				embedded = append(embedded, et)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
 		if name == "" {
 			name = f.Name
 		}
+		if _, hidden := props[name]; hidden {
+			continue
+		}
 		s := g.schema(f.Type)
-		if _, isRef := s["$ref"]; isRef && (f.Tag.Get("doc") != "") {
+		_, isRef := s["$ref"]
+		if isRef && (f.Tag.Get("doc") != "" || f.Type.Kind() == reflect.Pointer) {
+			// OpenAPI 3.0 ignores the siblings of a $ref.
 			s = map[string]any{"allOf": []any{s}}
 		}
 		if d := f.Tag.Get("doc"); d != "" {
@@ -288,25 +365,90 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 		}
 		if ex, ok := f.Tag.Lookup("example"); ok {
 			s["example"] = exampleValue(ex, s["type"])
-			example[name] = s["example"]
 		}
 		if f.Type.Kind() == reflect.Pointer {
 			s["nullable"] = true
 		}
 		props[name] = s
 		if !strings.Contains(opts, "omitempty") {
-			required = append(required, name)
+			*required = append(*required, name)
 		}
 	}
-	sort.Strings(required)
-	o := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-	if len(required) > 0 {
-		o["required"] = required
+	for _, et := range embedded {
+		g.fields(et, props, required)
 	}
-	if len(example) > 0 {
-		o["example"] = example
+}
+
+// objectExample is an object's example: every field that has one, and a
+// plausible value for every required field that has none, so that the
+// example is itself a valid instance.
+func (g *schemaGen) objectExample(props map[string]any, required []string) map[string]any {
+	ex := map[string]any{}
+	for name, p := range props {
+		if v, ok := p.(map[string]any)["example"]; ok {
+			ex[name] = v
+		}
 	}
-	return o
+	if len(ex) == 0 {
+		return nil
+	}
+	for _, name := range required {
+		if _, ok := ex[name]; !ok {
+			ex[name] = g.exampleOf(props[name].(map[string]any))
+		}
+	}
+	return ex
+}
+
+// exampleTime is the instant examples use.
+const exampleTime = "2026-11-25T10:30:00+08:00"
+
+// exampleOf makes up a value that fits s.
+func (g *schemaGen) exampleOf(s map[string]any) any {
+	if v, ok := s["example"]; ok {
+		return v
+	}
+	if s["nullable"] == true {
+		return nil
+	}
+	if e, ok := s["enum"].([]string); ok && len(e) > 0 {
+		return e[0]
+	}
+	if ref, ok := s["$ref"].(string); ok {
+		c, _ := g.components[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any)
+		if v, ok := c["example"]; ok {
+			return v
+		}
+		return g.exampleOf(c)
+	}
+	if all, ok := s["allOf"].([]any); ok && len(all) == 1 {
+		return g.exampleOf(all[0].(map[string]any))
+	}
+	switch s["type"] {
+	case "string":
+		switch s["format"] {
+		case "date-time":
+			return exampleTime
+		case "byte":
+			return ""
+		}
+		return ""
+	case "integer", "number":
+		return 0
+	case "boolean":
+		return false
+	case "array":
+		return []any{}
+	case "object":
+		props, _ := s["properties"].(map[string]any)
+		req, _ := s["required"].([]string)
+		ex := map[string]any{}
+		for _, name := range req {
+			ex[name] = g.exampleOf(props[name].(map[string]any))
+		}
+		return ex
+	}
+	return nil
 }
 
 func exampleValue(s string, typ any) any {

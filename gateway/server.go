@@ -179,6 +179,9 @@ func (s *Server) Shutdown(ctx context.Context, delay time.Duration) error {
 	return s.app.ShutdownWithContext(ctx)
 }
 
+// OpenAPI returns the OpenAPI document served at /openapi.json.
+func (s *Server) OpenAPI() []byte { return s.openapi }
+
 func (s *Server) serveOpenAPI(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Send(s.openapi)

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
 
 	"github.com/qrpay/qrpay/gateway"
 	"github.com/qrpay/qrpay/ledger"
@@ -232,6 +233,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 	if opts.Routes != nil {
 		opts.Routes(env.Server.App())
 	}
+	checkContract(t, env)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +252,29 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		}
 	})
 	return env
+}
+
+// checkContract checks every exchange the gateway serves against its
+// OpenAPI document and reports the violations when the test ends, so that
+// any test driving the gateway, through Do, the SDK or the command line,
+// also tests the document.
+func checkContract(t testing.TB, env *Env) {
+	t.Helper()
+	contract, err := contractOf(env.Server.OpenAPI())
+	if err != nil {
+		t.Fatalf("/openapi.json: %v", err)
+	}
+	var found violations
+	t.Cleanup(func() { found.report(t) }) // runs after the server has stopped
+	srv := env.Server.App().Server()
+	serve := srv.Handler
+	srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		serve(ctx)
+		ex := exchangeOf(ctx)
+		if err := contract.Check(ex); err != nil {
+			found.add(ex, err)
+		}
+	}
 }
 
 // testCards are every card number the tests type in.
