@@ -26,6 +26,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,6 +49,14 @@ type Limits struct {
 type Usage struct {
 	Amount int64
 	Count  int64
+}
+
+// Ref names the ledger transfer a reservation is for, by the transfer's
+// idempotency scope and key, so that a reservation its process never
+// settled (it crashed, or lost Redis's answer) can be settled later by
+// what the ledger holds: see Reconcile.
+type Ref struct {
+	Scope, Key string
 }
 
 // Reservation is a successful Reserve. The caller keeps it until the ledger
@@ -82,12 +91,20 @@ const keyTTL = 48 * time.Hour
 // between the rebuild and the reserve.
 const seedAttempts = 3
 
+// CommittedFunc reports whether the ledger holds the transfer ref names. It
+// must read the ledger, never Redis.
+type CommittedFunc func(ctx context.Context, ref Ref) (bool, error)
+
 // Store keeps per-card daily usage in Redis.
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
 	loc    *time.Location
 	seed   SeedFunc
+
+	// committed and grace settle forgotten reservations (Reconcile).
+	committed CommittedFunc
+	grace     time.Duration
 
 	// seeding holds the rebuilds in flight in this process, by key, so that
 	// concurrent first payments of a card call SeedFunc once, not once each.
@@ -103,6 +120,14 @@ func New(rdb redis.UniversalClient, prefix string, loc *time.Location, seed Seed
 		panic("limits.New: rdb, loc and seed are required")
 	}
 	return &Store{rdb: rdb, prefix: prefix, loc: loc, seed: seed}
+}
+
+// Reconciling lets the store settle reservations older than grace by the
+// ledger (see Reconcile): grace must exceed the longest time a transfer can
+// take between its reservation and its commit. Call it before first use.
+func (s *Store) Reconciling(grace time.Duration, committed CommittedFunc) *Store {
+	s.grace, s.committed = grace, committed
+	return s
 }
 
 // DayBounds returns the business day that contains now in loc, as
@@ -130,6 +155,25 @@ func (s *Store) key(cardID, day string) string {
 // path is one script call; a day not yet in Redis is first rebuilt from the
 // ledger. Redis failures are unavailable: callers fail closed.
 func (s *Store) Reserve(ctx context.Context, cardID string, amount int64, lim Limits, now time.Time) (Reservation, error) {
+	return s.ReserveFor(ctx, cardID, amount, lim, now, Ref{})
+}
+
+// ReserveFor is Reserve for the transfer ref names: a reservation its
+// process never commits or releases is settled by Reconcile. A refusal by
+// the daily limits while older reservations are outstanding reconciles the
+// card first and tries once more, so a forgotten reservation never keeps a
+// card refused.
+func (s *Store) ReserveFor(ctx context.Context, cardID string, amount int64, lim Limits, now time.Time, ref Ref) (Reservation, error) {
+	r, err := s.reserve(ctx, cardID, amount, lim, now, ref)
+	if errs.Is(err, errs.LimitExceeded) && amount <= lim.PerTransaction && s.committed != nil {
+		if n, rerr := s.Reconcile(ctx, cardID, now); rerr == nil && n > 0 {
+			return s.reserve(ctx, cardID, amount, lim, now, ref)
+		}
+	}
+	return r, err
+}
+
+func (s *Store) reserve(ctx context.Context, cardID string, amount int64, lim Limits, now time.Time, ref Ref) (Reservation, error) {
 	switch {
 	case cardID == "":
 		return Reservation{}, errs.E(errs.Invalid, "card id is required")
@@ -148,9 +192,12 @@ func (s *Store) Reserve(ctx context.Context, cardID string, amount int64, lim Li
 	day, start, end := DayBounds(now, s.loc)
 	key := s.key(cardID, day)
 	r := Reservation{CardID: cardID, ID: rand.Text(), Day: day, Amount: amount}
+	args := []any{"r:" + r.ID, amount, min(lim.DailyAmount, maxAmount), min(lim.DailyCount, maxAmount)}
+	if ref.Key != "" {
+		args = append(args, "k:"+r.ID, encodeRef(now, ref))
+	}
 	for attempt := 1; ; attempt++ {
-		res, err := reserveScript.Run(ctx, s.rdb, []string{key},
-			"r:"+r.ID, amount, min(lim.DailyAmount, maxAmount), min(lim.DailyCount, maxAmount)).Text()
+		res, err := reserveScript.Run(ctx, s.rdb, []string{key}, args...).Text()
 		if err != nil {
 			return Reservation{}, errs.Wrap(errs.Unavailable, err, "card limits unavailable; try again")
 		}
@@ -194,7 +241,7 @@ func (s *Store) settle(ctx context.Context, script *redis.Script, r Reservation)
 	if _, err := time.Parse(time.DateOnly, r.Day); err != nil {
 		return errs.E(errs.Invalid, "reservation day is not a date")
 	}
-	if err := script.Run(ctx, s.rdb, []string{s.key(r.CardID, r.Day)}, "r:"+r.ID).Err(); err != nil {
+	if err := script.Run(ctx, s.rdb, []string{s.key(r.CardID, r.Day)}, "r:"+r.ID, "k:"+r.ID).Err(); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "card limits unavailable; try again")
 	}
 	return nil
@@ -228,12 +275,16 @@ func (s *Store) Usage(ctx context.Context, cardID string, now time.Time) (Usage,
 
 // Pending returns how many of the card's reservations are neither committed
 // nor released, among those made today or yesterday (a payment reserved just
-// before midnight is still outstanding after it). Closing a wallet waits for
-// zero. Reservations Redis lost are not counted; the ledger, which the
-// closing checks too, still holds any that were posted.
+// before midnight is still outstanding after it), after reconciling the
+// card. Closing a wallet waits for zero. Reservations Redis lost are not
+// counted; the ledger, which the closing checks too, still holds any that
+// were posted.
 func (s *Store) Pending(ctx context.Context, cardID string, now time.Time) (int, error) {
 	if cardID == "" {
 		return 0, errs.E(errs.Invalid, "card id is required")
+	}
+	if _, err := s.Reconcile(ctx, cardID, now); err != nil {
+		return 0, err
 	}
 	today, start, _ := DayBounds(now, s.loc)
 	yesterday, _, _ := DayBounds(start.Add(-time.Nanosecond), s.loc)
@@ -263,4 +314,71 @@ func toInt(v any) int64 {
 	s, _ := v.(string)
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
+}
+
+// Reconcile settles the card's reservations of today and yesterday that are
+// older than the grace period given to Reconciling and were made for a
+// transfer (ReserveFor), by what the ledger holds: committed if it holds the
+// transfer, released if not. That is how a reservation whose process died
+// between Reserve and Commit, or whose Commit or Release never reached
+// Redis, stops counting wrongly, so the counters converge to the ledger. It
+// returns how many it settled. Without Reconciling it does nothing.
+//
+// A transfer that commits after its reservation was released this way —
+// one that took longer than the grace period — is missing from the
+// counters until the day ends, as after Redis loses a day.
+func (s *Store) Reconcile(ctx context.Context, cardID string, now time.Time) (int, error) {
+	if s.committed == nil {
+		return 0, nil
+	}
+	today, start, _ := DayBounds(now, s.loc)
+	yesterday, _, _ := DayBounds(start.Add(-time.Nanosecond), s.loc)
+	settled := 0
+	for _, day := range []string{today, yesterday} {
+		key := s.key(cardID, day)
+		fields, err := s.rdb.HGetAll(ctx, key).Result()
+		if err != nil {
+			return settled, errs.Wrap(errs.Unavailable, err, "card limits unavailable; try again")
+		}
+		for field, v := range fields {
+			id, ok := strings.CutPrefix(field, "k:")
+			if !ok {
+				continue
+			}
+			at, ref, ok := decodeRef(v)
+			if !ok || now.Sub(at) < s.grace {
+				continue
+			}
+			done, err := s.committed(ctx, ref)
+			if err != nil {
+				return settled, err
+			}
+			script := releaseScript
+			if done {
+				script = commitScript
+			}
+			if err := script.Run(ctx, s.rdb, []string{key}, "r:"+id, field).Err(); err != nil {
+				return settled, errs.Wrap(errs.Unavailable, err, "card limits unavailable; try again")
+			}
+			settled++
+		}
+	}
+	return settled, nil
+}
+
+// A reservation's reference is kept as "<unix ms>\x1f<scope>\x1f<key>".
+func encodeRef(at time.Time, ref Ref) string {
+	return strconv.FormatInt(at.UnixMilli(), 10) + "\x1f" + ref.Scope + "\x1f" + ref.Key
+}
+
+func decodeRef(v string) (time.Time, Ref, bool) {
+	parts := strings.SplitN(v, "\x1f", 3)
+	if len(parts) != 3 {
+		return time.Time{}, Ref{}, false
+	}
+	ms, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil {
+		return time.Time{}, Ref{}, false
+	}
+	return time.UnixMilli(ms), Ref{Scope: parts[1], Key: parts[2]}, true
 }

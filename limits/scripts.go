@@ -11,8 +11,10 @@ import "github.com/redis/go-redis/v9"
 // at most 2^52 so the comparisons are exact. Counters change only through
 // HINCRBY, which is exact int64 arithmetic.
 
-// reserveScript: ARGV = reservation field, amount, daily amount, daily count.
-// It answers "missing" without writing when the day was never seeded, so the
+// reserveScript: ARGV = reservation field, amount, daily amount, daily
+// count, and optionally the reservation's reference field and value (when it
+// was made, and the key of the transfer it is for: see Reconcile). It
+// answers "missing" without writing when the day was never seeded, so the
 // caller rebuilds it from the ledger and tries again.
 var reserveScript = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'seeded', 'amount', 'count', ARGV[1])
@@ -22,23 +24,27 @@ local amount = tonumber(ARGV[2])
 if tonumber(h[2] or '0') + amount > tonumber(ARGV[3]) then return 'daily_amount' end
 if tonumber(h[3] or '0') + 1 > tonumber(ARGV[4]) then return 'daily_count' end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[5] then redis.call('HSET', KEYS[1], ARGV[5], ARGV[6]) end
 redis.call('HINCRBY', KEYS[1], 'amount', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'count', 1)
 redis.call('HINCRBY', KEYS[1], 'pending', 1)
 return 'ok'
 `)
 
-// commitScript: ARGV = reservation field. The usage stays; only the record
-// of the reservation goes.
+// commitScript: ARGV = reservation field, its reference field. The usage
+// stays; only the record of the reservation goes.
 var commitScript = redis.NewScript(`
+redis.call('HDEL', KEYS[1], ARGV[2])
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'pending', -1)
 return 1
 `)
 
-// releaseScript: ARGV = reservation field. It gives back the amount stored
-// with the reservation, never one the caller supplies.
+// releaseScript: ARGV = reservation field, its reference field. It gives
+// back the amount stored with the reservation, never one the caller
+// supplies.
 var releaseScript = redis.NewScript(`
+redis.call('HDEL', KEYS[1], ARGV[2])
 local amount = redis.call('HGET', KEYS[1], ARGV[1])
 if not amount then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])

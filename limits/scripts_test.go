@@ -41,11 +41,11 @@ func TestScriptsAreIdempotent(t *testing.T) {
 		// The limits are tight: a resend that re-checked them would be refused.
 		return reserveScript.Run(ctx, rdb, []string{key}, "r:a", 10, 50, 3).Err()
 	}, Usage{Amount: 50, Count: 3}, 1)
-	twice("release", func() error { return releaseScript.Run(ctx, rdb, []string{key}, "r:a").Err() },
+	twice("release", func() error { return releaseScript.Run(ctx, rdb, []string{key}, "r:a", "k:a").Err() },
 		Usage{Amount: 40, Count: 2}, 0)
 	if err := reserveScript.Run(ctx, rdb, []string{key}, "r:b", 5, 50, 3).Err(); err != nil {
 		t.Fatal(err)
 	}
-	twice("commit", func() error { return commitScript.Run(ctx, rdb, []string{key}, "r:b").Err() },
+	twice("commit", func() error { return commitScript.Run(ctx, rdb, []string{key}, "r:b", "k:b").Err() },
 		Usage{Amount: 45, Count: 3}, 0)
 }
