@@ -14,6 +14,7 @@ import (
 	"github.com/qrpay/qrpay/limits"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/payment"
+	"github.com/qrpay/qrpay/ratelimit"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -85,7 +86,8 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 		loc = time.UTC
 	}
 	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(pool))
-	a.Wallet = wallet.New(cfg.Wallet, pool, a.Ledger, a.Limits, cfg.Issuer, log)
+	rate := ratelimit.New(rdb, cfg.RedisPrefix)
+	a.Wallet = wallet.New(cfg.Wallet, pool, a.Ledger, a.Limits, rate, cfg.Issuer, log)
 	a.Merchant = merchant.New(cfg.Merchant, pool, log)
 	a.Payment = payment.New(a.Ledger, a.Wallet, a.Merchant)
 	a.Settlement = settlement.New(cfg.Settlement, pool, a.Ledger, cfg.Files)
@@ -94,6 +96,7 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 		Pool: pool, Redis: rdb, Wallet: a.Wallet, Merchant: a.Merchant, Payment: a.Payment, Settlement: a.Settlement,
 		Delivered:   a.Dispatcher.Poke,
 		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention),
+		Rate:        rate,
 		Logger:      log, Gatherer: cfg.Gatherer,
 	})
 	var ctx context.Context

@@ -48,8 +48,17 @@ func (s *Server) authMerchant(scope string) fiber.Handler {
 		if subtle.ConstantTimeCompare([]byte(want), []byte(sig)) != 1 {
 			return errUnsigned
 		}
-		// Only a correctly signed request spends a nonce, so nobody can
-		// burn another caller's nonces.
+		// Only a correctly signed request spends from the key's budget or
+		// a nonce, so nobody can use up another caller's. A refused
+		// request keeps its nonce: the same request may be sent again.
+		wait, err := s.deps.Rate.Allow(ctx, "merchant:"+caller.KeyID, s.cfg.MerchantKeyLimit, s.now())
+		if err != nil {
+			return errs.Wrap(errs.Unavailable, err, "the rate limiter is unavailable; try again")
+		}
+		if wait > 0 {
+			return &errs.Error{Code: errs.RateLimited, RetryAfter: wait,
+				Message: "too many requests for this API key; try again after Retry-After seconds"}
+		}
 		fresh, err := s.deps.Redis.SetNX(ctx, s.cfg.RedisPrefix+"nonce:{"+caller.KeyID+"}:"+nonce, 1, 2*sdk.SignatureTolerance).Result()
 		if err != nil {
 			return errs.Wrap(errs.Unavailable, err, "the nonce store is unavailable; try again")

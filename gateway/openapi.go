@@ -171,6 +171,9 @@ func defaultErrors(op Op) []errs.Code {
 	if op.Auth != Public {
 		codes = append(codes, errs.Unauthorized)
 	}
+	if op.Auth == Merchant {
+		codes = append(codes, errs.RateLimited) // each API key's budget
+	}
 	if op.Idempotent {
 		codes = append(codes, errs.IdempotencyKeyRequired, errs.IdempotencyMismatch, errs.IdempotencyInProgress)
 	}
