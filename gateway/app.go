@@ -99,6 +99,12 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 		Rate:        rate,
 		Logger:      log, Gatherer: cfg.Gatherer,
 	})
+	// Best effort: a request that finds the epoch missing writes it too.
+	epochCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if err := a.Server.EnsureNonceEpoch(epochCtx); err != nil {
+		log.Warn("the nonce store's epoch could not be written at start; the first signed request will", "err", err)
+	}
+	cancel()
 	var ctx context.Context
 	ctx, a.stopDispatcher = context.WithCancel(context.Background())
 	go func() { defer close(a.dispatcherDone); a.Dispatcher.Run(ctx) }()

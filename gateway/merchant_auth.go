@@ -24,7 +24,9 @@ var errUnsigned = errs.E(errs.Unauthorized, "the request signature is missing or
 // authMerchant verifies a signed merchant request (docs/signing.md): a live
 // key with the route's scope, a timestamp within the window, the HMAC over
 // the canonical string (compared in constant time, with the same function
-// the SDK signs with), and a nonce not seen within the window.
+// the SDK signs with), the key's request budget, and a nonce not seen
+// within the window, on a request signed no earlier than the nonce
+// store's epoch (nonce.go).
 func (s *Server) authMerchant(scope string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		keyID := c.Get(sdk.HeaderKey)
@@ -59,9 +61,9 @@ func (s *Server) authMerchant(scope string) fiber.Handler {
 			return &errs.Error{Code: errs.RateLimited, RetryAfter: wait,
 				Message: "too many requests for this API key; try again after Retry-After seconds"}
 		}
-		fresh, err := s.deps.Redis.SetNX(ctx, s.cfg.RedisPrefix+"nonce:{"+caller.KeyID+"}:"+nonce, 1, 2*sdk.SignatureTolerance).Result()
+		fresh, err := s.spendNonce(ctx, caller.KeyID, nonce, ts)
 		if err != nil {
-			return errs.Wrap(errs.Unavailable, err, "the nonce store is unavailable; try again")
+			return err
 		}
 		if !fresh {
 			return errUnsigned
