@@ -236,3 +236,26 @@ func TestRateLimitedIsDocumented(t *testing.T) {
 		t.Errorf("sign-in documents 423, which it never answers")
 	}
 }
+
+// TestLimitsFailClosedWithoutRedis: the budgets and sign-in lockouts live
+// in Redis, so without it sign-in and PIN checks answer 503 with
+// Retry-After rather than check secrets unguarded; open sessions still
+// read the wallet.
+func TestLimitsFailClosedWithoutRedis(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t, func(o *gatewaytest.Options) { o.RedisProxy = true })
+	p := env.NewPayer(t, 0)
+	env.RedisProxy.Cut()
+	for what, r := range map[string]gatewaytest.Response{
+		"sign-in":   login(t, env, p.Phone, gatewaytest.Password, "203.0.113.1"),
+		"PIN check": env.Do(t, "POST", "/v1/wallet/pin/verify", map[string]string{"pin": p.PIN}, p.Auth()...),
+	} {
+		if r.Status != http.StatusServiceUnavailable || r.Code() != "unavailable" || r.Header.Get("Retry-After") == "" {
+			t.Errorf("%s with Redis down = %d %s; want 503 unavailable with Retry-After", what, r.Status, r.Body)
+		}
+	}
+	if r := env.Do(t, "GET", "/v1/wallet", nil, p.Auth()...); r.Status != http.StatusOK {
+		t.Errorf("reading the wallet with Redis down = %d %s; want 200", r.Status, r.Body)
+	}
+	env.RedisProxy.Restore()
+}
