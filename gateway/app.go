@@ -16,6 +16,7 @@ import (
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/postgres"
+	"github.com/qrpay/qrpay/ratelimit"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -103,7 +104,8 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 		loc = time.UTC
 	}
 	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(db))
-	a.Wallet = wallet.New(cfg.Wallet, db, a.Ledger, a.Limits, cfg.Issuer, log)
+	rate := ratelimit.New(rdb, cfg.RedisPrefix)
+	a.Wallet = wallet.New(cfg.Wallet, db, a.Ledger, a.Limits, rate, cfg.Issuer, log)
 	a.Merchant = merchant.New(cfg.Merchant, db, log)
 	a.Payment = payment.New(a.Ledger, a.Wallet, a.Merchant)
 	a.Settlement = settlement.New(cfg.Settlement, db, a.Ledger, cfg.Files)
@@ -112,8 +114,15 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 		Pool: pool, Redis: rdb, Wallet: a.Wallet, Merchant: a.Merchant, Payment: a.Payment, Settlement: a.Settlement,
 		Delivered:   a.Dispatcher.Poke,
 		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention),
+		Rate:        rate,
 		Logger:      log, Gatherer: cfg.Gatherer,
 	})
+	// Best effort: a request that finds the epoch missing writes it too.
+	epochCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if err := a.Server.EnsureNonceEpoch(epochCtx); err != nil {
+		log.Warn("the nonce store's epoch could not be written at start; the first signed request will", "err", err)
+	}
+	cancel()
 	var ctx context.Context
 	ctx, a.stopDispatcher = context.WithCancel(context.Background())
 	go func() { defer close(a.dispatcherDone); a.Dispatcher.Run(ctx) }()

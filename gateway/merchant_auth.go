@@ -24,7 +24,9 @@ var errUnsigned = errs.E(errs.Unauthorized, "the request signature is missing or
 // authMerchant verifies a signed merchant request (docs/signing.md): a live
 // key with the route's scope, a timestamp within the window, the HMAC over
 // the canonical string (compared in constant time, with the same function
-// the SDK signs with), and a nonce not seen within the window.
+// the SDK signs with), the key's request budget, and a nonce not seen
+// within the window, on a request signed no earlier than the nonce
+// store's epoch (nonce.go).
 func (s *Server) authMerchant(scope string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		keyID := c.Get(sdk.HeaderKey)
@@ -48,11 +50,20 @@ func (s *Server) authMerchant(scope string) fiber.Handler {
 		if subtle.ConstantTimeCompare([]byte(want), []byte(sig)) != 1 {
 			return errUnsigned
 		}
-		// Only a correctly signed request spends a nonce, so nobody can
-		// burn another caller's nonces.
-		fresh, err := s.deps.Redis.SetNX(ctx, s.cfg.RedisPrefix+"nonce:{"+caller.KeyID+"}:"+nonce, 1, 2*sdk.SignatureTolerance).Result()
+		// Only a correctly signed request spends from the key's budget or
+		// a nonce, so nobody can use up another caller's. A refused
+		// request keeps its nonce: the same request may be sent again.
+		wait, err := s.deps.Rate.Allow(ctx, "merchant:"+caller.KeyID, s.cfg.MerchantKeyLimit, s.now())
 		if err != nil {
-			return errs.Wrap(errs.Unavailable, err, "the nonce store is unavailable; try again")
+			return errs.Wrap(errs.Unavailable, err, "the rate limiter is unavailable; try again")
+		}
+		if wait > 0 {
+			return &errs.Error{Code: errs.RateLimited, RetryAfter: wait,
+				Message: "too many requests for this API key; try again after Retry-After seconds"}
+		}
+		fresh, err := s.spendNonce(ctx, caller.KeyID, nonce, ts)
+		if err != nil {
+			return err
 		}
 		if !fresh {
 			return errUnsigned

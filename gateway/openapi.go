@@ -216,6 +216,9 @@ func defaultErrors(op Op) []errs.Code {
 			codes = append(codes, errs.Forbidden) // a key without the scope
 		}
 	}
+	if op.Auth == Merchant {
+		codes = append(codes, errs.RateLimited) // each API key's budget
+	}
 	if op.Idempotent {
 		// An over-long key is invalid.
 		codes = append(codes, errs.IdempotencyKeyRequired, errs.Invalid, errs.IdempotencyMismatch, errs.IdempotencyInProgress)

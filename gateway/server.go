@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/qrpay/qrpay/idem"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/payment"
+	"github.com/qrpay/qrpay/ratelimit"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -39,6 +41,12 @@ type Config struct {
 	RedisPrefix string
 	// Now is the clock for signature windows (time.Now when nil).
 	Now func() time.Time
+	// TrustedProxies are the networks of the load balancers in front of
+	// the gateway: only from them is X-Forwarded-For believed (see
+	// clientAddr). Empty: the peer's own address is the client's.
+	TrustedProxies []netip.Prefix
+	// MerchantKeyLimit bounds each API key's signed requests.
+	MerchantKeyLimit ratelimit.Limit
 }
 
 // Deps are the services the gateway serves. NewApp constructs them.
@@ -56,8 +64,10 @@ type Deps struct {
 	Delivered func()
 	// Idempotency is the Redis fast path of idempotent requests.
 	Idempotency *idem.Store
-	Logger      *slog.Logger
-	Gatherer    prometheus.Gatherer // defaults to the default registry
+	// Rate keeps the request budgets (merchant API keys).
+	Rate     *ratelimit.Limiter
+	Logger   *slog.Logger
+	Gatherer prometheus.Gatherer // defaults to the default registry
 }
 
 // Server is the gateway's HTTP server.

@@ -100,7 +100,7 @@ func (s *Server) walletRoutes() {
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/customers", Tag: tag, Summary: "Register a wallet with a phone number and password",
 		Request: registerRequest{}, Response: wallet.Wallet{}, Status: http.StatusCreated, Errors: []errs.Code{errs.Conflict}}, s.register)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/sessions", Tag: tag, Summary: "Log in: exchange phone and password for a session token",
-		Request: registerRequest{}, Response: sessionCreated{}, Status: http.StatusCreated, Errors: []errs.Code{errs.Unauthorized, errs.Locked, errs.RateLimited}}, s.login)
+		Request: registerRequest{}, Response: sessionCreated{}, Status: http.StatusCreated, Errors: []errs.Code{errs.Unauthorized, errs.RateLimited}}, s.login)
 	s.handle(Op{Method: "GET", Path: "/v1/wallet/sessions", Tag: tag, Auth: Session, Summary: "List the wallet's live sessions",
 		Response: sessionList{}}, s.listSessions)
 	s.handle(Op{Method: "DELETE", Path: "/v1/wallet/sessions/:id", Tag: tag, Auth: Session, Summary: "Log out a session (`current` for this one)",
@@ -157,7 +157,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	token, sess, p, err := s.deps.Wallet.Login(c.UserContext(), req.Phone, req.Password)
+	token, sess, p, err := s.deps.Wallet.Login(c.UserContext(), req.Phone, req.Password, s.clientAddr(c))
 	if err != nil {
 		return err
 	}

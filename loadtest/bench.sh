@@ -8,6 +8,9 @@
 # cheap argon2 setting (ARGON2_MEMORY_KIB=1024, ARGON2_TIME=1) so that
 # opening $PAYERS wallets takes seconds; wallet-mix's transfers verify the
 # PIN with it too, so they cost less CPU than with production settings.
+# The load generator is one client signing in every wallet and driving a
+# few merchant keys flat out, so the per-address, per-wallet and per-key
+# rate limits are off.
 #
 #   loadtest/bench.sh [DURATION]            # default 20s per scenario
 #   SCENARIOS="hot-pay hot-cycle" loadtest/bench.sh 30s
@@ -37,6 +40,7 @@ DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" REDIS_PREF
 	PORT=$port DEBUG_ADDR=127.0.0.1:$debug ACCESS_LOG=false LOG_LEVEL=warn \
 	SECRET_PEPPER=bench-pepper-0123456789 CARD_TOKEN_KEY=bench-card-key-0123456789 \
 	ARGON2_MEMORY_KIB=1024 ARGON2_TIME=1 \
+	LOGIN_LIMIT_PER_CLIENT=off PIN_LIMIT_PER_WALLET=off MERCHANT_KEY_LIMIT=off \
 	MERCHANT_SECRET_KEY=bench-merchant-key-0123456789 ./bin/qrpay serve >"$out/gateway.log" 2>&1 &
 gw=$!
 cleanup() {

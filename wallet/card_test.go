@@ -94,7 +94,7 @@ func TestSecretHashing(t *testing.T) {
 // as a wrong password.
 func TestUnknownPhoneCostsAVerify(t *testing.T) {
 	cost := Argon2{MemoryKiB: 2048, Time: 3, Threads: 1}
-	s := New(Config{Argon2: cost, Pepper: []byte("p")}, nil, nil, nil, nil, nil)
+	s := New(Config{Argon2: cost, Pepper: []byte("p")}, nil, nil, nil, nil, nil, nil)
 	if !strings.Contains(s.dummyHash, "$m=2048,t=3,p=1$") {
 		t.Errorf("dummy hash %q; want the configured cost m=2048,t=3,p=1", s.dummyHash)
 	}

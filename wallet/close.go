@@ -30,8 +30,11 @@ func (s *Service) Close(ctx context.Context, p Principal, password string) error
 		}
 		return fmt.Errorf("close wallet: %w", err)
 	}
+	if err := s.spendSecretCheck(ctx, p); err != nil {
+		return err
+	}
 	if err := s.attempt(ctx, id, loginAttempts, func() (bool, error) {
-		return verifySecret(hash, s.cfg.Pepper, password)
+		return s.verify(hash, s.cfg.Pepper, password)
 	}); err != nil {
 		return err
 	}

@@ -59,7 +59,8 @@ func (s *Service) SetPIN(ctx context.Context, p Principal, pin, oldPIN string) e
 	return nil
 }
 
-// VerifyPIN checks the payment PIN under the PIN lockout.
+// VerifyPIN checks the payment PIN under the wallet's budget of secret
+// checks (SecretChecks) and the PIN lockout.
 func (s *Service) VerifyPIN(ctx context.Context, p Principal, pin string) error {
 	if pin == "" {
 		return errs.E(errs.PINRequired, "the payment PIN is required")
@@ -75,12 +76,24 @@ func (s *Service) VerifyPIN(ctx context.Context, p Principal, pin string) error 
 	if hash == nil {
 		return errs.E(errs.PINRequired, "set a payment PIN first")
 	}
+	if err := s.spendSecretCheck(ctx, p); err != nil {
+		return err
+	}
 	return s.attempt(ctx, id, pinAttempts, func() (bool, error) {
 		if !validPIN(pin) {
 			return false, nil
 		}
-		return verifySecret(*hash, s.cfg.Pepper, pin)
+		return s.verify(*hash, s.cfg.Pepper, pin)
 	})
+}
+
+// spendSecretCheck takes one check of the wallet's PIN or password from its
+// budget in Redis. The PIN lockout already stops guessing after
+// MaxAttempts; the budget bounds the argon2 work one session can ask for,
+// right secrets included, and fails closed without Redis, as the money
+// moves that need a PIN do.
+func (s *Service) spendSecretCheck(ctx context.Context, p Principal) error {
+	return s.spend(ctx, "wallet:secrets:"+p.WalletID, s.cfg.SecretChecks, s.now(), "too many PIN or password checks for this wallet")
 }
 
 // NeedsPIN reports whether a payment of amount needs the PIN.

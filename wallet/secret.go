@@ -65,6 +65,14 @@ func verifySecret(phc string, pepper []byte, secret string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
+// subjectKey derives, from the pepper, the key of the hashes that stand
+// for phone numbers and client addresses in rate-limit keys.
+func subjectKey(pepper []byte) []byte {
+	m := hmac.New(sha256.New, pepper)
+	m.Write([]byte("qrpay rate-limit subjects"))
+	return m.Sum(nil)
+}
+
 func pepperize(pepper []byte, secret string) []byte {
 	m := hmac.New(sha256.New, pepper)
 	m.Write([]byte(secret))

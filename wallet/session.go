@@ -20,40 +20,6 @@ type Session struct {
 	Current   bool      `json:"current" example:"true"`
 }
 
-// errBadLogin is the one answer for an unknown phone and a wrong password.
-var errBadLogin = errs.E(errs.Unauthorized, "phone number or password is wrong")
-
-// Login checks a phone number and password and opens a session. It returns
-// the bearer token once; only its hash is stored.
-func (s *Service) Login(ctx context.Context, phone, password string) (string, Session, Principal, error) {
-	var id uuid.UUID
-	var hash string
-	var accountID int64
-	err := s.pool.QueryRow(ctx, `SELECT id, password_hash, account_id FROM customers
-		WHERE phone = $1 AND status = 'active'`, phone).Scan(&id, &hash, &accountID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		_, _ = verifySecret(s.dummyHash, s.cfg.Pepper, password)
-		authFailures.WithLabelValues("login").Inc()
-		return "", Session{}, Principal{}, errBadLogin
-	}
-	if err != nil {
-		return "", Session{}, Principal{}, fmt.Errorf("login: %w", err)
-	}
-	if err := s.attempt(ctx, id, loginAttempts, func() (bool, error) {
-		return verifySecret(hash, s.cfg.Pepper, password)
-	}); err != nil {
-		return "", Session{}, Principal{}, err
-	}
-	token, tokenHash := newSessionToken()
-	now := s.now()
-	sess := Session{ID: uuid.Must(uuid.NewV7()).String(), CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL), Current: true}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO sessions (id, token_hash, customer_id, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5)`, sess.ID, tokenHash, id, sess.CreatedAt, sess.ExpiresAt); err != nil {
-		return "", Session{}, Principal{}, fmt.Errorf("login: %w", err)
-	}
-	return token, sess, Principal{WalletID: id.String(), SessionID: sess.ID, AccountID: accountID}, nil
-}
-
 // Authenticate resolves a bearer token to its live session. Expired,
 // revoked and closed-wallet sessions are all simply unauthorized.
 //
@@ -150,6 +116,8 @@ type attemptKind struct {
 }
 
 var (
+	// loginAttempts guard the password check of closing a wallet (its
+	// owner is signed in); signing in has its own lockout (login.go).
 	loginAttempts = attemptKind{"login", "login_failures", "login_locked_until", errBadLogin}
 	pinAttempts   = attemptKind{"pin", "pin_failures", "pin_locked_until", errs.E(errs.PINInvalid, "the payment PIN is wrong")}
 )

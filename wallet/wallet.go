@@ -23,6 +23,7 @@ import (
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/limits"
 	"github.com/qrpay/qrpay/postgres"
+	"github.com/qrpay/qrpay/ratelimit"
 )
 
 var (
@@ -49,10 +50,15 @@ type Config struct {
 	SessionCacheTTL time.Duration
 	MaxAttempts     int           // wrong passwords (or PINs) before a lockout
 	LockoutFor      time.Duration // how long a lockout lasts
-	PINThreshold    int64         // payments above this need the PIN
-	DefaultLimits   Limits        // a new card's limits
-	MaxLimits       Limits        // the most a customer may set
-	Now             func() time.Time
+	// LoginPerClient and LoginPerPhone bound sign-in attempts from one
+	// client address and for one phone number, registered or not.
+	LoginPerClient, LoginPerPhone ratelimit.Limit
+	// SecretChecks bounds a signed-in wallet's PIN and password checks.
+	SecretChecks  ratelimit.Limit
+	PINThreshold  int64  // payments above this need the PIN
+	DefaultLimits Limits // a new card's limits
+	MaxLimits     Limits // the most a customer may set
+	Now           func() time.Time
 }
 
 // Service is the wallet.
@@ -61,6 +67,7 @@ type Service struct {
 	pool   *postgres.DB
 	ledger *ledger.Ledger
 	limits *limits.Store
+	rate   *ratelimit.Limiter
 	issuer Issuer
 	log    *slog.Logger
 	// clearing caches the issuer's clearing account id per currency.
@@ -70,11 +77,17 @@ type Service struct {
 	// dummyHash makes a login for an unknown phone cost one argon2 verify,
 	// like a wrong password, so timing does not tell which phones exist.
 	dummyHash string
+	// subjectKey keys the hashes that stand for phone numbers and client
+	// addresses in Redis.
+	subjectKey []byte
+	// verify checks a secret against its hash (verifySecret; tests count
+	// the calls).
+	verify func(phc string, pepper []byte, secret string) (bool, error)
 }
 
 // New returns the wallet service. The limit store must use the same time
-// zone as cfg.Location.
-func New(cfg Config, pool *postgres.DB, led *ledger.Ledger, lim *limits.Store, issuer Issuer, log *slog.Logger) *Service {
+// zone as cfg.Location; rate keeps the sign-in and PIN budgets.
+func New(cfg Config, pool *postgres.DB, led *ledger.Ledger, lim *limits.Store, rate *ratelimit.Limiter, issuer Issuer, log *slog.Logger) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -84,8 +97,10 @@ func New(cfg Config, pool *postgres.DB, led *ledger.Ledger, lim *limits.Store, i
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, pool: pool, ledger: led, limits: lim, issuer: issuer, log: log,
-		dummyHash: hashSecret(cfg.Argon2, cfg.Pepper, "not a real password")}
+	s := &Service{cfg: cfg, pool: pool, ledger: led, limits: lim, rate: rate, issuer: issuer, log: log,
+		dummyHash:  hashSecret(cfg.Argon2, cfg.Pepper, "not a real password"),
+		subjectKey: subjectKey(cfg.Pepper),
+		verify:     verifySecret}
 	if cfg.SessionCacheTTL > 0 {
 		s.sessions, _ = lru.New[string, cachedSession](sessionCacheSize)
 	}

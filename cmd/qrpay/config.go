@@ -18,6 +18,7 @@ import (
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/postgres"
+	"github.com/qrpay/qrpay/ratelimit"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -50,24 +51,31 @@ type Config struct {
 	IdempotencyLease     time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"60s"`
 	IdempotencyRetention time.Duration `env:"IDEMPOTENCY_RETENTION" envDefault:"48h"`
 
-	TimeZone          string        `env:"TIME_ZONE" envDefault:"Asia/Shanghai"`
-	WalletCurrency    string        `env:"WALLET_CURRENCY" envDefault:"CNY"`
-	SecretPepper      string        `env:"SECRET_PEPPER"`
-	CardTokenKey      string        `env:"CARD_TOKEN_KEY"`
-	Argon2MemoryKiB   uint32        `env:"ARGON2_MEMORY_KIB" envDefault:"19456"`
-	Argon2Time        uint32        `env:"ARGON2_TIME" envDefault:"2"`
-	SessionTTL        time.Duration `env:"SESSION_TTL" envDefault:"12h"`
-	SessionCacheTTL   time.Duration `env:"SESSION_CACHE_TTL" envDefault:"2s"`
-	MaxAttempts       int           `env:"MAX_ATTEMPTS" envDefault:"5"`
-	LockoutDuration   time.Duration `env:"LOCKOUT_DURATION" envDefault:"15m"`
-	PINThreshold      int64         `env:"PIN_THRESHOLD" envDefault:"20000"`
-	CardPerTxn        int64         `env:"CARD_LIMIT_PER_TXN" envDefault:"500000"`
-	CardDailyAmount   int64         `env:"CARD_LIMIT_DAILY_AMOUNT" envDefault:"2000000"`
-	CardDailyCount    int64         `env:"CARD_LIMIT_DAILY_COUNT" envDefault:"50"`
-	CardMaxPerTxn     int64         `env:"CARD_MAX_PER_TXN" envDefault:"5000000"`
-	CardMaxDailyAmt   int64         `env:"CARD_MAX_DAILY_AMOUNT" envDefault:"10000000"`
-	CardMaxDailyCount int64         `env:"CARD_MAX_DAILY_COUNT" envDefault:"200"`
-	IssuerMaxCharge   int64         `env:"ISSUER_MAX_CHARGE" envDefault:"5000000"`
+	TimeZone        string        `env:"TIME_ZONE" envDefault:"Asia/Shanghai"`
+	WalletCurrency  string        `env:"WALLET_CURRENCY" envDefault:"CNY"`
+	SecretPepper    string        `env:"SECRET_PEPPER"`
+	CardTokenKey    string        `env:"CARD_TOKEN_KEY"`
+	Argon2MemoryKiB uint32        `env:"ARGON2_MEMORY_KIB" envDefault:"19456"`
+	Argon2Time      uint32        `env:"ARGON2_TIME" envDefault:"2"`
+	SessionTTL      time.Duration `env:"SESSION_TTL" envDefault:"12h"`
+	SessionCacheTTL time.Duration `env:"SESSION_CACHE_TTL" envDefault:"2s"`
+	MaxAttempts     int           `env:"MAX_ATTEMPTS" envDefault:"5"`
+	LockoutDuration time.Duration `env:"LOCKOUT_DURATION" envDefault:"15m"`
+
+	LoginPerClient   ratelimit.Limit `env:"LOGIN_LIMIT_PER_CLIENT" envDefault:"30/1m"`
+	LoginPerPhone    ratelimit.Limit `env:"LOGIN_LIMIT_PER_PHONE" envDefault:"60/1h"`
+	SecretChecks     ratelimit.Limit `env:"PIN_LIMIT_PER_WALLET" envDefault:"20/1m"`
+	MerchantKeyLimit ratelimit.Limit `env:"MERCHANT_KEY_LIMIT" envDefault:"6000/1m"`
+	TrustedProxies   []string        `env:"TRUSTED_PROXIES" envSeparator:","`
+
+	PINThreshold      int64 `env:"PIN_THRESHOLD" envDefault:"20000"`
+	CardPerTxn        int64 `env:"CARD_LIMIT_PER_TXN" envDefault:"500000"`
+	CardDailyAmount   int64 `env:"CARD_LIMIT_DAILY_AMOUNT" envDefault:"2000000"`
+	CardDailyCount    int64 `env:"CARD_LIMIT_DAILY_COUNT" envDefault:"50"`
+	CardMaxPerTxn     int64 `env:"CARD_MAX_PER_TXN" envDefault:"5000000"`
+	CardMaxDailyAmt   int64 `env:"CARD_MAX_DAILY_AMOUNT" envDefault:"10000000"`
+	CardMaxDailyCount int64 `env:"CARD_MAX_DAILY_COUNT" envDefault:"200"`
+	IssuerMaxCharge   int64 `env:"ISSUER_MAX_CHARGE" envDefault:"5000000"`
 
 	MerchantSecretKey  string        `env:"MERCHANT_SECRET_KEY"`
 	OrderDefaultExpiry time.Duration `env:"ORDER_DEFAULT_EXPIRY" envDefault:"15m"`
@@ -96,6 +104,9 @@ func loadConfig() (Config, error) {
 		return c, err
 	}
 	if _, err := c.webhookAllow(); err != nil {
+		return c, err
+	}
+	if _, err := c.trustedProxies(); err != nil {
 		return c, err
 	}
 	if c.IdempotencyRetention < 24*time.Hour {
@@ -133,6 +144,9 @@ func (c Config) walletConfig() wallet.Config {
 		SessionCacheTTL: c.SessionCacheTTL,
 		MaxAttempts:     c.MaxAttempts,
 		LockoutFor:      c.LockoutDuration,
+		LoginPerClient:  c.LoginPerClient,
+		LoginPerPhone:   c.LoginPerPhone,
+		SecretChecks:    c.SecretChecks,
 		PINThreshold:    c.PINThreshold,
 		DefaultLimits:   wallet.Limits{PerTransaction: c.CardPerTxn, DailyAmount: c.CardDailyAmount, DailyCount: c.CardDailyCount},
 		MaxLimits:       wallet.Limits{PerTransaction: c.CardMaxPerTxn, DailyAmount: c.CardMaxDailyAmt, DailyCount: c.CardMaxDailyCount},
@@ -202,14 +216,23 @@ func configError(err error) error {
 
 // webhookAllow parses WEBHOOK_ALLOW_NETWORKS.
 func (c Config) webhookAllow() ([]netip.Prefix, error) {
+	return networks("WEBHOOK_ALLOW_NETWORKS", c.WebhookAllow)
+}
+
+// trustedProxies parses TRUSTED_PROXIES.
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	return networks("TRUSTED_PROXIES", c.TrustedProxies)
+}
+
+func networks(name string, list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, s := range c.WebhookAllow {
+	for _, s := range list {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("configuration: WEBHOOK_ALLOW_NETWORKS: %q is not a network such as 127.0.0.0/8", s)
+			return nil, fmt.Errorf("configuration: %s: %q is not a network such as 127.0.0.0/8", name, s)
 		}
 		out = append(out, p)
 	}
@@ -218,7 +241,8 @@ func (c Config) webhookAllow() ([]netip.Prefix, error) {
 
 // appConfig is the application's configuration.
 func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometheus.Gatherer) gateway.AppConfig {
-	allow, _ := c.webhookAllow() // checked by loadConfig
+	allow, _ := c.webhookAllow()     // checked by loadConfig
+	proxies, _ := c.trustedProxies() // checked by loadConfig
 	return gateway.AppConfig{
 		Server: gateway.Config{
 			Version:       version,
@@ -226,7 +250,9 @@ func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometh
 			AccessLog:     c.AccessLog,
 			OperatorToken: c.OperatorToken,
 			// Derived from the pepper: request bodies may hold PINs.
-			FingerprintKey: derive(c.SecretPepper, "idempotency-fingerprint"),
+			FingerprintKey:   derive(c.SecretPepper, "idempotency-fingerprint"),
+			TrustedProxies:   proxies,
+			MerchantKeyLimit: c.MerchantKeyLimit,
 		},
 		Ledger: ledger.Options{
 			Committers: c.LedgerCommitters,

@@ -142,3 +142,31 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		t.Errorf("loadConfig() = %v; want both variables named, not the Go fields", err)
 	}
 }
+
+// TestRateLimitSettings: limits are read as EVENTS/DURATION or off, and a
+// bad one, or a bad proxy network, is reported by its variable.
+func TestRateLimitSettings(t *testing.T) {
+	t.Setenv("LOGIN_LIMIT_PER_CLIENT", "10/30s")
+	t.Setenv("MERCHANT_KEY_LIMIT", "off")
+	t.Setenv("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1/32")
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := c.appConfig(nil, nil, nil)
+	if got := app.Wallet.LoginPerClient.String(); got != "10/30s" {
+		t.Errorf("LOGIN_LIMIT_PER_CLIENT = %s; want 10/30s", got)
+	}
+	if !app.Server.MerchantKeyLimit.Off() || len(app.Server.TrustedProxies) != 2 {
+		t.Errorf("MERCHANT_KEY_LIMIT off = %v, TRUSTED_PROXIES = %v; want off and two networks",
+			app.Server.MerchantKeyLimit.Off(), app.Server.TrustedProxies)
+	}
+	for name, bad := range map[string]string{"LOGIN_LIMIT_PER_PHONE": "sixty", "TRUSTED_PROXIES": "10.0.0.0/33"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, bad)
+			if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: loadConfig() = %v; want an error naming it", name, bad, err)
+			}
+		})
+	}
+}

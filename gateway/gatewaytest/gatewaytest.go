@@ -31,6 +31,7 @@ import (
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/postgres"
+	"github.com/qrpay/qrpay/ratelimit"
 	"github.com/qrpay/qrpay/sdk"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/testenv"
@@ -82,6 +83,8 @@ type Options struct {
 	DBTimeout       time.Duration
 	BreakerFailures uint32
 	BreakerOpenFor  time.Duration
+	// MerchantKeyLimit bounds each API key's requests (generous by default).
+	MerchantKeyLimit ratelimit.Limit
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -140,9 +143,14 @@ func WalletConfig() wallet.Config {
 		SessionCacheTTL: 2 * time.Second,
 		MaxAttempts:     5,
 		LockoutFor:      15 * time.Minute,
-		PINThreshold:    20000,
-		DefaultLimits:   wallet.Limits{PerTransaction: 500000, DailyAmount: 2000000, DailyCount: 50},
-		MaxLimits:       wallet.Limits{PerTransaction: 5000000, DailyAmount: 10000000, DailyCount: 200},
+		// Generous: tests that are not about the limits sign many wallets
+		// in from one address and check PINs as fast as they can.
+		LoginPerClient: ratelimit.Limit{Events: 10_000, Per: time.Minute},
+		LoginPerPhone:  ratelimit.Limit{Events: 1000, Per: time.Minute},
+		SecretChecks:   ratelimit.Limit{Events: 10_000, Per: time.Minute},
+		PINThreshold:   20000,
+		DefaultLimits:  wallet.Limits{PerTransaction: 500000, DailyAmount: 2000000, DailyCount: 50},
+		MaxLimits:      wallet.Limits{PerTransaction: 5000000, DailyAmount: 10000000, DailyCount: 200},
 	}
 }
 
@@ -163,7 +171,7 @@ func (e *Env) Replica(t testing.TB, adjust ...func(*Options)) *Env {
 func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 	t.Helper()
 	opts := Options{Wallet: WalletConfig(), Merchant: merchant.Config{SecretKey: []byte("test-merchant-secret-0123456789"),
-		CacheTTL: 2 * time.Second}}
+		CacheTTL: 2 * time.Second}, MerchantKeyLimit: ratelimit.Limit{Events: 100_000, Per: time.Minute}}
 	for _, f := range adjust {
 		f(&opts)
 	}
@@ -212,7 +220,10 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 	}
 	env.App = gateway.NewApp(gateway.AppConfig{
 		Server: gateway.Config{Version: "test", AccessLog: true, OperatorToken: OperatorToken,
-			Now: env.Clock.Now, FingerprintKey: []byte("test-fingerprint-key")},
+			Now: env.Clock.Now, FingerprintKey: []byte("test-fingerprint-key"),
+			// Tests speak for other clients through X-Forwarded-For.
+			TrustedProxies:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+			MerchantKeyLimit: opts.MerchantKeyLimit},
 		Ledger:     opts.Ledger,
 		Wallet:     wcfg,
 		Merchant:   mcfg,
