@@ -28,6 +28,10 @@ type createRefundRequest struct {
 	Reason   string `json:"reason,omitempty" example:"one coffee spilt"`
 }
 
+type rotateWebhookSecretRequest struct {
+	GraceSeconds *int `json:"grace_seconds,omitempty" example:"86400" doc:"How long the previous secret keeps signing beside the new one: 0 (retire it at once, after a leak) to 604800; default 86400."`
+}
+
 type refundList struct {
 	Data []merchant.Refund `json:"data"`
 }
@@ -77,6 +81,34 @@ func (s *Server) merchantRoutes() {
 	s.handle(Op{Method: "POST", Path: "/v1/webhooks/events/:id/redeliver", Tag: tag, Auth: Merchant, Scope: pos,
 		Summary: "Deliver a webhook event again now", Response: merchant.EventDelivery{}, Status: http.StatusAccepted,
 		Params: []Param{{Name: "id", Doc: "The event id."}}, Errors: []errs.Code{errs.NotFound, errs.Conflict}}, s.redeliver)
+	s.handle(Op{Method: "POST", Path: "/v1/webhooks/secret/rotate", Tag: tag, Auth: Merchant, Scope: pos,
+		Summary: "Rotate the webhook secret: the new one, shown once; the previous one also signs until the grace ends",
+		Request: rotateWebhookSecretRequest{}, Response: merchant.WebhookRotation{}, Status: http.StatusCreated}, s.rotateWebhookSecret)
+}
+
+func (s *Server) rotateWebhookSecret(c *fiber.Ctx) error {
+	var req rotateWebhookSecretRequest
+	if len(c.Body()) > 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	grace := merchant.DefaultWebhookGrace
+	if req.GraceSeconds != nil {
+		if *req.GraceSeconds < 0 || *req.GraceSeconds > int(merchant.MaxWebhookGrace/time.Second) {
+			return errs.E(errs.Invalid, "grace_seconds must be 0 to %d", int(merchant.MaxWebhookGrace/time.Second))
+		}
+		grace = time.Duration(*req.GraceSeconds) * time.Second
+	}
+	key := c.Get(headerIdempotencyKey)
+	if len(key) > 255 {
+		return errs.E(errs.Invalid, "Idempotency-Key must be at most 255 characters")
+	}
+	r, err := s.deps.Merchant.RotateWebhookSecret(c.UserContext(), callerOf(c).MerchantID, key, grace)
+	if err != nil {
+		return err
+	}
+	return c.Status(http.StatusCreated).JSON(r)
 }
 
 func (s *Server) getSelf(c *fiber.Ctx) error {

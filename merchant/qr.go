@@ -106,6 +106,8 @@ func (s *Service) staticPayload(m Merchant) (string, error) {
 // ParseQR decodes a scanned payload strictly and checks that it is ours and
 // untampered. Every failure is qr_invalid with the precise reason.
 func (s *Service) ParseQR(payload string) (QR, error) {
+	// Decode, not Parse: a code that breaks the specification's rules may
+	// be shown by a diagnostic tool, but the wallet pays only conforming ones.
 	p, err := emv.Decode(strings.TrimSpace(payload))
 	if err != nil {
 		return QR{}, errs.E(errs.QRInvalid, "%v", err)

@@ -112,7 +112,9 @@ type dueEvent struct {
 	id, merchantID string
 	payload        []byte
 	attempts       int
-	url, secret    string
+	url            string
+	gen            int
+	prevUntil      *time.Time // the previous secret signs too until then
 }
 
 // Round claims the events that are due and delivers them; it returns how
@@ -127,7 +129,8 @@ func (d *Dispatcher) Round(ctx context.Context) (int, error) {
 			SELECT id FROM webhook_events
 			WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
 			ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-		RETURNING e.id, e.merchant_id, e.payload, e.attempts, m.webhook_url, m.webhook_secret_gen`,
+		RETURNING e.id, e.merchant_id, e.payload, e.attempts, m.webhook_url, m.webhook_secret_gen,
+			m.webhook_secret_prev_until`,
 		now, now.Add(2*d.opts.Timeout), d.opts.Concurrency*4)
 	if err != nil {
 		return 0, fmt.Errorf("claim events: %w", err)
@@ -135,12 +138,10 @@ func (d *Dispatcher) Round(ctx context.Context) (int, error) {
 	var due []dueEvent
 	for rows.Next() {
 		var e dueEvent
-		var gen int
-		if err := rows.Scan(&e.id, &e.merchantID, &e.payload, &e.attempts, &e.url, &gen); err != nil {
+		if err := rows.Scan(&e.id, &e.merchantID, &e.payload, &e.attempts, &e.url, &e.gen, &e.prevUntil); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		e.secret = d.s.webhookSecret(e.merchantID, gen)
 		due = append(due, e)
 	}
 	rows.Close()
@@ -220,7 +221,11 @@ func (d *Dispatcher) post(ctx context.Context, e dueEvent) (int, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "qrpay-webhooks/1")
 	req.Header.Set("Qrpay-Event-Id", e.id)
-	req.Header.Set(sdk.WebhookSignatureHeader, sdk.SignWebhook(e.secret, d.s.now(), e.payload))
+	// Signed when sent, not when claimed: a grace that ends meanwhile ends
+	// for this delivery too.
+	now := d.s.now()
+	req.Header.Set(sdk.WebhookSignatureHeader,
+		sdk.SignWebhookWithSecrets(d.s.signingSecrets(e.merchantID, e.gen, e.prevUntil, now), now, e.payload))
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
 		return 0, err

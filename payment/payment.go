@@ -20,6 +20,8 @@ type Service struct {
 	ledger   *ledger.Ledger
 	wallet   *wallet.Service
 	merchant *merchant.Service
+	// refunding serialises refunds of one order (see orderLocks).
+	refunding orderLocks
 }
 
 // New returns the payment service.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -22,12 +24,22 @@ type RefundInput struct {
 	Reason   string
 }
 
+// refundAttempts bounds how often a refund re-reads its order after a
+// refund of the same order committed first on another gateway replica
+// (within one gateway, refunds of an order wait for each other instead).
+const refundAttempts = 20
+
 // Refund returns amount of a paid order to the customer's wallet, with the
 // proportional part of the fee (see merchant.RefundFee). refund_no makes it
 // idempotent per order: the same number again returns the same refund,
 // whatever the Idempotency-Key. The sum of refunds never exceeds the
 // payment: the ledger batch applies the refund only to the order as it was
 // read (ledger.OrderChange), and a CHECK constraint backs it.
+//
+// Every answer is final — the refund, or a refusal the same request would
+// meet again (refund_exceeds_payment, conflict) — except unavailable: the
+// order kept changing under it on another replica, and a retry with the
+// same key decides it afresh.
 func (s *Service) Refund(ctx context.Context, c merchant.Caller, orderID string, in RefundInput) (merchant.Refund, error) {
 	if !merchant.Printable(in.RefundNo, 64) {
 		return merchant.Refund{}, errs.E(errs.Invalid, "refund_no must be 1 to 64 printable characters")
@@ -41,10 +53,20 @@ func (s *Service) Refund(ctx context.Context, c merchant.Caller, orderID string,
 	// The ledger key is the refund number: a second refund with the same
 	// number can never move money again.
 	fp := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", orderID, in.RefundNo, in.Amount))
-	for attempt := 0; ; attempt++ {
-		o, err := s.merchant.GetOrder(ctx, c, orderID)
-		if err != nil {
-			return merchant.Refund{}, err
+	o, err := s.merchant.GetOrder(ctx, c, orderID)
+	if err != nil {
+		return merchant.Refund{}, err
+	}
+	unlock, err := s.refunding.lock(ctx, o.ID)
+	if err != nil {
+		return merchant.Refund{}, fmt.Errorf("refund: waiting for the order's other refunds: %w", err)
+	}
+	defer unlock()
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 { // the order as the refunds before this one left it
+			if o, err = s.merchant.GetOrder(ctx, c, orderID); err != nil {
+				return merchant.Refund{}, err
+			}
 		}
 		if r, err := s.merchant.RefundByNo(ctx, o.ID, in.RefundNo); err == nil {
 			if r.Amount != in.Amount {
@@ -53,10 +75,17 @@ func (s *Service) Refund(ctx context.Context, c merchant.Caller, orderID string,
 			return r, nil
 		}
 		r, err := s.refund(ctx, c, o, in, fp[:])
-		if errors.Is(err, ledger.ErrOrderChanged) && attempt < 5 {
-			continue // another refund of this order committed first: re-read and try again
+		if !errors.Is(err, ledger.ErrOrderChanged) {
+			return r, err
 		}
-		return r, err
+		// A refund of this order committed first on another replica.
+		if attempt == refundAttempts {
+			return merchant.Refund{}, &errs.Error{Code: errs.Unavailable, RetryAfter: time.Second, Err: err,
+				Message: "refunds of this order are being made elsewhere at the same moment; retry with the same Idempotency-Key"}
+		}
+		if err := sleepJitter(ctx, attempt); err != nil {
+			return merchant.Refund{}, err
+		}
 	}
 }
 
@@ -118,4 +147,18 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 	}
 	r.CreatedAt = tr.CreatedAt
 	return r, nil
+}
+
+// sleepJitter waits a few milliseconds, more after each attempt, so that
+// replicas refunding one order at once fall out of step.
+func sleepJitter(ctx context.Context, attempt int) error {
+	d := time.Duration(1+rand.IntN(attempt*2)) * time.Millisecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

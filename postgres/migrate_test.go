@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -87,4 +88,46 @@ func deref(id *uuid.UUID) uuid.UUID {
 		return uuid.Nil
 	}
 	return *id
+}
+
+// TestMigrationWebhookSecretRotation: a merchant onboarded before webhook
+// secrets could be rotated keeps its secret's generation, and no previous
+// secret signs beside it.
+func TestMigrationWebhookSecretRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := postgres.Open(ctx, testenv.EmptySchema(t), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := postgres.MigrateTo(ctx, pool, 6); err != nil {
+		t.Fatal(err)
+	}
+	merchant := uuid.New()
+	if _, err := pool.Exec(ctx, `INSERT INTO accounts (owner, kind, currency) VALUES ('m', 'merchant', 'CNY')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO merchants (id, code, name, city, mcc, country, currency, fee_bps,
+		account_id, payout_account_id, webhook_secret_gen) VALUES ($1, 'M1', 'Shop', 'Shanghai', '5814', 'CN', 'CNY', 0, 1, 1, 3)`,
+		merchant); err != nil {
+		t.Fatal(err)
+	}
+	applied, err := postgres.Migrate(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) == 0 {
+		t.Fatal("no migration after version 6 was applied")
+	}
+	var gen int
+	var prevUntil *time.Time
+	var key *string
+	if err := pool.QueryRow(ctx, `SELECT webhook_secret_gen, webhook_secret_prev_until, webhook_secret_rotation_key
+		FROM merchants WHERE id = $1`, merchant).Scan(&gen, &prevUntil, &key); err != nil {
+		t.Fatal(err)
+	}
+	if gen != 3 || prevUntil != nil || key != nil {
+		t.Errorf("after migrating: generation %d, previous until %v, rotation key %v; want 3, none, none", gen, prevUntil, key)
+	}
 }

@@ -410,6 +410,13 @@ func TestRoutes(t *testing.T) {
 			"GET /v1/webhooks/events/e1", ""},
 		{"RedeliverEvent", answer(202, `{"id":"e1"}`), func(c *sdk.Client) error { _, err := c.RedeliverEvent(ctx, "e1"); return err },
 			"POST /v1/webhooks/events/e1/redeliver", ""},
+		{"RotateWebhookSecret", answer(201, `{"secret":"whsec_new","previous_secret_expires_at":"2026-11-26T10:00:00Z"}`), func(c *sdk.Client) error {
+			s, err := c.RotateWebhookSecret(ctx, &sdk.RotateWebhookSecretParams{Grace: time.Hour})
+			if err == nil && (s.Secret != "whsec_new" || s.PreviousSecretExpiresAt.IsZero()) {
+				err = fmt.Errorf("rotation = %+v", s)
+			}
+			return err
+		}, "POST /v1/webhooks/secret/rotate", ""},
 		{"GetSettlement", answer(200, `{"date":"2026-11-25"}`), func(c *sdk.Client) error { _, err := c.GetSettlement(ctx, "2026-11-25"); return err },
 			"GET /v1/settlements/2026-11-25", ""},
 	} {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/sdk"
@@ -98,6 +99,15 @@ func TestSDKMatchesOpenAPI(t *testing.T) {
 		}},
 		{"GetEvent", func() error { _, err := client.GetEvent(ctx, event.ID); return err }},
 		{"RedeliverEvent", func() error { _, err := client.RedeliverEvent(ctx, event.ID); return err }},
+		{"RotateWebhookSecret", func() error {
+			// Each form of the body: the default, a grace, and none.
+			for _, p := range []*sdk.RotateWebhookSecretParams{nil, {Grace: time.Hour}, {RetireNow: true}} {
+				if _, err := client.RotateWebhookSecret(ctx, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 		{"ListSettlements", func() error {
 			day = settleToday(t, env, key.MerchantID)
 			for _, err := range client.ListSettlements(ctx, &sdk.ListSettlementsParams{From: day, To: day, Limit: 5, StartingAfter: "2999-12-31"}) {

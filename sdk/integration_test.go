@@ -285,6 +285,18 @@ func TestGatewayCheckoutThroughTheSDK(t *testing.T) {
 		t.Fatalf("RedeliverEvent = %+v, %v", re, err)
 	}
 	hook.waitFor(t, env, "redelivered order.paid", before+1, func(e *sdk.Event) bool { return e.ID == paidEvent.ID })
+
+	// Rotating the webhook secret: the receiver switches to the new secret
+	// and still accepts deliveries, which carry both signatures.
+	rotated, err := client.RotateWebhookSecret(ctx, &sdk.RotateWebhookSecretParams{Grace: time.Hour})
+	if err != nil || rotated.Secret == key.WebhookSecret || !strings.HasPrefix(rotated.Secret, "whsec_") {
+		t.Fatalf("RotateWebhookSecret = %+v, %v; want a new secret", rotated, err)
+	}
+	hook.setSecret(rotated.Secret)
+	if _, err := client.RedeliverEvent(ctx, paidEvent.ID); err != nil {
+		t.Fatal(err)
+	}
+	hook.waitFor(t, env, "order.paid under the new secret", before+2, func(e *sdk.Event) bool { return e.ID == paidEvent.ID })
 	all := 0
 	for _, err := range client.ListEvents(ctx, &sdk.ListEventsParams{Limit: 2}) {
 		if err != nil {

@@ -41,8 +41,9 @@ var (
 // the Qrpay-Signature header, and secret the merchant's webhook secret
 // (whsec_…). A tolerance of 0 means DefaultWebhookTolerance.
 //
-// During a secret rotation the gateway signs with the old and the new secret
-// and sends one v1 for each; the event is accepted if any of them matches.
+// For the grace period after a rotation (Client.RotateWebhookSecret) the
+// gateway signs with the new and the previous secret and sends one v1 for
+// each; the event is accepted if any of them matches.
 func ConstructEvent(payload []byte, header, secret string, tolerance time.Duration) (*Event, error) {
 	return ConstructEventWithSecrets(payload, header, []string{secret}, tolerance)
 }

@@ -22,22 +22,27 @@ const qrUsage = `Usage:
 A PAYLOAD of "-" is read from standard input, where a trailing line break is
 ignored. Flags may come before or after PAYLOAD.
 
-decode checks an EMVCo merchant-presented QR payload and prints it as JSON:
+decode reads an EMVCo merchant-presented QR payload and prints it as JSON:
 "objects" lists every data object with its tag, byte offset, length in
 characters, value and, for a template, its sub-objects; "interpreted" names
-the common fields. A payload that breaks the format exits with status 1 and
-the first problem, located by tag and byte offset, e.g.
+the common fields. A payload whose structure is broken (an ID or length that
+is not two digits, a value that runs past the end, a repeated ID, a CRC that
+is missing or wrong) cannot be read: decode exits with status 1 and the
+problem, located by tag and byte offset, e.g.
 
-  qrpay qr: emv: tag 54 at offset 87: length 14 exceeds 13
+  qrpay qr: emv: tag 63 at offset 66: CRC 619A does not match computed 6197
 
-When only a field rule fails (a missing merchant name, say, as in many
-person-to-person codes) the framing and CRC are sound, so the JSON is still
-printed, with the problem under "error", and the exit status is still 1.
+A payload that reads but breaks the specification's field rules (a missing
+merchant category code or name, as in many national and person-to-person
+codes, an amount over 13 characters, an unknown point of initiation) is
+still decoded: the JSON lists each problem under "warnings", a line
+"warning: ..." for each follows on standard error, and the exit status is 0.
+The wallet refuses such a payload when it is scanned to pay.
 
 png writes PAYLOAD as a QR code PNG of N×N pixels (default 512, from 128 to
 1024; error correction level M, with the quiet zone) to FILE, or to standard
-output for -o -. It refuses a payload that decode rejects unless -force is
-given.
+output for -o -. Like decode, it warns about a payload that breaks the field
+rules, and refuses one whose structure is broken unless -force is given.
 `
 
 // qrDefaultSize fits a receipt printer or a phone screen; both scale it.
@@ -83,17 +88,27 @@ func qrDecode(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, qrUsage)
 		return err
 	}
-	p, decodeErr := emv.Decode(payload)
-	if p == nil {
-		return decodeErr
+	p, err := emv.Parse(payload)
+	if err != nil {
+		return err
 	}
+	problems := p.Problems()
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // merchant names hold "&"; show them as written
-	if err := enc.Encode(newQRView(p, decodeErr)); err != nil {
+	if err := enc.Encode(newQRView(p, problems)); err != nil {
 		return err
 	}
-	return decodeErr
+	qrWarn(stderr, problems)
+	return nil
+}
+
+// qrWarn prints one line per conformance problem: the payload was read, so
+// these are for the reader, not a failure.
+func qrWarn(w io.Writer, problems []*emv.DecodeError) {
+	for _, pr := range problems {
+		fmt.Fprintf(w, "warning: %v\n", pr)
+	}
 }
 
 func qrPNG(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -113,11 +128,13 @@ func qrPNG(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, qrUsage)
 		return err
 	}
-	if _, err := emv.Decode(payload); err != nil {
+	if p, err := emv.Parse(payload); err != nil {
 		if !*force {
 			return fmt.Errorf("%w (use -force to write the PNG anyway)", err)
 		}
-		fmt.Fprintf(stderr, "qrpay qr png: warning: %v; writing the PNG anyway (-force)\n", err)
+		fmt.Fprintf(stderr, "warning: %v; writing the PNG anyway (-force)\n", err)
+	} else {
+		qrWarn(stderr, p.Problems())
 	}
 	png, err := merchant.RenderPNG(payload, *size)
 	if err != nil {
@@ -183,7 +200,7 @@ func qrParse(fs *flag.FlagSet, args []string, stdin io.Reader) (string, error) {
 type qrView struct {
 	Objects     []qrObject    `json:"objects"`
 	Interpreted qrInterpreted `json:"interpreted"`
-	Error       *qrError      `json:"error,omitempty"`
+	Warnings    []qrProblem   `json:"warnings,omitempty"`
 }
 
 type qrObject struct {
@@ -248,13 +265,15 @@ type qrLanguage struct {
 	Other      []qrField `json:"other,omitempty"`
 }
 
-type qrError struct {
+// qrProblem is a field rule the payload breaks, located like a
+// structural error.
+type qrProblem struct {
 	Message string `json:"message"`
 	Tag     string `json:"tag,omitempty"`
 	Offset  *int   `json:"offset,omitempty"` // absent for a missing object
 }
 
-func newQRView(p *emv.Payload, err error) qrView {
+func newQRView(p *emv.Payload, problems []*emv.DecodeError) qrView {
 	v := qrView{
 		Objects: qrObjects(p.Fields, 0),
 		Interpreted: qrInterpreted{
@@ -276,15 +295,12 @@ func newQRView(p *emv.Payload, err error) qrView {
 	if l := p.Language; l != nil {
 		v.Interpreted.Language = &qrLanguage{Preference: l.Preference, Name: l.Name, City: l.City, Other: qrFields(l.Other)}
 	}
-	if err != nil {
-		v.Error = &qrError{Message: err.Error()}
-		var de *emv.DecodeError
-		if errors.As(err, &de) {
-			v.Error.Tag = de.Tag
-			if de.Offset >= 0 {
-				v.Error.Offset = &de.Offset
-			}
+	for _, pr := range problems {
+		w := qrProblem{Message: pr.Error(), Tag: pr.Tag}
+		if pr.Offset >= 0 {
+			w.Offset = &pr.Offset
 		}
+		v.Warnings = append(v.Warnings, w)
 	}
 	return v
 }

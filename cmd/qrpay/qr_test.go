@@ -44,9 +44,12 @@ type qrDecoded struct {
 	} `json:"interpreted"`
 	Error *struct {
 		Message string `json:"message"`
+	} `json:"error"`
+	Warnings []struct {
+		Message string `json:"message"`
 		Tag     string `json:"tag"`
 		Offset  *int   `json:"offset"`
-	} `json:"error"`
+	} `json:"warnings"`
 }
 
 // qrOverlongAmount has a 14-character amount, one over tag 54's maximum,
@@ -75,12 +78,13 @@ func TestQRDecode(t *testing.T) {
 	badCRC := qrPIX[:len(qrPIX)-1] + "E"
 	overlong := qrOverlongAmount(t)
 	tests := []struct {
-		name    string
-		args    []string
-		stdin   string
-		wantErr error // a sentinel of emv, or nil
-		errAt   string
-		json    bool // whether stdout holds the decoded payload
+		name     string
+		args     []string
+		stdin    string
+		wantErr  error // a sentinel of emv, or nil
+		errAt    string
+		json     bool     // whether stdout holds the decoded payload
+		warnings []string // the lines decode prints on stderr after it
 	}{
 		{name: "valid", args: []string{"decode", qrPIX}, json: true},
 		{name: "valid from stdin", args: []string{"decode", "-"}, stdin: qrPIX + "\r\n", json: true},
@@ -98,12 +102,16 @@ func TestQRDecode(t *testing.T) {
 			errAt: fmt.Sprintf("offset %d:", len(qrPIX)-8),
 		},
 		{
-			name: "amount over 13 characters", args: []string{"decode", overlong}, wantErr: emv.ErrLength,
-			errAt: fmt.Sprintf("tag 54 at offset %d: length 14 exceeds 13", strings.Index(overlong, "5414")), json: true,
+			name: "amount over 13 characters", args: []string{"decode", overlong}, json: true,
+			warnings: []string{fmt.Sprintf("warning: emv: tag 54 at offset %d: length 14 exceeds 13", strings.Index(overlong, "5414"))},
 		},
 		{
-			name: "missing mandatory objects", args: []string{"decode", qrPromptPay}, wantErr: emv.ErrMissingTag,
-			errAt: "tag 52: missing merchant category code", json: true,
+			name: "missing mandatory objects", args: []string{"decode", qrPromptPay}, json: true,
+			warnings: []string{
+				"warning: emv: tag 52: missing merchant category code",
+				"warning: emv: tag 59: missing merchant name",
+				"warning: emv: tag 60: missing merchant city",
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -139,8 +147,18 @@ func TestQRDecode(t *testing.T) {
 				payload = strings.TrimSpace(tt.stdin)
 			}
 			checkQRObjects(t, payload, got.Objects)
-			if (got.Error != nil) != (tt.wantErr != nil) {
-				t.Errorf("JSON error member %+v; want one exactly when decode fails", got.Error)
+			if got.Error != nil {
+				t.Errorf("JSON error member %+v; a payload that frames has none", got.Error)
+			}
+			if warnings := strings.Join(tt.warnings, "\n"); strings.TrimSuffix(stderr.String(), "\n") != warnings {
+				t.Errorf("stderr %q; want %q", stderr.String(), warnings)
+			}
+			var listed []string
+			for _, w := range got.Warnings {
+				listed = append(listed, "warning: "+w.Message)
+			}
+			if strings.Join(listed, "\n") != strings.Join(tt.warnings, "\n") {
+				t.Errorf("JSON warnings %q; want %q", listed, tt.warnings)
 			}
 		})
 	}
@@ -194,13 +212,29 @@ func TestQRDecodeJSON(t *testing.T) {
 		t.Errorf("merchant accounts %+v; want 26 br.gov.bcb.pix", in.Accounts)
 	}
 
+	// A code that frames but breaks the specification's rules decodes, and
+	// the JSON locates each problem.
 	stdout.Reset()
-	err := runQR(context.Background(), []string{"decode", qrPromptPay}, &stdout, &stderr)
-	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil || got.Error == nil {
-		t.Fatalf("decode of a code missing objects printed %s (%v); want JSON with an error", stdout.String(), err)
+	if err := runQR(context.Background(), []string{"decode", qrPromptPay}, &stdout, &stderr); err != nil {
+		t.Fatalf("decode of a code missing objects = %v; want success with warnings", err)
 	}
-	if got.Error.Message != err.Error() || got.Error.Tag != "52" || got.Error.Offset != nil || got.Interpreted.Currency != "764" {
-		t.Errorf("JSON error %+v, currency %q; want %q at tag 52 without offset, currency 764", *got.Error, got.Interpreted.Currency, err)
+	got = qrDecoded{}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil || len(got.Warnings) != 3 {
+		t.Fatalf("decode of a code missing objects printed %s (%v); want JSON with three warnings", stdout.String(), err)
+	}
+	if w := got.Warnings[0]; w.Message != "emv: tag 52: missing merchant category code" || w.Tag != "52" || w.Offset != nil || got.Interpreted.Currency != "764" {
+		t.Errorf("first warning %+v, currency %q; want the missing tag 52 without offset, currency 764", w, got.Interpreted.Currency)
+	}
+	stdout.Reset()
+	if err := runQR(context.Background(), []string{"decode", qrOverlongAmount(t)}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	got = qrDecoded{}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil || len(got.Warnings) != 1 {
+		t.Fatalf("decode of an overlong amount printed %s (%v); want JSON with one warning", stdout.String(), err)
+	}
+	if w := got.Warnings[0]; w.Tag != "54" || w.Offset == nil || *w.Offset != strings.Index(qrOverlongAmount(t), "5414") {
+		t.Errorf("warning %+v; want tag 54 at the amount's offset", w)
 	}
 }
 
@@ -253,10 +287,7 @@ func TestQRPNG(t *testing.T) {
 			name: "bad CRC refused", args: []string{"png", badCRC, "-o", "OUT"},
 			wantErr: func(err error) bool { return errors.Is(err, emv.ErrCRC) },
 		},
-		{
-			name: "rule violation refused", args: []string{"png", qrPromptPay, "-o", "OUT"},
-			wantErr: func(err error) bool { return errors.Is(err, emv.ErrMissingTag) },
-		},
+		{name: "rule violation written", args: []string{"png", qrPromptPay, "-o", "OUT"}, want: qrPromptPay},
 		{name: "bad CRC forced", args: []string{"png", "-force", badCRC, "-o", "OUT"}, want: badCRC},
 		{
 			name: "size too small", args: []string{"png", qrPIX, "-o", "OUT", "-size", "100"},

@@ -5,30 +5,33 @@ import (
 	"unicode/utf8"
 )
 
-// Decode parses and checks an MPM payload.
-//
-// It first checks the framing: every ID and length is two digits, every
-// value is UTF-8 and ends where its length (in characters) says, no ID is
-// repeated at the same level, the templates 26–51, 62, 64 and 80–99 parse as
-// data objects, and the last object is 63 with length 04 and the correct CRC
-// (hex digits in either case). If any of that fails, Decode returns a nil
-// Payload.
-//
-// It then checks the specification's field rules: 00 is first and "01"; 01
-// is "11" or "12"; 52 is four digits; 53 three digits; 54, 56 and 57 are
-// unsigned decimals of at most 13, 13 and 5 characters; 55 is "01", "02" or
-// "03" with 56 or 57 present when it asks for them; 58 has two characters, 59
-// at most 25, 60 at most 15, 61 at most 10; no value is empty; every merchant
-// account template 26–51 and unreserved template 80–99 has a globally unique
-// identifier (sub-ID 00); 64 has 00 (two characters), 01 (at most 25) and
-// optionally 02 (at most 15); and 00, 52, 53, 58, 59, 60 and at least one
-// merchant account object 02–51 are present. When only these rules fail,
-// Decode returns the decoded Payload together with the first violation
-// (objects in payload order, then missing objects). Such codes circulate —
-// PromptPay and VietQR person-to-person codes omit 52, 59 and 60 — and a
-// caller that must accept them can use the Payload; a strict caller checks
-// err alone.
+// Decode parses and checks an MPM payload strictly: it is Parse followed by
+// Problems, and returns the first problem as its error. A payload that
+// breaks the structure (see Parse) comes back nil. A payload that is sound
+// but breaks only a field rule comes back decoded, together with that first
+// violation. Such codes circulate — PromptPay and VietQR person-to-person
+// codes omit 52, 59 and 60 — and a caller that must accept them can use the
+// Payload; a strict caller checks err alone.
 func Decode(s string) (*Payload, error) {
+	p, err := Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if problems := p.Problems(); len(problems) > 0 {
+		return p, problems[0]
+	}
+	return p, nil
+}
+
+// Parse reads the structure of an MPM payload and nothing else: every ID and
+// length is two digits, every value is UTF-8 and ends where its length (in
+// characters) says, no ID is repeated at the same level, the templates
+// 26–51, 62, 64 and 80–99 parse as data objects, and the last object is 63
+// with length 04 and the correct CRC (hex digits in either case). If any of
+// that fails, Parse returns a nil Payload and a *DecodeError locating the
+// failure. A payload that Parse returns can be read and re-encoded; whether
+// it obeys the specification's field rules is for Problems to say.
+func Parse(s string) (*Payload, error) {
 	fields, offs, err := parseObjects(s, 0, "")
 	if err != nil {
 		return nil, err
@@ -40,22 +43,17 @@ func Decode(s string) (*Payload, error) {
 	if err := checkCRC(s, fields[last].Value, offs[last]); err != nil {
 		return nil, err
 	}
-	subOffs := make([][]int, len(fields))
 	for i := range fields {
 		if !isTemplate(fields[i].Tag) {
 			continue
 		}
-		subs, so, err := parseObjects(fields[i].Value, offs[i]+4, fields[i].Tag)
+		subs, _, err := parseObjects(fields[i].Value, offs[i]+4, fields[i].Tag)
 		if err != nil {
 			return nil, err
 		}
-		fields[i].Fields, subOffs[i] = subs, so
+		fields[i].Fields = subs
 	}
-	p := newPayload(fields)
-	if err := checkRules(fields, offs, subOffs); err != nil {
-		return p, err
-	}
-	return p, nil
+	return newPayload(fields), nil
 }
 
 // parseObjects splits s into data objects. base is the byte offset of s in

@@ -325,3 +325,67 @@ func TestAccountLookup(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSeparatesStructureFromConformance(t *testing.T) {
+	valid := withCRC(strings.Join(pix, ""))
+	body := valid[:len(valid)-8]
+	tests := []struct {
+		name       string
+		in         string
+		structural error    // what Parse returns
+		problems   []string // what Problems lists, in order
+	}{
+		{name: "published example", in: valid},
+		{name: "bad CRC", in: body + "63041D3E", structural: ErrCRC},
+		{name: "truncated", in: valid[:40], structural: ErrTruncated},
+		{name: "duplicate tag", in: withCRC(strings.Join(pix, "") + "5802BR"), structural: ErrDuplicateTag},
+		{name: "missing CRC", in: body, structural: ErrMissingTag},
+		{
+			name: "PromptPay without 52, 59 and 60",
+			in:   "00020101021129370016A000000677010111011300668012345675802TH530376463046197",
+			problems: []string{
+				"emv: tag 52: missing merchant category code",
+				"emv: tag 59: missing merchant name",
+				"emv: tag 60: missing merchant city",
+			},
+		},
+		{
+			name: "every object's problem, then the missing ones",
+			in: withCRC("000201" + "010213" + pix[1] + "5204ABCD" + "5303986" + "541412345678901.23" +
+				"550202" + "5802BR" + "6008BRASILIA" + pix[7]),
+			problems: []string{
+				`emv: tag 01 at offset 6: value "13" is not one of ["11" "12"]`,
+				`emv: tag 52 at offset 74: value "ABCD" is not digits`,
+				"emv: tag 54 at offset 89: length 14 exceeds 13",
+				"emv: tag 59: missing merchant name",
+				"emv: tag 56: missing fixed convenience fee required by 55 = 02",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse(tt.in)
+			if !errors.Is(err, tt.structural) || (tt.structural == nil) != (err == nil) {
+				t.Fatalf("Parse(%q) error = %v; want %v", tt.in, err, tt.structural)
+			}
+			if err != nil {
+				if p != nil {
+					t.Errorf("Parse(%q) = %+v with a structural error; want no payload", tt.in, p)
+				}
+				return
+			}
+			var got []string
+			for _, pr := range p.Problems() {
+				got = append(got, pr.Error())
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.problems, "\n") {
+				t.Errorf("Parse(%q).Problems() =\n%s\nwant\n%s", tt.in, strings.Join(got, "\n"), strings.Join(tt.problems, "\n"))
+			}
+			// Decode is the strict reading: the first problem, or none.
+			_, derr := Decode(tt.in)
+			if len(tt.problems) == 0 && derr != nil || len(tt.problems) > 0 && (derr == nil || derr.Error() != tt.problems[0]) {
+				t.Errorf("Decode(%q) error = %v; want the first problem", tt.in, derr)
+			}
+		})
+	}
+}

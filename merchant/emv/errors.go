@@ -7,7 +7,8 @@ import (
 )
 
 // Sentinel errors say what kind of rule a payload broke; test for them with
-// errors.Is. Every error Decode returns is a *DecodeError wrapping one of them.
+// errors.Is. Every error Decode and Parse return, and every problem Problems
+// lists, is a *DecodeError wrapping one of them.
 var (
 	// ErrTruncated means the input ends inside a data object.
 	ErrTruncated = errors.New("emv: truncated payload")

@@ -59,3 +59,22 @@ func ExampleDecode_nonConforming() {
 	// emv: tag 52: missing merchant category code
 	// 0066801234567 764
 }
+
+// A diagnostic tool reads the structure first and lists every rule the code
+// breaks, instead of stopping at the first.
+func ExampleParse() {
+	p, err := emv.Parse("00020101021129370016A000000677010111011300668012345675802TH530376463046197")
+	if err != nil {
+		fmt.Println(err) // framing or CRC: nothing to show
+		return
+	}
+	fmt.Println(p.Country, p.Currency)
+	for _, problem := range p.Problems() {
+		fmt.Println("warning:", problem)
+	}
+	// Output:
+	// TH 764
+	// warning: emv: tag 52: missing merchant category code
+	// warning: emv: tag 59: missing merchant name
+	// warning: emv: tag 60: missing merchant city
+}

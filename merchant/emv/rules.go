@@ -60,16 +60,32 @@ var required = []struct {
 	{60, 60, "60", "merchant city"},
 }
 
-// checkRules applies the field rules to a framed payload and returns the
-// first violation: per object in payload order, then absent mandatory
-// objects in ID order, then a fee that 55 announces but does not carry.
-func checkRules(fields []Field, offs []int, subOffs [][]int) error {
-	var present [100]bool
-	for i, f := range fields {
+// Problems lists every way p breaks the specification's field rules, each
+// a *DecodeError wrapping ErrLength, ErrFormat or ErrMissingTag: first the
+// objects' own problems in payload order (at most one per object), then the
+// absent mandatory objects in ID order, then a fee that 55 announces but
+// does not carry. The rules: 00 is first and "01"; 01 is "11" or "12"; 52
+// is four digits; 53 three digits; 54, 56 and 57 are unsigned decimals of
+// at most 13, 13 and 5 characters; 55 is "01", "02" or "03"; 58 has two
+// characters, 59 at most 25, 60 at most 15, 61 at most 10; no value is
+// empty; every merchant account template 26–51 and unreserved template
+// 80–99 has a globally unique identifier (sub-ID 00); 64 has 00 (two
+// characters), 01 (at most 25) and optionally 02 (at most 15); and 00, 52,
+// 53, 58, 59, 60 and at least one merchant account object 02–51 are
+// present. Offsets are those of the payload p.Fields encodes, which for a
+// parsed payload is the input.
+func (p *Payload) Problems() []*DecodeError {
+	var (
+		problems []*DecodeError
+		present  [100]bool
+		off      int
+	)
+	for i, f := range p.Fields {
 		present[tagNum(f.Tag)] = true
-		if err := checkObject(f, offs[i], subOffs[i], i == 0); err != nil {
-			return err
+		if err := checkObject(f, off, i == 0); err != nil {
+			problems = append(problems, err)
 		}
+		off += 4 + len(f.Value)
 	}
 next:
 	for _, r := range required {
@@ -78,33 +94,36 @@ next:
 				continue next
 			}
 		}
-		return errorAt(-1, r.tag, ErrMissingTag, "missing %s", r.name)
+		problems = append(problems, errorAt(-1, r.tag, ErrMissingTag, "missing %s", r.name))
 	}
 	// 55 says how the tip or fee is given; the fee itself must then be there.
-	for _, f := range fields {
+	for _, f := range p.Fields {
 		if f.Tag != "55" {
 			continue
 		}
 		if f.Value == "02" && !present[56] {
-			return errorAt(-1, "56", ErrMissingTag, "missing fixed convenience fee required by 55 = 02")
+			problems = append(problems, errorAt(-1, "56", ErrMissingTag, "missing fixed convenience fee required by 55 = 02"))
 		}
 		if f.Value == "03" && !present[57] {
-			return errorAt(-1, "57", ErrMissingTag, "missing convenience fee percentage required by 55 = 03")
+			problems = append(problems, errorAt(-1, "57", ErrMissingTag, "missing convenience fee percentage required by 55 = 03"))
 		}
 	}
-	return nil
+	return problems
 }
 
-// checkObject applies the rules of one root object at byte offset off;
-// subOffs are the offsets of a template's sub-objects.
-func checkObject(f Field, off int, subOffs []int, first bool) error {
+// checkObject applies the rules of one root object at byte offset off.
+func checkObject(f Field, off int, first bool) *DecodeError {
 	if f.Value == "" {
 		return errorAt(off, f.Tag, ErrLength, "empty value (length 00)")
 	}
+	subOffs := make([]int, len(f.Fields))
+	subOff := off + 4
 	for j, sub := range f.Fields {
+		subOffs[j] = subOff
 		if sub.Value == "" {
-			return errorAt(subOffs[j], join(f.Tag, sub.Tag), ErrLength, "empty value (length 00)")
+			return errorAt(subOff, join(f.Tag, sub.Tag), ErrLength, "empty value (length 00)")
 		}
+		subOff += 4 + len(sub.Value)
 	}
 	if f.Tag == "00" && !first {
 		return errorAt(off, f.Tag, ErrFormat, "payload format indicator must be the first object")
@@ -133,7 +152,7 @@ func checkObject(f Field, off int, subOffs []int, first bool) error {
 	return nil
 }
 
-func checkLanguage(f Field, off int, subOffs []int) error {
+func checkLanguage(f Field, off int, subOffs []int) *DecodeError {
 	for j, sub := range f.Fields {
 		if r, ok := languageRules[sub.Tag]; ok {
 			if err := r.check(sub.Value, subOffs[j], join(f.Tag, sub.Tag)); err != nil {
@@ -149,7 +168,7 @@ func checkLanguage(f Field, off int, subOffs []int) error {
 	return nil
 }
 
-func (r fieldRule) check(value string, off int, tag string) error {
+func (r fieldRule) check(value string, off int, tag string) *DecodeError {
 	n := utf8.RuneCountInString(value)
 	switch {
 	case r.min == r.max && n != r.min:
