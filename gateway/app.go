@@ -40,6 +40,10 @@ type AppConfig struct {
 	// that dependency's breaker (default 5) for BreakerOpenFor (default 5 s).
 	BreakerFailures uint32
 	BreakerOpenFor  time.Duration
+	// ReservationGrace is how old a card limit reservation must be before
+	// the ledger settles it, when its own request never did (default 2 min;
+	// longer than any request can take to commit).
+	ReservationGrace time.Duration
 	// RedisPrefix prefixes every Redis key the application writes.
 	RedisPrefix                            string
 	IdempotencyLease, IdempotencyRetention time.Duration
@@ -103,7 +107,12 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	if loc == nil {
 		loc = time.UTC
 	}
-	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(db))
+	grace := cfg.ReservationGrace
+	if grace <= 0 {
+		grace = 2 * time.Minute
+	}
+	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(db)).
+		Reconciling(grace, wallet.TransferCommitted(db))
 	rate := ratelimit.New(rdb, cfg.RedisPrefix)
 	a.Wallet = wallet.New(cfg.Wallet, db, a.Ledger, a.Limits, rate, cfg.Issuer, log)
 	a.Merchant = merchant.New(cfg.Merchant, db, log)

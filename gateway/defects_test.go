@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
+	"github.com/qrpay/qrpay/limits"
 )
 
 // TestOrderPaymentAmountZeroOrNullIsInvalid: an order is paid with its
@@ -238,5 +240,40 @@ func TestDependencyDownIsNotAnErrorPerRequest(t *testing.T) {
 	}
 	if failed == 0 {
 		t.Error("the failed requests were not logged")
+	}
+}
+
+// TestForgottenReservationsConvergeToTheLedger: a card reservation whose
+// process died before the ledger answered (simulated by reserving and
+// never settling) counts against the card only until the grace period
+// ends; then the ledger settles it — given back, as its transfer never
+// committed — and the card's usage and pending count equal the ledger's,
+// so the wallet is not held "in progress" for the rest of the day.
+func TestForgottenReservationsConvergeToTheLedger(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	p := env.NewPayer(t, 10_000)
+	ctx := context.Background()
+	wide := limits.Limits{PerTransaction: 1 << 40, DailyAmount: 1 << 40, DailyCount: 1 << 40}
+	if _, err := env.App.Limits.ReserveFor(ctx, p.CardID, 500, wide, env.Clock.Now(),
+		limits.Ref{Scope: "wallet:" + p.WalletID, Key: "died-before-commit"}); err != nil {
+		t.Fatal(err)
+	}
+	used := func() (int64, int64) {
+		var u struct {
+			UsedToday struct{ Amount, Count int64 } `json:"used_today"`
+		}
+		env.Do(t, "GET", "/v1/wallet/cards/"+p.CardID+"/limits", nil, p.Auth()...).JSON(t, &u)
+		return u.UsedToday.Amount, u.UsedToday.Count
+	}
+	if a, n := used(); a != 10_500 || n != 2 {
+		t.Fatalf("usage while the reservation may still commit = %d in %d; want 10500 in 2", a, n)
+	}
+	env.Clock.Advance(3 * time.Minute)
+	if a, n := used(); a != 10_000 || n != 1 {
+		t.Errorf("usage after the grace period = %d in %d; want the ledger's 10000 in 1", a, n)
+	}
+	if n, err := env.App.Limits.Pending(ctx, p.CardID, env.Clock.Now()); err != nil || n != 0 {
+		t.Errorf("pending after the grace period = %d, %v; want 0", n, err)
 	}
 }

@@ -83,7 +83,7 @@ func (s *Server) merchantRoutes() {
 		Params: []Param{{Name: "id", Doc: "The event id."}}, Errors: []errs.Code{errs.NotFound, errs.Conflict}}, s.redeliver)
 	s.handle(Op{Method: "POST", Path: "/v1/webhooks/secret/rotate", Tag: tag, Auth: Merchant, Scope: pos,
 		Summary: "Rotate the webhook secret: the new one, shown once; the previous one also signs until the grace ends",
-		Request: rotateWebhookSecretRequest{}, Response: merchant.WebhookRotation{}, Status: http.StatusCreated}, s.rotateWebhookSecret)
+		Request: rotateWebhookSecretRequest{}, OptionalBody: true, Response: merchant.WebhookRotation{}, Status: http.StatusCreated}, s.rotateWebhookSecret)
 }
 
 func (s *Server) rotateWebhookSecret(c *fiber.Ctx) error {

@@ -45,6 +45,7 @@ type Op struct {
 	Scope        string // API key scope for Merchant routes
 	Idempotent   bool   // requires an Idempotency-Key header
 	Request      any    // zero value of the JSON body, or nil
+	OptionalBody bool   // the body may be left out (every field has a default)
 	Response     any    // zero value of the JSON success body, or nil
 	Status       int    // success status; 200 when zero
 	Produces     string // success content type when not JSON
@@ -122,7 +123,7 @@ func openAPI(version string, ops []Op) map[string]any {
 			o["security"] = []any{map[string]any{"operator": []string{}}}
 		}
 		if op.Request != nil {
-			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+			o["requestBody"] = map[string]any{"required": !op.OptionalBody, "content": map[string]any{
 				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.Request))}}}
 		}
 		resp := map[string]any{"description": http.StatusText(status)}

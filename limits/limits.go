@@ -247,12 +247,15 @@ func (s *Store) settle(ctx context.Context, script *redis.Script, r Reservation)
 	return nil
 }
 
-// Usage returns the card's usage on the day of now, reservations included:
-// what the next Reserve is checked against. A day missing from Redis is
+// Usage returns the card's usage on the day of now, reservations included,
+// after reconciling the card: what the next Reserve is checked against. A day missing from Redis is
 // rebuilt from the ledger first, so the answer is never a silent zero.
 func (s *Store) Usage(ctx context.Context, cardID string, now time.Time) (Usage, error) {
 	if cardID == "" {
 		return Usage{}, errs.E(errs.Invalid, "card id is required")
+	}
+	if _, err := s.Reconcile(ctx, cardID, now); err != nil {
+		return Usage{}, err
 	}
 	day, start, end := DayBounds(now, s.loc)
 	key := s.key(cardID, day)

@@ -72,7 +72,8 @@ func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 	if fee > 0 {
 		credits = append(credits, ledger.Posting{AccountID: feeAcct, Amount: fee})
 	}
-	auth, err := s.wallet.Authorize(ctx, p, wallet.Debit{CardID: in.CardID, Amount: amount, Currency: m.Currency, PIN: in.PIN})
+	auth, err := s.wallet.Authorize(ctx, p, wallet.Debit{CardID: in.CardID, Amount: amount, Currency: m.Currency, PIN: in.PIN,
+		Scope: p.Scope(), Key: req.Key})
 	if err != nil {
 		return wallet.Movement{}, err
 	}

@@ -268,3 +268,15 @@ func CardUsageFromLedger(q ledger.Querier) limits.SeedFunc {
 		return u, nil
 	}
 }
+
+// TransferCommitted tells the limit store whether the ledger holds the
+// transfer a card reservation was made for (limits.Store.Reconcile).
+func TransferCommitted(q ledger.Querier) limits.CommittedFunc {
+	return func(ctx context.Context, ref limits.Ref) (bool, error) {
+		_, ok, err := ledger.TransferByKey(ctx, q, ref.Scope, ref.Key)
+		if err != nil {
+			return false, errs.Wrap(errs.Unavailable, err, "the ledger could not be read")
+		}
+		return ok, nil
+	}
+}

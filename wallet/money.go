@@ -156,7 +156,7 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	if err != nil {
 		return Movement{}, err
 	}
-	res, err := s.limits.Reserve(ctx, card.ID, amount, limitsOf(card), s.now())
+	res, err := s.limits.ReserveFor(ctx, card.ID, amount, limitsOf(card), s.now(), limits.Ref{Scope: p.Scope(), Key: req.Key})
 	if err != nil {
 		return Movement{}, err
 	}

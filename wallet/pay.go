@@ -22,6 +22,10 @@ type Debit struct {
 	Amount   int64
 	Currency string
 	PIN      string
+	// Scope and Key are the idempotency scope and key of the transfer the
+	// debit will be posted as, so that a limit reservation its process
+	// never settles is settled by the ledger (limits.Store.Reconcile).
+	Scope, Key string
 }
 
 // Authorization is a checked debit: the wallet and card it comes from and
@@ -63,7 +67,7 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 			return Authorization{}, err
 		}
 	}
-	res, err := s.limits.Reserve(ctx, card.ID, d.Amount, limitsOf(card), s.now())
+	res, err := s.limits.ReserveFor(ctx, card.ID, d.Amount, limitsOf(card), s.now(), limits.Ref{Scope: d.Scope, Key: d.Key})
 	if err != nil {
 		return Authorization{}, err
 	}

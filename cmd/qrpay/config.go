@@ -46,6 +46,7 @@ type Config struct {
 	BreakerOpenFor    time.Duration `env:"BREAKER_OPEN_FOR" envDefault:"5s"`
 	DBTimeout         time.Duration `env:"DB_TIMEOUT" envDefault:"5s"`
 	RedisTimeout      time.Duration `env:"REDIS_TIMEOUT" envDefault:"1s"`
+	ReservationGrace  time.Duration `env:"LIMIT_RESERVATION_GRACE" envDefault:"2m"`
 
 	RedisPrefix          string        `env:"REDIS_PREFIX" envDefault:"qrpay:"`
 	IdempotencyLease     time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"60s"`
@@ -260,6 +261,7 @@ func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometh
 			Window:     c.LedgerBatchWindow,
 		},
 		DBTimeout:            c.DBTimeout,
+		ReservationGrace:     c.ReservationGrace,
 		BreakerFailures:      c.BreakerFailures,
 		BreakerOpenFor:       c.BreakerOpenFor,
 		Wallet:               c.walletConfig(),
