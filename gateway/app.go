@@ -111,8 +111,15 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	if grace <= 0 {
 		grace = 2 * time.Minute
 	}
+	// The scripts of the pay path (idempotency claims and records, limit
+	// reservations and commits) go through the client's autopipeliner, so
+	// concurrent requests share round trips.
+	var scripts redis.Scripter = rdb
+	if ap, err := rdb.AutoPipeline(); err == nil {
+		scripts = ap
+	}
 	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(db)).
-		Reconciling(grace, wallet.TransferCommitted(db))
+		Reconciling(grace, wallet.TransferCommitted(db)).Batching(scripts)
 	rate := ratelimit.New(rdb, cfg.RedisPrefix)
 	a.Wallet = wallet.New(cfg.Wallet, db, a.Ledger, a.Limits, rate, cfg.Issuer, log)
 	a.Merchant = merchant.New(cfg.Merchant, db, log)
@@ -122,7 +129,7 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	a.Server = New(cfg.Server, Deps{
 		Pool: pool, Redis: rdb, Wallet: a.Wallet, Merchant: a.Merchant, Payment: a.Payment, Settlement: a.Settlement,
 		Delivered:   a.Dispatcher.Poke,
-		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention),
+		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention).Batching(scripts),
 		Rate:        rate,
 		Logger:      log, Gatherer: cfg.Gatherer,
 	})

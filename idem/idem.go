@@ -56,17 +56,26 @@ type Outcome struct {
 
 // Store keeps idempotency records in Redis.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
-	lease  time.Duration
-	retain time.Duration
+	rdb     redis.UniversalClient
+	scripts redis.Scripter // rdb, or an autopipeliner in front of it
+	prefix  string
+	lease   time.Duration
+	retain  time.Duration
 }
 
 // New returns a store. lease bounds how long a claim blocks duplicates if
 // its owner dies; retain is how long finished responses are replayed
 // (at least 24 h).
 func New(rdb redis.UniversalClient, prefix string, lease, retain time.Duration) *Store {
-	return &Store{rdb: rdb, prefix: prefix, lease: lease, retain: retain}
+	return &Store{rdb: rdb, scripts: rdb, prefix: prefix, lease: lease, retain: retain}
+}
+
+// Batching runs the store's scripts through sc, typically rdb's
+// autopipeliner: the claims and records of concurrent requests then share
+// round trips to Redis instead of taking one each.
+func (s *Store) Batching(sc redis.Scripter) *Store {
+	s.scripts = sc
+	return s
 }
 
 // key shares one hash tag per caller, so a caller's keys live on one
@@ -116,7 +125,7 @@ func (s *Store) Begin(ctx context.Context, scope, key, fingerprint string) (Outc
 	var res []any
 	var err error
 	for attempt := 0; attempt < 2; attempt++ { // a lost reply is retried with the same token
-		res, err = begin.Run(ctx, s.rdb, []string{s.key(scope, key)},
+		res, err = begin.Run(ctx, s.scripts, []string{s.key(scope, key)},
 			token, fingerprint, s.lease.Milliseconds()).Slice()
 		if err == nil || ctx.Err() != nil {
 			break
@@ -142,7 +151,7 @@ func (s *Store) Begin(ctx context.Context, scope, key, fingerprint string) (Outc
 
 // Finish stores a claimed request's response for replay.
 func (s *Store) Finish(ctx context.Context, scope, key, token string, r Record) error {
-	err := finish.Run(ctx, s.rdb, []string{s.key(scope, key)},
+	err := finish.Run(ctx, s.scripts, []string{s.key(scope, key)},
 		token, r.Status, r.ContentType, r.Body, s.retain.Milliseconds()).Err()
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "idempotency store unavailable")
@@ -153,7 +162,7 @@ func (s *Store) Finish(ctx context.Context, scope, key, token string, r Record) 
 // Abandon releases a claim whose request should be retried (it failed for
 // a reason outside the request itself).
 func (s *Store) Abandon(ctx context.Context, scope, key, token string) error {
-	if err := abandon.Run(ctx, s.rdb, []string{s.key(scope, key)}, token).Err(); err != nil {
+	if err := abandon.Run(ctx, s.scripts, []string{s.key(scope, key)}, token).Err(); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "idempotency store unavailable")
 	}
 	return nil

@@ -97,10 +97,11 @@ type CommittedFunc func(ctx context.Context, ref Ref) (bool, error)
 
 // Store keeps per-card daily usage in Redis.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
-	loc    *time.Location
-	seed   SeedFunc
+	rdb     redis.UniversalClient
+	scripts redis.Scripter // rdb, or an autopipeliner in front of it
+	prefix  string
+	loc     *time.Location
+	seed    SeedFunc
 
 	// committed and grace settle forgotten reservations (Reconcile).
 	committed CommittedFunc
@@ -119,7 +120,15 @@ func New(rdb redis.UniversalClient, prefix string, loc *time.Location, seed Seed
 	if rdb == nil || loc == nil || seed == nil {
 		panic("limits.New: rdb, loc and seed are required")
 	}
-	return &Store{rdb: rdb, prefix: prefix, loc: loc, seed: seed}
+	return &Store{rdb: rdb, scripts: rdb, prefix: prefix, loc: loc, seed: seed}
+}
+
+// Batching runs the store's scripts through sc, typically rdb's
+// autopipeliner: the reservations and commits of concurrent payments then
+// share round trips to Redis instead of taking one each.
+func (s *Store) Batching(sc redis.Scripter) *Store {
+	s.scripts = sc
+	return s
 }
 
 // Reconciling lets the store settle reservations older than grace by the
@@ -197,7 +206,7 @@ func (s *Store) reserve(ctx context.Context, cardID string, amount int64, lim Li
 		args = append(args, "k:"+r.ID, encodeRef(now, ref))
 	}
 	for attempt := 1; ; attempt++ {
-		res, err := reserveScript.Run(ctx, s.rdb, []string{key}, args...).Text()
+		res, err := reserveScript.Run(ctx, s.scripts, []string{key}, args...).Text()
 		if err != nil {
 			return Reservation{}, errs.Wrap(errs.Unavailable, err, "card limits unavailable; try again")
 		}
@@ -241,7 +250,7 @@ func (s *Store) settle(ctx context.Context, script *redis.Script, r Reservation)
 	if _, err := time.Parse(time.DateOnly, r.Day); err != nil {
 		return errs.E(errs.Invalid, "reservation day is not a date")
 	}
-	if err := script.Run(ctx, s.rdb, []string{s.key(r.CardID, r.Day)}, "r:"+r.ID, "k:"+r.ID).Err(); err != nil {
+	if err := script.Run(ctx, s.scripts, []string{s.key(r.CardID, r.Day)}, "r:"+r.ID, "k:"+r.ID).Err(); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "card limits unavailable; try again")
 	}
 	return nil
