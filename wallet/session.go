@@ -26,6 +26,9 @@ var errBadLogin = errs.E(errs.Unauthorized, "phone number or password is wrong")
 // Login checks a phone number and password and opens a session. It returns
 // the bearer token once; only its hash is stored.
 func (s *Service) Login(ctx context.Context, phone, password string) (string, Session, Principal, error) {
+	if !validPassword(password) {
+		return "", Session{}, Principal{}, errPasswordFormat
+	}
 	var id uuid.UUID
 	var hash string
 	var accountID int64
