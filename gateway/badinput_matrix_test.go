@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
@@ -60,6 +61,8 @@ func TestBadInputMatrix(t *testing.T) {
 			t.Errorf("%s: %v", c, err)
 		case r.Status < 400 || r.Status > 499:
 			t.Errorf("%s = %d %.300s; want a 4xx", c, r.Status, r.Body)
+		case c.Want != 0 && r.Status != c.Want:
+			t.Errorf("%s = %d %.300s; want %d", c, r.Status, r.Body, c.Want)
 		case codes[r.Code()] != r.Status:
 			t.Errorf("%s = %d with code %q; want a code docs/errors.md lists for %d", c, r.Status, r.Code(), r.Status)
 		}
@@ -179,11 +182,12 @@ func badInputs(w *world, r route) ([]call, error) {
 		for name, body := range bad {
 			add(name, func(c *call) { c.Body = []byte(body) })
 		}
-		add("Content-Type text/plain", func(c *call) { c.Body, c.ContentType = validJSON, "text/plain" })
-		add("Content-Type form", func(c *call) { c.Body, c.ContentType = validJSON, "application/x-www-form-urlencoded" })
-		add("no Content-Type", func(c *call) { c.Body, c.ContentType = validJSON, "" })
+		add("Content-Type text/plain", func(c *call) { c.Body, c.ContentType, c.Want = validJSON, "text/plain", 415 })
+		add("Content-Type form", func(c *call) { c.Body, c.ContentType, c.Want = validJSON, "application/x-www-form-urlencoded", 415 })
+		add("no Content-Type", func(c *call) { c.Body, c.ContentType, c.Want = validJSON, "", 415 })
 		add("body over BODY_LIMIT", func(c *call) {
 			c.Body = []byte(`{"matrix":"` + strings.Repeat("x", 64<<10) + `"}`)
+			c.Oversized, c.Want = true, http.StatusRequestEntityTooLarge
 		})
 	} else {
 		// A route that takes no body refuses one rather than ignoring it:
