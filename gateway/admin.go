@@ -92,7 +92,7 @@ func (s *Server) merchantAdminRoutes() {
 	s.handle(Op{Method: "GET", Path: "/v1/admin/merchants/:id/keys", Tag: tag, Auth: Operator,
 		Summary: "List a merchant's API keys", Response: keyList{}, Params: []Param{mid}, Errors: []errs.Code{errs.NotFound}}, s.listKeys)
 	s.handle(Op{Method: "POST", Path: "/v1/admin/merchants/:id/keys/:key_id/rotate", Tag: tag, Auth: Operator,
-		Summary: "Rotate an API key: a new key now, the old one until the grace ends", Request: rotateKeyRequest{},
+		Summary: "Rotate an API key: a new key now, the old one until the grace ends", Request: rotateKeyRequest{}, OptionalBody: true,
 		Response: merchant.APIKey{}, Status: http.StatusCreated, Params: []Param{mid, {Name: "key_id", Doc: "The key to rotate."}},
 		Errors: []errs.Code{errs.NotFound}}, s.rotateKey)
 	s.handle(Op{Method: "DELETE", Path: "/v1/admin/merchants/:id/keys/:key_id", Tag: tag, Auth: Operator,

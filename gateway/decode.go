@@ -7,6 +7,8 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -25,6 +27,11 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 }
 
 func decodeStrict(body []byte, v any) error {
+	// encoding/json would quietly turn bytes that are not UTF-8 into U+FFFD
+	// and store the changed text.
+	if !utf8.Valid(body) {
+		return errs.E(errs.InvalidJSON, "the body is not valid UTF-8")
+	}
 	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
 		return errs.E(errs.InvalidJSON, "the body must be a JSON object")
 	}
@@ -35,6 +42,9 @@ func decodeStrict(body []byte, v any) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errs.E(errs.InvalidJSON, "unexpected data after the JSON object")
+	}
+	if err := checkFields(body, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	if field := nulField(reflect.ValueOf(v)); field != "" {
 		return errs.E(errs.Invalid, "field %s contains a NUL character", field)
@@ -140,4 +150,80 @@ func fieldGiven(body []byte, name string) (given, null bool) {
 	}
 	raw, ok := fields[name]
 	return ok, ok && string(bytes.TrimSpace(raw)) == "null"
+}
+
+// bodyField is one JSON field of a request struct as the OpenAPI document
+// describes it: required unless tagged omitempty, nullable only when a
+// pointer.
+type bodyField struct {
+	name               string
+	required, nullable bool
+}
+
+var bodyFieldsOf sync.Map // reflect.Type → []bodyField
+
+// checkFields holds a decoded body to what encoding/json lets through but
+// the document forbids: a required field left out (decoded as its zero
+// value), null for a field that is not nullable (decoded as nothing at
+// all), and a field name in another case (matched case-insensitively).
+func checkFields(body []byte, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var given map[string]json.RawMessage
+	if err := json.Unmarshal(body, &given); err != nil {
+		return errs.E(errs.InvalidJSON, "body must be a JSON object")
+	}
+	fields := structFields(t)
+	for key := range given {
+		known := false
+		for _, f := range fields {
+			known = known || f.name == key
+		}
+		if !known {
+			return errs.E(errs.InvalidJSON, "unknown field %q (field names are case-sensitive)", key)
+		}
+	}
+	for _, f := range fields {
+		raw, ok := given[f.name]
+		switch {
+		case !ok && f.required:
+			return errs.E(errs.Invalid, "field %s is required", f.name)
+		case ok && !f.nullable && string(bytes.TrimSpace(raw)) == "null":
+			return errs.E(errs.Invalid, "field %s must not be null", f.name)
+		}
+	}
+	return nil
+}
+
+func structFields(t reflect.Type) []bodyField {
+	if fs, ok := bodyFieldsOf.Load(t); ok {
+		return fs.([]bodyField)
+	}
+	var fs []bodyField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if tag == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			fs = append(fs, structFields(f.Type)...)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fs = append(fs, bodyField{name: name, required: !strings.Contains(opts, "omitempty"),
+			nullable: f.Type.Kind() == reflect.Pointer})
+	}
+	bodyFieldsOf.Store(t, fs)
+	return fs
 }

@@ -33,7 +33,7 @@ func TestStatusTableIsComplete(t *testing.T) {
 func TestDecodeStrict(t *testing.T) {
 	type body struct {
 		Amount int64  `json:"amount"`
-		Note   string `json:"note"`
+		Note   string `json:"note,omitempty"`
 	}
 	tests := []struct {
 		in   string
@@ -62,6 +62,42 @@ func TestDecodeStrict(t *testing.T) {
 			t.Errorf("decodeStrict(%q) = %v; want success", tt.in, err)
 		case tt.want != "" && (err == nil || !errs.Is(err, errs.InvalidJSON) || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("decodeStrict(%q) = %v; want invalid_json mentioning %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+// TestDecodeStrictHoldsTheDocument: what encoding/json lets through but the
+// OpenAPI document forbids is refused, naming the field.
+func TestDecodeStrictHoldsTheDocument(t *testing.T) {
+	type body struct {
+		Amount int64    `json:"amount"`
+		Note   string   `json:"note,omitempty"`
+		Limit  *int64   `json:"limit,omitempty"`
+		Tags   []string `json:"tags,omitempty"`
+	}
+	tests := []struct {
+		in   string
+		code errs.Code // "" for success
+		want string
+	}{
+		{`{"amount": 5, "limit": null}`, "", ""},
+		{`{"note": "x"}`, errs.Invalid, "field amount is required"},
+		{`{"amount": null}`, errs.Invalid, "field amount must not be null"},
+		{`{"amount": 5, "note": null}`, errs.Invalid, "field note must not be null"},
+		{`{"amount": 5, "tags": null}`, errs.Invalid, "field tags must not be null"},
+		{`{"Amount": 5}`, errs.InvalidJSON, `unknown field "Amount"`},
+		{`{"amount": 5, "note": "caf` + "\xff" + `"}`, errs.InvalidJSON, "not valid UTF-8"},
+		{`{"\u0061mount": 5}`, "", ""},
+	}
+	for _, tt := range tests {
+		in := tt.in
+		var b body
+		err := decodeStrict([]byte(in), &b)
+		switch {
+		case tt.code == "" && err != nil:
+			t.Errorf("decodeStrict(%q) = %v; want success", in, err)
+		case tt.code != "" && (err == nil || !errs.Is(err, tt.code) || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("decodeStrict(%q) = %v; want %s mentioning %q", in, err, tt.code, tt.want)
 		}
 	}
 }

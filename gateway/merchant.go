@@ -184,7 +184,7 @@ func (s *Server) orderPNG(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if size == 0 {
+	if c.Query("size") == "" {
 		size = 256
 	}
 	if size < 128 || size > 1024 {

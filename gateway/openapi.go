@@ -45,7 +45,9 @@ type Op struct {
 	Scope        string // API key scope for Merchant routes
 	Idempotent   bool   // requires an Idempotency-Key header
 	Request      any    // zero value of the JSON body, or nil
-	OptionalBody bool   // the body may be left out (every field has a default)
+	// OptionalBody marks a Request the client may leave out altogether
+	// (an empty body means every field's default).
+	OptionalBody bool
 	Response     any    // zero value of the JSON success body, or nil
 	Status       int    // success status; 200 when zero
 	Produces     string // success content type when not JSON
@@ -201,6 +203,8 @@ func defaultErrors(op Op) []errs.Code {
 	codes := []errs.Code{errs.Internal, errs.Unavailable}
 	if op.Request != nil {
 		codes = append(codes, errs.InvalidJSON, errs.Invalid, errs.UnsupportedMediaType, errs.PayloadTooLarge)
+	} else {
+		codes = append(codes, errs.InvalidJSON) // a body sent to a route that takes none
 	}
 	for _, p := range op.Params {
 		if p.In == "query" {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/idem"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/payment"
@@ -137,11 +138,23 @@ func (s *Server) handle(op Op, h fiber.Handler) {
 	case Merchant:
 		chain = append(chain, s.authMerchant(op.Scope))
 	}
+	if op.Request == nil {
+		chain = append(chain, refuseBody)
+	}
 	if op.Idempotent {
 		chain = append(chain, s.idempotent)
 	}
 	chain = append(chain, h)
 	s.app.Add(op.Method, op.Path, chain...)
+}
+
+// refuseBody guards a route that takes no body: a body sent to it would be
+// ignored, and whatever the caller meant by it would silently not happen.
+func refuseBody(c *fiber.Ctx) error {
+	if len(c.Body()) > 0 {
+		return errs.E(errs.InvalidJSON, "this request takes no body")
+	}
+	return c.Next()
 }
 
 // routes registers every documented route.

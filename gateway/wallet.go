@@ -87,7 +87,7 @@ type transferRequest struct {
 	Amount     int64  `json:"amount" example:"2500"`
 	Currency   string `json:"currency,omitempty" example:"CNY"`
 	Note       string `json:"note,omitempty" example:"dinner"`
-	PIN        string `json:"pin" example:"135790"`
+	PIN        string `json:"pin,omitempty" example:"135790" doc:"The payment PIN. Every transfer needs it: without it the answer is 403 pin_required."`
 }
 
 type closeRequest struct {

@@ -30,7 +30,7 @@ func TestWalletAuthorization(t *testing.T) {
 		"/v1/wallet/sessions/":  sessions.Data[0].ID,
 	}
 	bodies := map[string]any{
-		"/v1/wallet/cards/:id/limits": map[string]any{"daily_count": 1},
+		"PATCH /v1/wallet/cards/:id/limits": map[string]any{"daily_count": 1},
 	}
 	tried := 0
 	for _, op := range env.Server.Ops() {
@@ -48,7 +48,7 @@ func TestWalletAuthorization(t *testing.T) {
 			continue
 		}
 		path := strings.Replace(op.Path, ":id", id, 1)
-		r := env.Do(t, op.Method, path, bodies[op.Path], b.Auth()...)
+		r := env.Do(t, op.Method, path, bodies[op.Method+" "+op.Path], b.Auth()...)
 		tried++
 		if r.Status != http.StatusNotFound || r.Code() != "not_found" {
 			t.Errorf("B: %s %s = %d %s; want 404 not_found", op.Method, path, r.Status, r.Body)

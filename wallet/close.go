@@ -19,6 +19,9 @@ import (
 // under its row lock, so a transfer racing the close either lands first
 // (and the balance is no longer zero) or fails with the account closed.
 func (s *Service) Close(ctx context.Context, p Principal, password string) error {
+	if !validPassword(password) {
+		return errPasswordFormat
+	}
 	id, err := uuid.Parse(p.WalletID)
 	if err != nil {
 		return errs.E(errs.NotFound, "wallet not found")

@@ -47,6 +47,11 @@ var errBadLogin = errs.E(errs.Unauthorized, "phone number or password is wrong")
 // unbounded guessing and hashing service. Sessions already open keep
 // working.
 func (s *Service) Login(ctx context.Context, phone, password, client string) (string, Session, Principal, error) {
+	// Text that cannot be a password is bad input, not a guess: refused
+	// before any budget or lockout counts it.
+	if !validPassword(password) {
+		return "", Session{}, Principal{}, errPasswordFormat
+	}
 	now := s.now()
 	clientKey := "login:client:" + ratelimit.Subject(s.subjectKey, client)
 	if err := s.spend(ctx, clientKey, s.cfg.LoginPerClient, now, "too many sign-in attempts from this address"); err != nil {

@@ -50,6 +50,11 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	if d.CardID == "" {
 		return Authorization{}, errCardIDRequired
 	}
+	// A PIN given below the threshold is not needed, but one that cannot be
+	// a PIN is still bad input.
+	if d.PIN != "" && !validPIN(d.PIN) {
+		return Authorization{}, errPINFormat
+	}
 	w, card, err := s.walletAndCard(ctx, p, d.CardID)
 	switch {
 	case err != nil:

@@ -11,6 +11,8 @@ import (
 	"github.com/qrpay/qrpay/errs"
 )
 
+var errPINFormat = errs.E(errs.Invalid, "pin must be exactly 6 digits")
+
 func validPIN(pin string) bool {
 	if len(pin) != 6 {
 		return false
@@ -27,7 +29,7 @@ func validPIN(pin string) bool {
 // changing it needs the old one (checked under the PIN lockout).
 func (s *Service) SetPIN(ctx context.Context, p Principal, pin, oldPIN string) error {
 	if !validPIN(pin) {
-		return errs.E(errs.Invalid, "pin must be exactly 6 digits")
+		return errPINFormat
 	}
 	var current *string
 	err := s.pool.QueryRow(ctx, `SELECT pin_hash FROM customers WHERE id = $1`, p.WalletID).Scan(&current)
@@ -65,6 +67,11 @@ func (s *Service) VerifyPIN(ctx context.Context, p Principal, pin string) error 
 	if pin == "" {
 		return errs.E(errs.PINRequired, "the payment PIN is required")
 	}
+	// Text that cannot be a PIN is bad input, not a guess: refused before
+	// the lockout counts it.
+	if !validPIN(pin) {
+		return errPINFormat
+	}
 	id, err := uuid.Parse(p.WalletID)
 	if err != nil {
 		return errs.E(errs.NotFound, "wallet not found")
@@ -80,9 +87,6 @@ func (s *Service) VerifyPIN(ctx context.Context, p Principal, pin string) error 
 		return err
 	}
 	return s.attempt(ctx, id, pinAttempts, func() (bool, error) {
-		if !validPIN(pin) {
-			return false, nil
-		}
 		return s.verify(*hash, s.cfg.Pepper, pin)
 	})
 }

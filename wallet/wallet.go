@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -136,13 +137,22 @@ func (p Principal) Scope() string { return "wallet:" + p.WalletID }
 
 var phoneRE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
+var errPasswordFormat = errs.E(errs.Invalid, "password must be 8 to 128 characters")
+
+// validPassword is the rule every password was registered under: text
+// outside it is bad input, never a guess the lockout counts.
+func validPassword(password string) bool {
+	n := utf8.RuneCountInString(password)
+	return n >= 8 && n <= 128
+}
+
 // Register opens a wallet for an E.164 phone number.
 func (s *Service) Register(ctx context.Context, phone, password string) (Wallet, error) {
 	if !phoneRE.MatchString(phone) {
 		return Wallet{}, errs.E(errs.Invalid, "phone must be in E.164 form, like +8613800138000")
 	}
-	if n := len([]rune(password)); n < 8 || n > 128 {
-		return Wallet{}, errs.E(errs.Invalid, "password must be 8 to 128 characters")
+	if !validPassword(password) {
+		return Wallet{}, errPasswordFormat
 	}
 	id := uuid.Must(uuid.NewV7())
 	hash := hashSecret(s.cfg.Argon2, s.cfg.Pepper, password)

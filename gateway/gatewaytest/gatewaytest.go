@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -466,4 +467,101 @@ func (e *Env) Signed(t testing.TB, key MerchantKey, method, path string, body an
 		send = string(raw)
 	}
 	return e.Do(t, method, path, send, append(h, headers...)...)
+}
+
+// Snapshot is the state of a test's schema: every table's row count and a
+// digest of its rows, and the ledger's totals. Two snapshots that are equal
+// mean nothing was written in between.
+type Snapshot struct {
+	Tables map[string]TableState
+	// BalanceSum is the sum of every ledger account's balance.
+	BalanceSum int64
+}
+
+// TableState is one table's row count and the digest of its rows' text.
+type TableState struct {
+	Rows   int64
+	Digest string
+}
+
+// Snapshot reads every table of the test's schema.
+func (e *Env) Snapshot(t testing.TB) Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	tables, err := schemaTables(ctx, e.Pool)
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	s := Snapshot{Tables: map[string]TableState{}}
+	for _, table := range tables {
+		var st TableState
+		if err := e.Pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*), md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), ''))
+			FROM %s t`, pgx.Identifier{table}.Sanitize())).Scan(&st.Rows, &st.Digest); err != nil {
+			t.Fatalf("snapshot of %s: %v", table, err)
+		}
+		s.Tables[table] = st
+	}
+	if err := e.Pool.QueryRow(ctx, `SELECT coalesce(sum(balance), 0)::bigint FROM accounts`).Scan(&s.BalanceSum); err != nil {
+		t.Fatalf("snapshot of balances: %v", err)
+	}
+	return s
+}
+
+// Diff lists how later differs from s, one line per changed table; none
+// when they are equal.
+func (s Snapshot) Diff(later Snapshot) []string {
+	var out []string
+	if s.BalanceSum != later.BalanceSum {
+		out = append(out, fmt.Sprintf("sum of balances %d → %d", s.BalanceSum, later.BalanceSum))
+	}
+	names := make([]string, 0, len(s.Tables))
+	for name := range s.Tables {
+		names = append(names, name)
+	}
+	for name := range later.Tables {
+		if _, ok := s.Tables[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a, b := s.Tables[name], later.Tables[name]
+		switch {
+		case a.Rows != b.Rows:
+			out = append(out, fmt.Sprintf("table %s: %d rows → %d", name, a.Rows, b.Rows))
+		case a.Digest != b.Digest:
+			out = append(out, fmt.Sprintf("table %s: rows changed (%d rows)", name, a.Rows))
+		}
+	}
+	return out
+}
+
+// Dump returns the text of every row of every table of the test's schema,
+// by table.
+func (e *Env) Dump(t testing.TB) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	tables, err := schemaTables(ctx, e.Pool)
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	out := map[string]string{}
+	for _, table := range tables {
+		var dump string
+		if err := e.Pool.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(string_agg(t::text, E'\n'), '') FROM %s t`,
+			pgx.Identifier{table}.Sanitize())).Scan(&dump); err != nil {
+			t.Fatalf("dump of %s: %v", table, err)
+		}
+		out[table] = dump
+	}
+	return out
+}
+
+func schemaTables(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	rows, err := pool.Query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
