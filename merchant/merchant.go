@@ -56,6 +56,8 @@ type Service struct {
 	feeAccounts sync.Map
 	// byCode remembers merchants by QR code for cfg.CacheTTL (nil: off).
 	byCode *lru.Cache[string, cachedMerchant]
+	// ordersByRef reads the orders of concurrent payments in one query.
+	ordersByRef *postgres.Loader[string, Order]
 }
 
 // cachedMerchant is a merchant as Resolve remembers it.
@@ -96,8 +98,12 @@ func New(cfg Config, pool *postgres.DB, log *slog.Logger) *Service {
 	if cfg.CacheTTL > 0 {
 		s.byCode, _ = lru.New[string, cachedMerchant](merchantCacheSize)
 	}
+	s.ordersByRef = postgres.NewLoader(loaderBatch, s.loadOrdersByRef)
 	return s
 }
+
+// loaderBatch bounds the keys of one loader query.
+const loaderBatch = 64
 
 // merchantByCode reads the merchant a QR names, from the in-process cache
 // when it is fresh enough (see Config.CacheTTL).

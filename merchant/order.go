@@ -135,13 +135,26 @@ const orderColumns = `o.id, o.merchant_id, o.merchant_order_no, o.ref, o.amount,
 // scanOrder reads an order and rebuilds its payload (deterministic from the
 // stored fields and the key), so the payload is never stored twice.
 func (s *Service) scanOrder(row pgx.Row, m *Merchant) (Order, error) {
+	o, err := scanOrderRow(row)
+	if err != nil {
+		return o, err
+	}
+	return s.completeOrder(o, m)
+}
+
+// scanOrderRow reads an order's stored fields.
+func scanOrderRow(row pgx.Row) (Order, error) {
 	var o Order
 	err := row.Scan(&o.ID, &o.MerchantID, &o.MerchantOrderNo, &o.ref, &o.Amount, &o.Currency, &o.Description,
 		&o.TerminalID, &o.Status, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.Fee, &o.RefundedAmount, &o.feeRefunded,
 		&o.walletID, &o.walletAccountID, &o.cardMasked, &o.paymentID, &o.static, &o.events)
-	if err != nil {
-		return o, err
-	}
+	return o, err
+}
+
+// completeOrder derives what is not stored: the state the clock implies and
+// the payload of its merchant m.
+func (s *Service) completeOrder(o Order, m *Merchant) (Order, error) {
+	var err error
 	if o.Status == StatusCreated && !s.now().Before(o.ExpiresAt) {
 		o.Status = StatusExpired // the sweeper may not have run yet; the clock has
 	}

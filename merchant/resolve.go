@@ -40,13 +40,15 @@ func (s *Service) Resolve(ctx context.Context, payload, orderID string) (Target,
 			return t, err
 		}
 		if !q.Static {
-			o, err := s.scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders o
-				WHERE o.ref = $1 AND o.merchant_id = $2`, q.Ref, t.Merchant.ID), &t.Merchant)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return t, errs.E(errs.NotFound, "order not found")
-			}
+			o, found, err := s.ordersByRef.Load(ctx, q.Ref)
 			if err != nil {
 				return t, fmt.Errorf("resolve order: %w", err)
+			}
+			if !found || o.MerchantID != t.Merchant.ID {
+				return t, errs.E(errs.NotFound, "order not found")
+			}
+			if o, err = s.completeOrder(o, &t.Merchant); err != nil {
+				return t, err
 			}
 			t.Order = &o
 		}
@@ -94,4 +96,24 @@ func payable(status string) error {
 		return errs.E(errs.OrderExpired, "the order has expired")
 	}
 	return errs.E(errs.OrderAlreadyPaid, "the order has already been paid")
+}
+
+// loadOrdersByRef reads the orders of many payments being resolved at once
+// in one query (postgres.Loader): the stored fields only, completed by the
+// caller with the merchant the payload named.
+func (s *Service) loadOrdersByRef(ctx context.Context, refs []string) (map[string]Order, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+` FROM orders o WHERE o.ref = ANY($1)`, refs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := make(map[string]Order, len(refs))
+	for rows.Next() {
+		o, err := scanOrderRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		found[o.ref] = o
+	}
+	return found, rows.Err()
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
@@ -79,32 +78,67 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	return Authorization{Wallet: w, Card: card, Amount: d.Amount, res: res}, nil
 }
 
-// walletAndCard reads the wallet and one of its bound cards in one query:
-// both are read fresh for every debit, so a freeze or a closed wallet takes
-// effect at once.
+// walletAndCard reads the wallet and one of its bound cards: both are read
+// fresh for every debit, so a freeze or a closed wallet takes effect at
+// once. The debits of concurrent requests share one query (postgres.Loader).
 func (s *Service) walletAndCard(ctx context.Context, p Principal, cardID string) (Wallet, Card, error) {
-	if _, err := uuid.Parse(cardID); err != nil {
+	card, err := uuid.Parse(cardID)
+	if err != nil {
 		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
 	}
-	var w Wallet
-	var c Card
-	err := s.pool.QueryRow(ctx, `
-		SELECT w.id, w.phone, w.currency, a.balance, w.status, w.pin_hash IS NOT NULL, w.created_at, w.account_id,
-			`+cardColumnsK+`
-		FROM customers w JOIN accounts a ON a.id = w.account_id
-		JOIN cards k ON k.customer_id = w.id AND k.id = $2 AND k.unbound_at IS NULL
-		WHERE w.id = $1`, p.WalletID, cardID).
-		Scan(&w.ID, &w.Phone, &w.Currency, &w.Balance, &w.Status, &w.PINSet, &w.CreatedAt, &w.AccountID,
-			&c.ID, &c.Brand, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.HolderName, &c.Status,
-			&c.Limits.PerTransaction, &c.Limits.DailyAmount, &c.Limits.DailyCount, &c.CreatedAt, &c.token, &c.issuerRef)
-	if errors.Is(err, pgx.ErrNoRows) {
+	wallet, err := uuid.Parse(p.WalletID)
+	if err != nil {
 		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
 	}
+	// Keys in the database's spelling, which the loaded rows carry.
+	wc, found, err := s.walletCards.Load(ctx, walletCard{wallet: wallet.String(), card: card.String()})
 	if err != nil {
 		return Wallet{}, Card{}, fmt.Errorf("read wallet and card: %w", err)
 	}
-	c.Masked = mask(c.Last4)
-	return w, c, nil
+	if !found {
+		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
+	}
+	return wc.w, wc.c, nil
+}
+
+// walletCard names a wallet's card; walletAndCardRow is what a debit reads.
+type walletCard struct{ wallet, card string }
+
+type walletAndCardRow struct {
+	w Wallet
+	c Card
+}
+
+// loadWalletCards reads wallets and their cards by pairs in one query.
+func (s *Service) loadWalletCards(ctx context.Context, keys []walletCard) (map[walletCard]walletAndCardRow, error) {
+	wallets, cards := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		wallets[i], cards[i] = k.wallet, k.card
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT w.id, w.phone, w.currency, a.balance, w.status, w.pin_hash IS NOT NULL, w.created_at, w.account_id,
+			`+cardColumnsK+`
+		FROM unnest($1::uuid[], $2::uuid[]) AS q(wallet_id, card_id)
+		JOIN customers w ON w.id = q.wallet_id
+		JOIN accounts a ON a.id = w.account_id
+		JOIN cards k ON k.customer_id = w.id AND k.id = q.card_id AND k.unbound_at IS NULL`, wallets, cards)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := make(map[walletCard]walletAndCardRow, len(keys))
+	for rows.Next() {
+		var w Wallet
+		var c Card
+		if err := rows.Scan(&w.ID, &w.Phone, &w.Currency, &w.Balance, &w.Status, &w.PINSet, &w.CreatedAt, &w.AccountID,
+			&c.ID, &c.Brand, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.HolderName, &c.Status,
+			&c.Limits.PerTransaction, &c.Limits.DailyAmount, &c.Limits.DailyCount, &c.CreatedAt, &c.token, &c.issuerRef); err != nil {
+			return nil, err
+		}
+		c.Masked = mask(c.Last4)
+		found[walletCard{wallet: w.ID, card: c.ID}] = walletAndCardRow{w, c}
+	}
+	return found, rows.Err()
 }
 
 // cardColumnsK is cardColumns qualified by the alias k.

@@ -73,6 +73,9 @@ type Service struct {
 	log    *slog.Logger
 	// clearing caches the issuer's clearing account id per currency.
 	clearing sync.Map
+	// walletCards reads the wallet and card of concurrent debits in one
+	// query.
+	walletCards *postgres.Loader[walletCard, walletAndCardRow]
 	// sessions remembers live sessions by token hash (nil: no cache).
 	sessions *lru.Cache[string, cachedSession]
 	// dummyHash makes a login for an unknown phone cost one argon2 verify,
@@ -102,6 +105,7 @@ func New(cfg Config, pool *postgres.DB, led *ledger.Ledger, lim *limits.Store, r
 		dummyHash:  hashSecret(cfg.Argon2, cfg.Pepper, "not a real password"),
 		subjectKey: subjectKey(cfg.Pepper),
 		verify:     verifySecret}
+	s.walletCards = postgres.NewLoader(64, s.loadWalletCards)
 	if cfg.SessionCacheTTL > 0 {
 		s.sessions, _ = lru.New[string, cachedSession](sessionCacheSize)
 	}
