@@ -106,3 +106,50 @@ func TestMerchantCacheHonoursSuspension(t *testing.T) {
 			time.Since(suspended), cacheTTL)
 	}
 }
+
+// TestKeyCacheHonoursRevocationAndSuspension: an API key revoked, or its
+// merchant suspended, through one replica is refused there at once and on
+// the other within MERCHANT_CACHE_TTL, though both remember the key.
+func TestKeyCacheHonoursRevocationAndSuspension(t *testing.T) {
+	t.Parallel()
+	a := gatewaytest.Start(t, withShortCaches)
+	b := a.Replica(t, withShortCaches)
+	op := []string{"Authorization", "Bearer " + gatewaytest.OperatorToken}
+	n := 0
+	order := func(env *gatewaytest.Env, k gatewaytest.MerchantKey) gatewaytest.Response {
+		n++
+		no := "cache-" + time.Now().Format("150405.000000") + "-" + string(rune('a'+n%26))
+		return env.Signed(t, k, "POST", "/v1/orders", map[string]any{"merchant_order_no": no, "amount": 100}, "Idempotency-Key", no)
+	}
+	revoked, suspended := a.NewMerchant(t, nil), a.NewMerchant(t, nil)
+	for _, env := range []*gatewaytest.Env{a, b} { // both replicas remember both keys
+		for _, k := range []gatewaytest.MerchantKey{revoked, suspended} {
+			if r := order(env, k); r.Status != http.StatusCreated {
+				t.Fatalf("create order = %d %s", r.Status, r.Body)
+			}
+		}
+	}
+
+	if r := a.Do(t, "DELETE", "/v1/admin/merchants/"+revoked.MerchantID+"/keys/"+revoked.KeyID, nil, op...); r.Status != http.StatusNoContent {
+		t.Fatalf("revoke = %d %s", r.Status, r.Body)
+	}
+	at := time.Now()
+	if r := order(a, revoked); r.Status != http.StatusUnauthorized {
+		t.Errorf("the replica that revoked the key: create order = %d %s; want 401 at once", r.Status, r.Body)
+	}
+	if !eventually(at, func() bool { return order(b, revoked).Status == http.StatusUnauthorized }) {
+		t.Errorf("the other replica still accepts the revoked key %v after revocation; want 401 within %v", time.Since(at), cacheTTL)
+	}
+
+	if r := a.Do(t, "POST", "/v1/admin/merchants/"+suspended.MerchantID+"/suspend", nil, op...); r.Status != http.StatusOK {
+		t.Fatalf("suspend = %d %s", r.Status, r.Body)
+	}
+	at = time.Now()
+	if r := order(a, suspended); r.Code() != "merchant_suspended" {
+		t.Errorf("the replica that suspended the merchant: create order = %d %s; want merchant_suspended at once", r.Status, r.Body)
+	}
+	if !eventually(at, func() bool { return order(b, suspended).Code() == "merchant_suspended" }) {
+		t.Errorf("the other replica still takes orders of the suspended merchant %v after suspension; want merchant_suspended within %v",
+			time.Since(at), cacheTTL)
+	}
+}

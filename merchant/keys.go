@@ -130,6 +130,7 @@ func (s *Service) RotateKey(ctx context.Context, merchantID, keyID string, grace
 		keyID, s.now().Add(grace)); err != nil {
 		return APIKey{}, fmt.Errorf("rotate key: %w", err)
 	}
+	s.forgetKeys()
 	return next, nil
 }
 
@@ -140,6 +141,7 @@ func (s *Service) RevokeKey(ctx context.Context, merchantID, keyID string) error
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
 	}
+	s.forgetKeys()
 	if tag.RowsAffected() == 0 {
 		return errs.E(errs.NotFound, "key not found")
 	}
@@ -157,12 +159,20 @@ func (s *Service) KeySecret(ctx context.Context, keyID string) (Caller, string, 
 	if len(keyID) < 4 || len(keyID) > 64 {
 		return Caller{}, "", errBadSignature
 	}
+	now := s.now()
+	if s.byKey != nil {
+		if k, ok := s.byKey.Get(keyID); ok && time.Since(k.cachedAt) < s.cfg.CacheTTL &&
+			(k.expiresAt == nil || k.expiresAt.After(now)) {
+			return k.c, s.secret(k.c.KeyID), nil
+		}
+	}
 	var c Caller
 	var status string
-	err := s.pool.QueryRow(ctx, `SELECT k.id, k.merchant_id, k.scopes, m.status FROM api_keys k
+	var expiresAt *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT k.id, k.merchant_id, k.scopes, m.status, k.expires_at FROM api_keys k
 		JOIN merchants m ON m.id = k.merchant_id
 		WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)`,
-		keyID, s.now()).Scan(&c.KeyID, &c.MerchantID, &c.Scopes, &status)
+		keyID, now).Scan(&c.KeyID, &c.MerchantID, &c.Scopes, &status, &expiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Caller{}, "", errBadSignature
 	}
@@ -170,5 +180,27 @@ func (s *Service) KeySecret(ctx context.Context, keyID string) (Caller, string, 
 		return Caller{}, "", fmt.Errorf("look up key: %w", err)
 	}
 	c.Suspended = status != "active"
+	if s.byKey != nil {
+		s.byKey.Add(keyID, cachedKey{c: c, expiresAt: expiresAt, cachedAt: time.Now()})
+	}
 	return c, s.secret(c.KeyID), nil
+}
+
+// cachedKey is a live API key as KeySecret remembers it for
+// Config.CacheTTL: a key revoked, rotated away or whose merchant was
+// suspended through this process is forgotten at once (forgetKeys); through
+// another replica the change takes effect within CacheTTL. A key's own expiry
+// is checked on every use.
+type cachedKey struct {
+	c         Caller
+	expiresAt *time.Time
+	cachedAt  time.Time // wall clock
+}
+
+// forgetKeys drops every remembered key: changes to keys and merchant states
+// are rare, and a key names its merchant only through the row.
+func (s *Service) forgetKeys() {
+	if s.byKey != nil {
+		s.byKey.Purge()
+	}
 }

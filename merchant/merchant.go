@@ -56,6 +56,8 @@ type Service struct {
 	feeAccounts sync.Map
 	// byCode remembers merchants by QR code for cfg.CacheTTL (nil: off).
 	byCode *lru.Cache[string, cachedMerchant]
+	// byKey remembers live API keys for cfg.CacheTTL (nil: off).
+	byKey *lru.Cache[string, cachedKey]
 	// ordersByRef reads the orders of concurrent payments in one query.
 	ordersByRef *postgres.Loader[string, Order]
 }
@@ -97,6 +99,7 @@ func New(cfg Config, pool *postgres.DB, log *slog.Logger) *Service {
 		keys: derivedKeys{apiKey: derive("api-key"), webhook: derive("webhook"), qr: derive("qr-mac")}}
 	if cfg.CacheTTL > 0 {
 		s.byCode, _ = lru.New[string, cachedMerchant](merchantCacheSize)
+		s.byKey, _ = lru.New[string, cachedKey](merchantCacheSize)
 	}
 	s.ordersByRef = postgres.NewLoader(loaderBatch, s.loadOrdersByRef)
 	return s
@@ -287,6 +290,7 @@ func (s *Service) SetStatus(ctx context.Context, id string, suspended bool) (Mer
 	if s.byCode != nil {
 		s.byCode.Remove(m.Code)
 	}
+	s.forgetKeys()
 	return s.Get(ctx, id)
 }
 
