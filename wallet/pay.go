@@ -22,6 +22,10 @@ type Debit struct {
 	Amount   int64
 	Currency string
 	PIN      string
+	// Approval, instead of the PIN, is a registered device's signature
+	// over a challenge for this debit: Payee and Key say what it approves.
+	Approval *Approval
+	Payee    string
 	// Scope and Key are the idempotency scope and key of the transfer the
 	// debit will be posted as, so that a limit reservation its process
 	// never settles is settled by the ledger (limits.Store.Reconcile).
@@ -50,19 +54,34 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	if d.CardID == "" {
 		return Authorization{}, errCardIDRequired
 	}
-	w, card, err := s.walletAndCard(ctx, p, d.CardID)
-	switch {
-	case err != nil:
+	deviceID := ""
+	if d.Approval != nil {
+		if d.PIN != "" {
+			return Authorization{}, errs.E(errs.Invalid, "give either pin or approval, not both")
+		}
+		deviceID = d.Approval.DeviceID
+	}
+	w, card, deviceKey, err := s.walletAndCard(ctx, p, d.CardID, deviceID)
+	if err != nil {
 		return Authorization{}, err
-	case w.Status != "active":
-		return Authorization{}, errs.E(errs.WalletClosed, "the wallet is closed")
-	case w.Currency != d.Currency:
+	}
+	if err := active(w); err != nil {
+		return Authorization{}, err
+	}
+	if w.Currency != d.Currency {
 		return Authorization{}, errs.E(errs.Invalid, "the wallet holds %s and cannot pay in %s", w.Currency, d.Currency)
 	}
 	if err := s.spendable(card); err != nil {
 		return Authorization{}, err
 	}
-	if s.NeedsPIN(d.Amount) {
+	switch {
+	case d.Approval != nil:
+		// A signed approval stands in for the PIN at any amount.
+		if err := s.checkApproval(ctx, p, d.Approval, ApprovalInput{Kind: "payment", Amount: d.Amount,
+			Currency: d.Currency, Payee: d.Payee, Key: d.Key}, deviceKey); err != nil {
+			return Authorization{}, err
+		}
+	case s.NeedsPIN(d.Amount):
 		if err := s.VerifyPIN(ctx, p, d.PIN); err != nil {
 			return Authorization{}, err
 		}
@@ -74,32 +93,37 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	return Authorization{Wallet: w, Card: card, Amount: d.Amount, res: res}, nil
 }
 
-// walletAndCard reads the wallet and one of its bound cards in one query:
-// both are read fresh for every debit, so a freeze or a closed wallet takes
-// effect at once.
-func (s *Service) walletAndCard(ctx context.Context, p Principal, cardID string) (Wallet, Card, error) {
+// walletAndCard reads the wallet (its freeze included), one of its bound
+// cards and, when deviceID is given, that device's approval key, in one
+// query: all are read fresh for every debit, so a freeze, a closed wallet
+// or a revoked device takes effect at once, at no extra round trip. The
+// key is nil when the device is unknown, revoked or has none.
+func (s *Service) walletAndCard(ctx context.Context, p Principal, cardID, deviceID string) (Wallet, Card, []byte, error) {
 	if _, err := uuid.Parse(cardID); err != nil {
-		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
+		return Wallet{}, Card{}, nil, errs.E(errs.NotFound, "card not found")
 	}
 	var w Wallet
 	var c Card
+	var key []byte
 	err := s.pool.QueryRow(ctx, `
-		SELECT w.id, w.phone, w.currency, a.balance, w.status, w.pin_hash IS NOT NULL, w.created_at, w.account_id,
-			`+cardColumnsK+`
+		SELECT w.id, w.phone, w.currency, a.balance, w.status, w.frozen_at IS NOT NULL, coalesce(w.frozen_by, ''),
+			w.pin_hash IS NOT NULL, w.created_at, w.account_id,
+			`+cardColumnsK+`, d.public_key
 		FROM customers w JOIN accounts a ON a.id = w.account_id
 		JOIN cards k ON k.customer_id = w.id AND k.id = $2 AND k.unbound_at IS NULL
-		WHERE w.id = $1`, p.WalletID, cardID).
-		Scan(&w.ID, &w.Phone, &w.Currency, &w.Balance, &w.Status, &w.PINSet, &w.CreatedAt, &w.AccountID,
+		LEFT JOIN devices d ON $3 <> '' AND d.customer_id = w.id AND d.device_id = $3 AND d.revoked_at IS NULL
+		WHERE w.id = $1`, p.WalletID, cardID, deviceID).
+		Scan(&w.ID, &w.Phone, &w.Currency, &w.Balance, &w.Status, &w.Frozen, &w.FrozenBy, &w.PINSet, &w.CreatedAt, &w.AccountID,
 			&c.ID, &c.Brand, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.HolderName, &c.Status,
-			&c.Limits.PerTransaction, &c.Limits.DailyAmount, &c.Limits.DailyCount, &c.CreatedAt, &c.token, &c.issuerRef)
+			&c.Limits.PerTransaction, &c.Limits.DailyAmount, &c.Limits.DailyCount, &c.CreatedAt, &c.token, &c.issuerRef, &key)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
+		return Wallet{}, Card{}, nil, errs.E(errs.NotFound, "card not found")
 	}
 	if err != nil {
-		return Wallet{}, Card{}, fmt.Errorf("read wallet and card: %w", err)
+		return Wallet{}, Card{}, nil, fmt.Errorf("read wallet and card: %w", err)
 	}
 	c.Masked = mask(c.Last4)
-	return w, c, nil
+	return w, c, key, nil
 }
 
 // cardColumnsK is cardColumns qualified by the alias k.
