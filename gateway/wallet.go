@@ -90,6 +90,7 @@ type topupRequest struct {
 	CardID   string `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
 	Amount   int64  `json:"amount" example:"10000" doc:"Minor units (fen): 10000 is 100.00 CNY."`
 	Currency string `json:"currency,omitempty" example:"CNY" doc:"Must be the wallet's currency when given."`
+	PIN      string `json:"pin,omitempty" example:"135790" doc:"Required above PIN_THRESHOLD, as for a payment."`
 }
 
 type transferRequest struct {
@@ -144,9 +145,10 @@ func (s *Server) walletRoutes() {
 		Request: pinRequest{}, Status: http.StatusNoContent, Errors: []errs.Code{errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited}}, s.setPIN)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/pin/verify", Tag: tag, Auth: Session, Summary: "Check the payment PIN",
 		Request: verifyPINRequest{}, Status: http.StatusNoContent, Errors: []errs.Code{errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited}}, s.verifyPIN)
-	s.handle(Op{Method: "POST", Path: "/v1/wallet/topups", Tag: tag, Auth: Session, Idempotent: true, Summary: "Top up the wallet from a bound card",
+	s.handle(Op{Method: "POST", Path: "/v1/wallet/topups", Tag: tag, Auth: Session, Idempotent: true, Summary: "Top up the wallet from a bound card (the PIN above PIN_THRESHOLD)",
 		Request: topupRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
-		Errors: []errs.Code{errs.NotFound, errs.CardFrozen, errs.CardDeclined, errs.LimitExceeded, errs.WalletClosed, errs.WalletFrozen}}, s.topUp)
+		Errors: []errs.Code{errs.NotFound, errs.CardFrozen, errs.CardDeclined, errs.LimitExceeded, errs.WalletClosed, errs.WalletFrozen,
+			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited}}, s.topUp)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/transfers", Tag: tag, Auth: Session, Idempotent: true, Summary: "Send money to another wallet (PIN or device approval required; a one-time code above OTP_TRANSFER_THRESHOLD)",
 		Request: transferRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
 		Errors: []errs.Code{errs.NotFound, errs.InsufficientFunds, errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed,
@@ -309,7 +311,7 @@ func (s *Server) topUp(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	mv, err := s.deps.Wallet.TopUp(c.UserContext(), principal(c), req.CardID, req.Amount, req.Currency, s.walletRequest(c))
+	mv, err := s.deps.Wallet.TopUp(c.UserContext(), principal(c), req.CardID, req.Amount, req.Currency, req.PIN, s.walletRequest(c))
 	if err != nil {
 		return err
 	}

@@ -161,8 +161,9 @@ func TestCardLimitsHoldUnderConcurrency(t *testing.T) {
 	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_amount": 100000}, c.Auth()...); r.Status != 200 {
 		t.Fatalf("lower limit = %d %s", r.Status, r.Body)
 	}
+	setPIN(t, env, c, gatewaytest.PIN) // top-ups above the threshold need it
 	rs := concurrently(t, env, 20, "POST", "/v1/wallet/topups",
-		func(int) any { return map[string]any{"card_id": card.ID, "amount": 30000} },
+		func(int) any { return map[string]any{"card_id": card.ID, "amount": 30000, "pin": gatewaytest.PIN} },
 		func(i int) []string { return c.Idem(fmt.Sprint("k", i)) })
 	ok := 0
 	for _, r := range rs {

@@ -167,7 +167,7 @@ func TestPINRules(t *testing.T) {
 	env := gatewaytest.Start(t)
 	alice, bob := newCustomer(t, env), newCustomer(t, env)
 	card := bindCard(t, env, alice, "5555555555554444")
-	topUp(t, env, alice, card.ID, 50000)
+	topUp(t, env, alice, card.ID, 20000)
 	send := func(pin, key string) gatewaytest.Response {
 		body := map[string]any{"to_phone": bob.Phone, "amount": 100}
 		if pin != "" {

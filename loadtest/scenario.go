@@ -128,7 +128,7 @@ func stepWalletMix(ctx context.Context, r *runner, due time.Time) error {
 	case n < 85:
 		card := rand.IntN(len(p.cards))
 		key := r.key("topup")
-		_, err := r.api.TopUp(ctx, p.token, key, p.cards[card], r.o.amount)
+		_, err := r.api.TopUp(ctx, p.token, key, p.cards[card], r.o.amount, loadPIN)
 		r.record(ctx, "topup", time.Since(due), err)
 		switch {
 		case err == nil:
@@ -235,7 +235,7 @@ func (r *runner) newPayer(ctx context.Context, i int) (*payer, error) {
 	}
 	for c := range p.cards {
 		amount := r.o.amount * (paysPerCard + 1)
-		if _, err := r.api.TopUp(ctx, p.token, r.key("fund"), p.cards[c], amount); err != nil {
+		if _, err := r.api.TopUp(ctx, p.token, r.key("fund"), p.cards[c], amount, loadPIN); err != nil {
 			return nil, err
 		}
 		p.ackTopUp(p.masks[c], amount)

@@ -127,8 +127,9 @@ func (s *Service) clearingAccount(ctx context.Context, currency string) (int64, 
 // are reserved, the issuer authorizes, the ledger posts, and the reservation
 // is committed. A retry with the same key finds the committed transfer
 // before touching the limits or the issuer again. currency, when given,
-// must be the wallet's.
-func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency string, req Request) (Movement, error) {
+// must be the wallet's. Above the PIN threshold a top-up needs the PIN,
+// as a payment does: it spends the card.
+func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency, pin string, req Request) (Movement, error) {
 	if err := validAmount(amount); err != nil {
 		return Movement{}, err
 	}
@@ -151,6 +152,11 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	card, err := s.usableCard(ctx, p, cardID)
 	if err != nil {
 		return Movement{}, err
+	}
+	if s.NeedsPIN(amount) {
+		if err := s.VerifyPIN(ctx, p, pin); err != nil {
+			return Movement{}, err
+		}
 	}
 	clearing, err := s.clearingAccount(ctx, w.Currency)
 	if err != nil {

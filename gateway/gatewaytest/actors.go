@@ -62,11 +62,16 @@ func (e *Env) BindCard(t testing.TB, c Customer, number string) Response {
 	return r
 }
 
-// TopUp tops the wallet up from a card and fails the test unless it
-// succeeds; the response holds the movement.
+// PIN is the payment PIN NewPayer sets; TopUp sends it, since a top-up
+// above the PIN threshold needs it.
+const PIN = "135790"
+
+// TopUp tops the wallet up from a card (with the PIN PIN, which only
+// top-ups above the threshold read) and fails the test unless it succeeds;
+// the response holds the movement.
 func (e *Env) TopUp(t testing.TB, c Customer, cardID string, amount int64) Response {
 	t.Helper()
-	r := e.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": cardID, "amount": amount},
+	r := e.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": cardID, "amount": amount, "pin": PIN},
 		c.Idem(fmt.Sprint("topup-", seq.Add(1)))...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("top up = %d %s", r.Status, r.Body)
@@ -93,16 +98,16 @@ type Payer struct {
 // and sets the PIN 135790.
 func (e *Env) NewPayer(t testing.TB, funds int64) Payer {
 	t.Helper()
-	p := Payer{Customer: e.NewCustomer(t), PIN: "135790"}
+	p := Payer{Customer: e.NewCustomer(t), PIN: PIN}
 	var card struct {
 		ID string `json:"id"`
 	}
 	e.BindCard(t, p.Customer, "4111111111111111").JSON(t, &card)
 	p.CardID = card.ID
+	e.SetPIN(t, p.Customer, p.PIN)
 	if funds > 0 {
 		e.TopUp(t, p.Customer, p.CardID, funds)
 	}
-	e.SetPIN(t, p.Customer, p.PIN)
 	return p
 }
 

@@ -296,10 +296,15 @@ type Movement struct {
 	OrderID      string `json:"order_id"`
 }
 
-// TopUp moves amount from a bound card into the wallet.
-func (c *Client) TopUp(ctx context.Context, token, idempotencyKey, cardID string, amount int64) (Movement, error) {
+// TopUp moves amount from a bound card into the wallet; pin is needed
+// above the gateway's PIN_THRESHOLD ("" sends none).
+func (c *Client) TopUp(ctx context.Context, token, idempotencyKey, cardID string, amount int64, pin string) (Movement, error) {
 	var mv Movement
-	err := c.Do(ctx, "POST", "/v1/wallet/topups", token, idempotencyKey, map[string]any{"card_id": cardID, "amount": amount}, &mv)
+	body := map[string]any{"card_id": cardID, "amount": amount}
+	if pin != "" {
+		body["pin"] = pin
+	}
+	err := c.Do(ctx, "POST", "/v1/wallet/topups", token, idempotencyKey, body, &mv)
 	return mv, err
 }
 
