@@ -12,6 +12,11 @@ export CARD_TOKEN_KEY ?= dev-card-key-change-me-in-production
 export MERCHANT_SECRET_KEY ?= dev-merchant-key-change-me-in-production
 # Webhooks to this machine (qrpay demo's listener) are refused unless allowed.
 export WEBHOOK_ALLOW_NETWORKS ?= 127.0.0.0/8,::1/128
+# One-time codes are logged and readable through the operator API (qrpay demo
+# and the load generator read them there); production plugs in an SMS provider.
+export OTP_DELIVERY ?= outbox
+# The load generator binds several cards per wallet, each with its codes.
+export OTP_LIMIT_PER_PHONE ?= 60/15m
 
 .PHONY: run test build services test-deps vet fmt-check bench bench-limit
 

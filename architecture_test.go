@@ -43,7 +43,7 @@ var rules = []rule{
 	{why: "settlement reads the ledger and the merchant's records, not the wallet or payments",
 		from: []string{"settlement/..."}, to: []string{"wallet/...", "merchant/...", "payment/..."}},
 	{why: "plumbing serves the domains and imports none of them",
-		from: []string{"errs/...", "money/...", "postgres/...", "breaker/...", "idem/...", "limits/...", "ratelimit/...", "testenv/...", "spreadsheet/..."},
+		from: []string{"errs/...", "money/...", "postgres/...", "breaker/...", "idem/...", "limits/...", "otp/...", "ratelimit/...", "testenv/...", "spreadsheet/..."},
 		to:   []string{"ledger/...", "wallet/...", "merchant/...", "payment/...", "settlement/..."}},
 	{why: "the SDKs speak to the gateway over HTTP only, with the standard library",
 		from: []string{"sdk/..."}, to: []string{"..."}},

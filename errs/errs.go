@@ -46,6 +46,11 @@ const (
 	QRInvalid              Code = "qr_invalid"
 	RefundExceedsPayment   Code = "refund_exceeds_payment"
 	RateLimited            Code = "rate_limited"
+	OTPRequired            Code = "otp_required"
+	OTPInvalid             Code = "otp_invalid"
+	OTPExpired             Code = "otp_expired"
+	ApprovalInvalid        Code = "approval_invalid"
+	WalletFrozen           Code = "wallet_frozen"
 	Unavailable            Code = "unavailable"
 	Internal               Code = "internal"
 )
@@ -58,6 +63,7 @@ var All = []Code{
 	PINRequired, PINInvalid, Locked, WalletClosed, AccountClosed, OrderAlreadyPaid,
 	OrderExpired, OrderClosed, MerchantSuspended, QRInvalid, RefundExceedsPayment,
 	RateLimited, Unavailable, Internal,
+	OTPRequired, OTPInvalid, OTPExpired, ApprovalInvalid, WalletFrozen,
 }
 
 // Error is a failure the caller can act on. Message is safe to show to the

@@ -14,6 +14,7 @@ import (
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/limits"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/otp"
 	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/ratelimit"
@@ -44,11 +45,26 @@ type AppConfig struct {
 	// the ledger settles it, when its own request never did (default 2 min;
 	// longer than any request can take to commit).
 	ReservationGrace time.Duration
+	// OTP configures one-time codes and device approvals.
+	OTP OTPConfig
 	// RedisPrefix prefixes every Redis key the application writes.
 	RedisPrefix                            string
 	IdempotencyLease, IdempotencyRetention time.Duration
 	Logger                                 *slog.Logger
 	Gatherer                               prometheus.Gatherer
+}
+
+// OTPConfig configures one-time codes and device approvals.
+type OTPConfig struct {
+	TTL         time.Duration // a code's life (default 5 min)
+	MaxAttempts int           // tries of one code (default 5)
+	ApprovalTTL time.Duration // an approval challenge's life (default 2 min)
+	// Outbox keeps every code sent in Redis, readable by the operator API,
+	// besides logging it: for development and load tests, never production.
+	Outbox bool
+	// Notifier delivers codes (an SMS provider); nil writes them to the log
+	// (and to the outbox when Outbox is set).
+	Notifier wallet.Notifier
 }
 
 // App is the whole application: the domain services, wired once, and the
@@ -65,6 +81,8 @@ type App struct {
 	Payment    *payment.Service
 	Settlement *settlement.Service
 	Dispatcher *merchant.Dispatcher
+	// Outbox holds the codes sent when OTPConfig.Outbox is set.
+	Outbox *otp.Outbox
 
 	stopDispatcher context.CancelFunc
 	dispatcherDone chan struct{}
@@ -121,7 +139,24 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(db)).
 		Reconciling(grace, wallet.TransferCommitted(db)).Batching(scripts)
 	rate := ratelimit.New(rdb, cfg.RedisPrefix)
-	a.Wallet = wallet.New(cfg.Wallet, db, a.Ledger, a.Limits, rate, cfg.Issuer, log)
+	notifier := cfg.OTP.Notifier
+	if cfg.OTP.Outbox {
+		a.Outbox = otp.NewOutbox(rdb, cfg.RedisPrefix)
+	}
+	if notifier == nil {
+		notifier = wallet.LogNotifier{Log: log}
+		if a.Outbox != nil {
+			notifier = wallet.OutboxNotifier{Log: wallet.LogNotifier{Log: log}, Outbox: a.Outbox}
+		}
+	}
+	a.Wallet = wallet.New(cfg.Wallet, db, a.Ledger, a.Limits, rate, cfg.Issuer, log).Securing(wallet.Security{
+		Codes:     otp.NewCodes(rdb, cfg.RedisPrefix, wallet.CodeKey(cfg.Wallet.Pepper), cfg.OTP.TTL, cfg.OTP.MaxAttempts),
+		Approvals: otp.NewApprovals(rdb, cfg.RedisPrefix, cfg.OTP.ApprovalTTL),
+		// Transfer limits count per wallet in a store of their own.
+		TransferLimits: limits.New(rdb, cfg.RedisPrefix+"transfer-", loc, wallet.TransferUsageFromLedger(db)).
+			Reconciling(grace, wallet.TransferCommitted(db)),
+		Notifier: notifier,
+	})
 	a.Merchant = merchant.New(cfg.Merchant, db, log)
 	a.Payment = payment.New(a.Ledger, a.Wallet, a.Merchant)
 	a.Settlement = settlement.New(cfg.Settlement, db, a.Ledger, cfg.Files)
@@ -131,6 +166,7 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 		Delivered:   a.Dispatcher.Poke,
 		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention).Batching(scripts),
 		Rate:        rate,
+		Outbox:      a.Outbox,
 		Logger:      log, Gatherer: cfg.Gatherer,
 	})
 	// Best effort: a request that finds the epoch missing writes it too.

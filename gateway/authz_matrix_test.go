@@ -237,7 +237,7 @@ func (w *world) runAuthz(t *testing.T, cases []authzCase, owned []string) {
 // login opens another session of c and returns its token.
 func (w *world) login(t *testing.T, c gatewaytest.Customer) string {
 	t.Helper()
-	r := w.env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": gatewaytest.Password})
+	r := w.env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": gatewaytest.Password, "device_id": c.DeviceID})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("log in = %d %s", r.Status, r.Body)
 	}

@@ -101,7 +101,9 @@ func TestConcurrentCorrectSecretsNeverLock(t *testing.T) {
 	env := gatewaytest.Start(t)
 	c := env.NewCustomer(t)
 	logins := concurrently(t, env, 12, "POST", "/v1/wallet/sessions",
-		func(int) any { return map[string]any{"phone": c.Phone, "password": gatewaytest.Password} },
+		func(int) any {
+			return map[string]any{"phone": c.Phone, "password": gatewaytest.Password, "device_id": c.DeviceID}
+		},
 		func(int) []string { return nil })
 	ok := 0
 	for _, r := range logins {
@@ -116,7 +118,7 @@ func TestConcurrentCorrectSecretsNeverLock(t *testing.T) {
 	if ok == 0 {
 		t.Error("no concurrent correct login succeeded")
 	}
-	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]any{"phone": c.Phone, "password": gatewaytest.Password}); r.Status != http.StatusCreated {
+	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]any{"phone": c.Phone, "password": gatewaytest.Password, "device_id": c.DeviceID}); r.Status != http.StatusCreated {
 		t.Errorf("login after the burst = %d %s; want 201 (not locked)", r.Status, r.Body)
 	}
 

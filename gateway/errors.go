@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 // statusOf is the one table from error code to HTTP status. docs/errors.md
@@ -35,6 +36,11 @@ var statusOf = map[errs.Code]int{
 	errs.PINInvalid:             http.StatusForbidden,
 	errs.CardFrozen:             http.StatusForbidden,
 	errs.MerchantSuspended:      http.StatusForbidden,
+	errs.OTPRequired:            http.StatusForbidden,
+	errs.OTPInvalid:             http.StatusForbidden,
+	errs.OTPExpired:             http.StatusForbidden,
+	errs.ApprovalInvalid:        http.StatusForbidden,
+	errs.WalletFrozen:           http.StatusForbidden,
 	errs.NotFound:               http.StatusNotFound,
 	errs.MethodNotAllowed:       http.StatusMethodNotAllowed,
 	errs.Conflict:               http.StatusConflict,
@@ -72,6 +78,8 @@ type ErrorDetail struct {
 	Code      errs.Code `json:"code" example:"insufficient_funds" doc:"Stable machine-readable code; see docs/errors.md."`
 	Message   string    `json:"message" example:"insufficient funds" doc:"Human-readable explanation; may change."`
 	RequestID string    `json:"request_id" example:"01JD3C6Z8P4X6R2N7M5K9Q1W0E" doc:"Quote it to support."`
+	// Challenge comes with otp_required: the one-time code just sent.
+	Challenge *wallet.Challenge `json:"challenge,omitempty" doc:"With otp_required: the challenge whose code was just sent; send the request again with otp {challenge_id, code}."`
 }
 
 // fromFiber maps the framework's own errors (no route, body too large, …).
@@ -130,7 +138,12 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	} else if status == http.StatusServiceUnavailable {
 		c.Set(fiber.HeaderRetryAfter, "1")
 	}
-	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, RequestID: id}})
+	body := ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, RequestID: id}}
+	var ch *wallet.ChallengeRequired
+	if errors.As(err, &ch) {
+		body.Error.Challenge = &ch.Challenge
+	}
+	return c.Status(status).JSON(body)
 }
 
 // dependencyDown reports whether err says PostgreSQL or Redis could not be

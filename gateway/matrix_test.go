@@ -188,7 +188,7 @@ func newWorld(t *testing.T, env *gatewaytest.Env) *world {
 	env.TopUp(t, w.a.Customer, w.a.CardID, 700).JSON(t, &mv)
 	w.movement = mv.ID
 
-	r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": w.a.Phone, "password": gatewaytest.Password})
+	r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": w.a.Phone, "password": gatewaytest.Password, "device_id": w.a.DeviceID})
 	var s struct {
 		Token string `json:"token"`
 	}

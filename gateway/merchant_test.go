@@ -51,10 +51,10 @@ func newPayer(t *testing.T, env *gatewaytest.Env, funds int64) payer {
 	t.Helper()
 	c := newCustomer(t, env)
 	card := bindCard(t, env, c, "4111111111111111")
+	setPIN(t, env, c, "135790") // a top-up above the threshold needs it
 	if funds > 0 {
 		topUp(t, env, c, card.ID, funds)
 	}
-	setPIN(t, env, c, "135790")
 	return payer{customer: c, card: card}
 }
 

@@ -15,11 +15,12 @@ type scanRequest struct {
 }
 
 type payRequest struct {
-	QRPayload string `json:"qr_payload,omitempty" example:"00020101021226890009COM.QRPAY…6304ABCD" doc:"The scanned string; or give order_id."`
-	OrderID   string `json:"order_id,omitempty" example:"" doc:"The order to pay; or give qr_payload."`
-	CardID    string `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"The card whose limits the payment uses."`
-	PIN       string `json:"pin,omitempty" example:"135790" doc:"Required above PIN_THRESHOLD."`
-	Amount    int64  `json:"amount,omitempty" example:"0" doc:"Required for a static QR; for an order, omit it or give the order's amount."`
+	QRPayload string           `json:"qr_payload,omitempty" example:"00020101021226890009COM.QRPAY…6304ABCD" doc:"The scanned string; or give order_id."`
+	OrderID   string           `json:"order_id,omitempty" example:"" doc:"The order to pay; or give qr_payload."`
+	CardID    string           `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"The card whose limits the payment uses."`
+	PIN       string           `json:"pin,omitempty" example:"135790" doc:"Required above PIN_THRESHOLD."`
+	Amount    int64            `json:"amount,omitempty" example:"0" doc:"Required for a static QR; for an order, omit it or give the order's amount."`
+	Approval  *wallet.Approval `json:"approval,omitempty" doc:"A registered device's signature over a challenge made for this payment (POST /v1/wallet/approvals), instead of the PIN."`
 }
 
 func (s *Server) payRoutes() {
@@ -31,7 +32,7 @@ func (s *Server) payRoutes() {
 		Summary: "Pay a scanned QR (or an order) from the wallet with a card", Request: payRequest{}, Response: wallet.Movement{},
 		Status: http.StatusCreated, Errors: []errs.Code{errs.QRInvalid, errs.NotFound, errs.OrderAlreadyPaid, errs.OrderClosed,
 			errs.OrderExpired, errs.MerchantSuspended, errs.InsufficientFunds, errs.LimitExceeded, errs.CardFrozen,
-			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed}}, s.pay)
+			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed, errs.WalletFrozen, errs.ApprovalInvalid}}, s.pay)
 }
 
 func (s *Server) scan(c *fiber.Ctx) error {
@@ -57,7 +58,7 @@ func (s *Server) pay(c *fiber.Ctx) error {
 		return errs.E(errs.Invalid, "amount must be a positive number of minor units; omit it to pay an order's own amount")
 	}
 	mv, err := s.deps.Payment.Pay(c.UserContext(), principal(c), payment.PayInput{
-		QRPayload: req.QRPayload, OrderID: req.OrderID, CardID: req.CardID, PIN: req.PIN, Amount: req.Amount,
+		QRPayload: req.QRPayload, OrderID: req.OrderID, CardID: req.CardID, PIN: req.PIN, Amount: req.Amount, Approval: req.Approval,
 	}, s.walletRequest(c))
 	if err != nil {
 		return err

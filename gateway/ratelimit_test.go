@@ -21,7 +21,8 @@ func from(addr string, headers ...string) []string {
 
 func login(t *testing.T, env *gatewaytest.Env, phone, password, client string) gatewaytest.Response {
 	t.Helper()
-	return env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": phone, "password": password}, from(client)...)
+	return env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": phone, "password": password,
+		"device_id": gatewaytest.DeviceID(phone)}, from(client)...)
 }
 
 // wantLimited checks a 429 rate_limited answer with a Retry-After of

@@ -39,13 +39,14 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 
 	// A wallet, and a friend to send money to.
 	phone := "+8613655501234"
-	if r := env.Do(t, "POST", "/v1/wallet/customers", map[string]string{"phone": phone, "password": password}); r.Status != http.StatusCreated {
+	device := gatewaytest.DeviceID(phone)
+	if r := env.DoOTP(t, "POST", "/v1/wallet/customers", map[string]any{"phone": phone, "password": password, "device_id": device}); r.Status != http.StatusCreated {
 		t.Fatalf("register = %d %s", r.Status, r.Body)
 	}
-	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": phone, "password": wrongPass}); r.Status != http.StatusUnauthorized {
+	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": phone, "password": wrongPass, "device_id": device}); r.Status != http.StatusUnauthorized {
 		t.Fatalf("log in with a wrong password = %d %s", r.Status, r.Body)
 	}
-	r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": phone, "password": password})
+	r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": phone, "password": password, "device_id": device})
 	var sess struct {
 		Token string `json:"token"`
 	}
@@ -57,7 +58,7 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 
 	var cardIDs []string
 	for i, number := range []string{"4111 1111 1111 1111", "5555555555554444", "6212-3456-7890-1265"} {
-		r := env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": number, "exp_month": 12, "exp_year": 2099,
+		r := env.DoOTP(t, "POST", "/v1/wallet/cards", map[string]any{"number": number, "exp_month": 12, "exp_year": 2099,
 			"holder_name": "Li Lei"}, auth...)
 		if r.Status != http.StatusCreated {
 			t.Fatalf("bind %s = %d %s", number, r.Status, r.Body)
@@ -70,7 +71,7 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 		secrets[fmt.Sprint("card number ", i)] = strings.NewReplacer(" ", "", "-", "").Replace(number)
 	}
 	// A number refused by the issuer is a card number all the same.
-	env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4000000000009987", "exp_month": 1, "exp_year": 2099,
+	env.DoOTP(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4000000000009987", "exp_month": 1, "exp_year": 2099,
 		"holder_name": "Li Lei"}, auth...)
 	secrets["refused card number"] = "4000000000009987"
 

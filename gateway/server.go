@@ -23,6 +23,7 @@ import (
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/idem"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/otp"
 	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/ratelimit"
 	"github.com/qrpay/qrpay/settlement"
@@ -65,6 +66,9 @@ type Deps struct {
 	Delivered func()
 	// Idempotency is the Redis fast path of idempotent requests.
 	Idempotency *idem.Store
+	// Outbox keeps the one-time codes sent, for the operator to read
+	// (OTP_DELIVERY=outbox); nil otherwise.
+	Outbox *otp.Outbox
 	// Rate keeps the request budgets (merchant API keys).
 	Rate     *ratelimit.Limiter
 	Logger   *slog.Logger
@@ -161,6 +165,7 @@ func refuseBody(c *fiber.Ctx) error {
 func (s *Server) routes() {
 	s.adminRoutes()
 	s.walletRoutes()
+	s.securityRoutes()
 	s.payRoutes()
 	s.billRoutes()
 	s.merchantRoutes()

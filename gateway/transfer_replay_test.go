@@ -28,7 +28,7 @@ func TestTransferReplayAfterRecipientClosed(t *testing.T) {
 		append(b.Auth(), "Idempotency-Key", "back")...); r.Status != http.StatusCreated {
 		t.Fatalf("transfer back = %d %s", r.Status, r.Body)
 	}
-	if r := env.Do(t, "POST", "/v1/wallet/close", map[string]any{"password": "correct horse battery"}, b.Auth()...); r.Status != http.StatusOK {
+	if r := env.DoOTP(t, "POST", "/v1/wallet/close", map[string]any{"password": "correct horse battery"}, b.Auth()...); r.Status != http.StatusOK {
 		t.Fatalf("close = %d %s", r.Status, r.Body)
 	}
 	ctx := context.Background()

@@ -94,8 +94,8 @@ func TestCardNumbersAreNeverStored(t *testing.T) {
 		topUp(t, env, c, card.ID, 100)
 	}
 	// Failed binds must not leak either.
-	env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4111111111111111", "exp_month": 1, "exp_year": 2099, "holder_name": "x"}, c.Auth()...)
-	env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4000000000009987", "exp_month": 1, "exp_year": 2099, "holder_name": "x"}, c.Auth()...)
+	env.DoOTP(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4111111111111111", "exp_month": 1, "exp_year": 2099, "holder_name": "x"}, c.Auth()...)
+	env.DoOTP(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4000000000009987", "exp_month": 1, "exp_year": 2099, "holder_name": "x"}, c.Auth()...)
 	numbers = append(numbers, "4000000000009987")
 
 	ctx := context.Background()

@@ -152,10 +152,12 @@ func TestReplayAfterRedisLostTheRecord(t *testing.T) {
 }
 
 // TestCardLimitsHoldUnderConcurrency: 20 concurrent top-ups of 30,000
-// against a daily amount of 100,000 — exactly 3 succeed.
+// against a daily amount of 100,000 — exactly 3 succeed. (The PIN
+// threshold is raised out of the way: concurrent PIN checks beyond the
+// wrong guesses left are told to retry, which is not what this tests.)
 func TestCardLimitsHoldUnderConcurrency(t *testing.T) {
 	t.Parallel()
-	env := gatewaytest.Start(t)
+	env := gatewaytest.Start(t, func(o *gatewaytest.Options) { o.Wallet.PINThreshold = 30000 })
 	c := newCustomer(t, env)
 	card := bindCard(t, env, c, "4111111111111111")
 	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_amount": 100000}, c.Auth()...); r.Status != 200 {
@@ -191,7 +193,7 @@ func TestCardRules(t *testing.T) {
 		return env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": card.ID, "amount": amount}, c.Idem(key)...)
 	}
 	// The same card twice is a conflict.
-	if r := env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4111-1111-1111-1111", "exp_month": 1, "exp_year": 2098, "holder_name": "Li Lei"}, c.Auth()...); r.Status != 409 {
+	if r := env.DoOTP(t, "POST", "/v1/wallet/cards", map[string]any{"number": "4111-1111-1111-1111", "exp_month": 1, "exp_year": 2098, "holder_name": "Li Lei"}, c.Auth()...); r.Status != 409 {
 		t.Errorf("bind twice = %d %s; want 409", r.Status, r.Body)
 	}
 	// Frozen: refused; unfrozen: fine.
@@ -217,7 +219,7 @@ func TestCardRules(t *testing.T) {
 	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_count": 201}, c.Auth()...); r.Status != 400 {
 		t.Errorf("raise above the maximum = %d; want 400", r.Status)
 	}
-	if r := env.Do(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_count": 200}, c.Auth()...); r.Status != 200 {
+	if r := env.DoOTP(t, "PATCH", "/v1/wallet/cards/"+card.ID+"/limits", map[string]any{"daily_count": 200}, c.Auth()...); r.Status != 200 {
 		t.Errorf("raise to the maximum = %d %s", r.Status, r.Body)
 	}
 	// Issuer declines, through the documented test cards.
@@ -238,7 +240,7 @@ func TestCardRules(t *testing.T) {
 		}
 	}
 	for _, number := range []string{wallet.TestCardLost, wallet.TestCardExpiredByBan} {
-		r := env.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": number, "exp_month": 1, "exp_year": 2099, "holder_name": "X"}, c.Auth()...)
+		r := env.DoOTP(t, "POST", "/v1/wallet/cards", map[string]any{"number": number, "exp_month": 1, "exp_year": 2099, "holder_name": "X"}, c.Auth()...)
 		if r.Status != 402 || r.Code() != "card_declined" {
 			t.Errorf("bind test card %s = %d %s; want 402 card_declined", number, r.Status, r.Body)
 		}
@@ -325,7 +327,7 @@ func TestCloseWallet(t *testing.T) {
 	topUp(t, env, alice, card.ID, 300)
 	setPIN(t, env, alice, "135790")
 	closeIt := func(c customer) gatewaytest.Response {
-		return env.Do(t, "POST", "/v1/wallet/close", map[string]string{"password": password}, c.Auth()...)
+		return env.DoOTP(t, "POST", "/v1/wallet/close", map[string]any{"password": password}, c.Auth()...)
 	}
 	if r := closeIt(alice); r.Status != 409 || r.Code() != "conflict" {
 		t.Errorf("close with a balance = %d %s; want 409", r.Status, r.Body)
@@ -347,7 +349,7 @@ func TestCloseWallet(t *testing.T) {
 	if r := env.Do(t, "GET", "/v1/wallet", nil, alice.Auth()...); r.Status != 401 {
 		t.Errorf("closed wallet's session = %d; want 401", r.Status)
 	}
-	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": alice.Phone, "password": password}); r.Status != 401 {
+	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": alice.Phone, "password": password, "device_id": alice.DeviceID}); r.Status != 401 {
 		t.Errorf("log in to a closed wallet = %d; want 401", r.Status)
 	}
 	setPIN(t, env, bob, "246802")
@@ -359,7 +361,7 @@ func TestCloseWallet(t *testing.T) {
 	if err := env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM postings p JOIN customers c ON c.account_id = p.account_id WHERE c.id = $1`, alice.WalletID).Scan(&n); err != nil || n != 2 {
 		t.Errorf("closed wallet's postings = %d (%v); want 2 kept", n, err)
 	}
-	if r := env.Do(t, "POST", "/v1/wallet/customers", map[string]string{"phone": alice.Phone, "password": password}); r.Status != 201 {
+	if r := env.DoOTP(t, "POST", "/v1/wallet/customers", map[string]any{"phone": alice.Phone, "password": password, "device_id": alice.DeviceID}); r.Status != 201 {
 		t.Errorf("re-register the phone = %d %s", r.Status, r.Body)
 	}
 	checkLedger(t, env)

@@ -110,7 +110,7 @@ func TestLoginAndSessions(t *testing.T) {
 		t.Errorf("unknown phone says %s, wrong password says %s; want the same words", unknown.Body, wrong.Body)
 	}
 	// A second session; list, then revoke it.
-	r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": password})
+	r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": password, "device_id": c.DeviceID})
 	var second struct {
 		Token     string `json:"token"`
 		SessionID string `json:"session_id"`
@@ -147,11 +147,11 @@ func TestLoginLockout(t *testing.T) {
 			t.Fatalf("wrong password %d = %d %s; want 401", i, r.Status, r.Body)
 		}
 	}
-	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": password}); r.Status != 401 || r.Code() != "unauthorized" {
+	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": password, "device_id": c.DeviceID}); r.Status != 401 || r.Code() != "unauthorized" {
 		t.Errorf("right password while locked = %d %s; want 401 unauthorized", r.Status, r.Body)
 	}
 	env.Clock.Advance(16 * 60e9)
-	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": password}); r.Status != 201 {
+	if r := env.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": password, "device_id": c.DeviceID}); r.Status != 201 {
 		t.Errorf("right password after the lockout = %d %s; want 201", r.Status, r.Body)
 	}
 	if !strings.Contains(env.Logs.String(), "sign-in locked for one client after repeated failures") {
@@ -167,7 +167,7 @@ func TestPINRules(t *testing.T) {
 	env := gatewaytest.Start(t)
 	alice, bob := newCustomer(t, env), newCustomer(t, env)
 	card := bindCard(t, env, alice, "5555555555554444")
-	topUp(t, env, alice, card.ID, 50000)
+	topUp(t, env, alice, card.ID, 20000)
 	send := func(pin, key string) gatewaytest.Response {
 		body := map[string]any{"to_phone": bob.Phone, "amount": 100}
 		if pin != "" {

@@ -41,6 +41,7 @@ DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" REDIS_PREF
 	SECRET_PEPPER=bench-pepper-0123456789 CARD_TOKEN_KEY=bench-card-key-0123456789 \
 	ARGON2_MEMORY_KIB=1024 ARGON2_TIME=1 \
 	LOGIN_LIMIT_PER_CLIENT=off PIN_LIMIT_PER_WALLET=off MERCHANT_KEY_LIMIT=off \
+	OTP_DELIVERY=outbox OTP_LIMIT_PER_PHONE=off \
 	MERCHANT_SECRET_KEY=bench-merchant-key-0123456789 ./bin/qrpay serve >"$out/gateway.log" 2>&1 &
 gw=$!
 cleanup() {

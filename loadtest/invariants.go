@@ -142,7 +142,7 @@ func (r *runner) resend(ctx context.Context, q pending) error {
 			q.from.ackPayment(mv.ID, q.from.masks[q.card], q.amt)
 		}
 	case "topup":
-		if _, err = r.api.TopUp(ctx, q.from.token, q.key, q.from.cards[q.card], q.amt); err == nil {
+		if _, err = r.api.TopUp(ctx, q.from.token, q.key, q.from.cards[q.card], q.amt, loadPIN); err == nil {
 			q.from.ackTopUp(q.from.masks[q.card], q.amt)
 		}
 	case "transfer":

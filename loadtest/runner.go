@@ -86,6 +86,9 @@ func newRunner(o options, progress io.Writer) *runner {
 	tr := &http.Transport{MaxIdleConns: 4 * o.concurrency, MaxIdleConnsPerHost: 4 * o.concurrency, IdleConnTimeout: time.Minute}
 	r := &runner{o: o, progress: progress, api: walletapi.New(o.url, &http.Client{Transport: tr, Timeout: 30 * time.Second}),
 		stats: map[string]*stats{}}
+	// Registering, binding cards and raising limits need one-time codes:
+	// the gateway keeps them for the operator (OTP_DELIVERY=outbox).
+	r.api.Codes = r.api.OperatorCodes(o.operator)
 	for _, k := range []string{"pay", "create", "cycle", "topup", "transfer", "history", "statement"} {
 		r.stats[k] = newStats()
 	}

@@ -128,7 +128,7 @@ func stepWalletMix(ctx context.Context, r *runner, due time.Time) error {
 	case n < 85:
 		card := rand.IntN(len(p.cards))
 		key := r.key("topup")
-		_, err := r.api.TopUp(ctx, p.token, key, p.cards[card], r.o.amount)
+		_, err := r.api.TopUp(ctx, p.token, key, p.cards[card], r.o.amount, loadPIN)
 		r.record(ctx, "topup", time.Since(due), err)
 		switch {
 		case err == nil:
@@ -195,15 +195,20 @@ func (r *runner) onboard(ctx context.Context) error {
 	})
 }
 
+// The default TRANSFER_MAX_PER_TXN and TRANSFER_MAX_DAILY_AMOUNT: wallet-mix
+// sends many transfers a day from each wallet.
+const maxTransferPerTxn, maxTransferDaily = 5_000_000, 10_000_000
+
 // newPayer registers a wallet, binds -cards cards with the highest daily
 // limits a customer may set, sets the PIN and funds it from every card.
 func (r *runner) newPayer(ctx context.Context, i int) (*payer, error) {
 	p := &payer{phone: fmt.Sprintf("+8619%09d", (time.Now().UnixNano()/1000+int64(i)*7919)%1e9),
 		byCard: map[string]*tally{}, paymentIDs: map[string]bool{}}
-	if err := r.api.Register(ctx, p.phone, loadPassword); err != nil {
+	device := "loadtest-" + p.phone[1:]
+	if err := r.api.Register(ctx, p.phone, loadPassword, device); err != nil {
 		return nil, err
 	}
-	s, err := r.api.Login(ctx, p.phone, loadPassword)
+	s, err := r.api.Login(ctx, p.phone, loadPassword, device)
 	if err != nil {
 		return nil, err
 	}
@@ -225,9 +230,12 @@ func (r *runner) newPayer(ctx context.Context, i int) (*payer, error) {
 	if err := r.api.SetPIN(ctx, p.token, loadPIN); err != nil {
 		return nil, err
 	}
+	if err := r.api.SetTransferLimits(ctx, p.token, map[string]int64{"per_transaction": maxTransferPerTxn, "daily_amount": maxTransferDaily}); err != nil {
+		return nil, fmt.Errorf("raising the transfer limits (to the default TRANSFER_MAX_*): %w", err)
+	}
 	for c := range p.cards {
 		amount := r.o.amount * (paysPerCard + 1)
-		if _, err := r.api.TopUp(ctx, p.token, r.key("fund"), p.cards[c], amount); err != nil {
+		if _, err := r.api.TopUp(ctx, p.token, r.key("fund"), p.cards[c], amount, loadPIN); err != nil {
 			return nil, err
 		}
 		p.ackTopUp(p.masks[c], amount)

@@ -20,6 +20,9 @@ type PayInput struct {
 	CardID    string
 	PIN       string
 	Amount    int64
+	// Approval, instead of the PIN, is a registered device's signature
+	// over a challenge made for this payment (Approve).
+	Approval *wallet.Approval
 }
 
 // Pay pays an order (or a merchant's static QR) from a wallet: one ledger
@@ -73,7 +76,7 @@ func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 		credits = append(credits, ledger.Posting{AccountID: feeAcct, Amount: fee})
 	}
 	auth, err := s.wallet.Authorize(ctx, p, wallet.Debit{CardID: in.CardID, Amount: amount, Currency: m.Currency, PIN: in.PIN,
-		Scope: p.Scope(), Key: req.Key})
+		Approval: in.Approval, Payee: payee(t), Scope: p.Scope(), Key: req.Key})
 	if err != nil {
 		return wallet.Movement{}, err
 	}
@@ -95,4 +98,42 @@ func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 		return wallet.Movement{}, err
 	}
 	return wallet.PaymentMovement(tr, p)
+}
+
+// payee names who a payment pays, as an approval binds it: the order of a
+// dynamic QR (or of an order id), or the merchant of a static QR.
+func payee(t merchant.Target) string {
+	if t.Order != nil {
+		return "order:" + t.Order.ID
+	}
+	return "merchant:" + t.Merchant.ID
+}
+
+// ApproveInput asks for an approval challenge for a payment: what the
+// payment request will carry (its payload or order, and its amount for a
+// static QR), its Idempotency-Key, and the device that will sign.
+type ApproveInput struct {
+	QRPayload, OrderID string
+	Amount             int64
+	DeviceID           string
+	IdempotencyKey     string
+}
+
+// Approve makes the challenge a device signs to approve a payment in place
+// of the PIN: bound to the wallet, the device, the amount, the payee and
+// the payment's Idempotency-Key.
+func (s *Service) Approve(ctx context.Context, p wallet.Principal, in ApproveInput) (wallet.ApprovalChallenge, error) {
+	t, err := s.merchant.Resolve(ctx, in.QRPayload, in.OrderID)
+	if err != nil {
+		return wallet.ApprovalChallenge{}, err
+	}
+	amount := in.Amount
+	if t.Order != nil {
+		if in.Amount != 0 && in.Amount != t.Order.Amount {
+			return wallet.ApprovalChallenge{}, errs.E(errs.Invalid, "the order is for %d; amount must be omitted or equal", t.Order.Amount)
+		}
+		amount = t.Order.Amount
+	}
+	return s.wallet.NewApproval(ctx, p, wallet.ApprovalInput{DeviceID: in.DeviceID, Kind: "payment", Amount: amount,
+		Currency: t.Merchant.Currency, Payee: payee(t), Key: in.IdempotencyKey})
 }

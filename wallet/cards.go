@@ -21,6 +21,7 @@ type CardInput struct {
 	ExpMonth   int
 	ExpYear    int
 	HolderName string
+	OTP        *OTP // a one-time code bound to the number and expiry
 }
 
 // BindCard validates a card, has its issuer verify it, and binds it to the
@@ -47,6 +48,18 @@ func (s *Service) BindCard(ctx context.Context, p Principal, in CardInput) (Card
 	case holder == "":
 		return Card{}, errs.E(errs.Invalid, "holder_name must be 1 to 64 letters")
 	}
+	w, err := s.Get(ctx, p.WalletID)
+	if err != nil {
+		return Card{}, err
+	}
+	if err := active(w); err != nil {
+		return Card{}, err
+	}
+	token := cardToken(s.cfg.CardKey, number)
+	if err := s.requireCode(ctx, in.OTP, w.Phone, PurposeBindCard, w.ID,
+		fmt.Sprintf("card=%s;exp=%02d/%d", token, in.ExpMonth, year)); err != nil {
+		return Card{}, err
+	}
 	ref, err := s.issuer.Verify(ctx, number, in.ExpMonth, year)
 	if err != nil {
 		return Card{}, err
@@ -54,7 +67,7 @@ func (s *Service) BindCard(ctx context.Context, p Principal, in CardInput) (Card
 	c := Card{
 		ID: uuid.Must(uuid.NewV7()).String(), Brand: brandOf(number), Last4: number[len(number)-4:],
 		ExpMonth: in.ExpMonth, ExpYear: year, HolderName: holder, Status: "active",
-		Limits: s.cfg.DefaultLimits, token: cardToken(s.cfg.CardKey, number), issuerRef: ref,
+		Limits: s.cfg.DefaultLimits, token: token, issuerRef: ref,
 	}
 	c.Masked = mask(c.Last4)
 	err = s.pool.QueryRow(ctx, `
@@ -190,10 +203,13 @@ func (s *Service) CardLimits(ctx context.Context, p Principal, cardID string) (L
 }
 
 // LimitsChange sets any of a card's limits; nil leaves one as it is.
+// Raising any needs a one-time code bound to the card and the new values;
+// lowering needs none.
 type LimitsChange struct {
 	PerTransaction *int64
 	DailyAmount    *int64
 	DailyCount     *int64
+	OTP            *OTP
 }
 
 // SetCardLimits changes a card's limits, at most up to the configured
@@ -220,6 +236,16 @@ func (s *Service) SetCardLimits(ctx context.Context, p Principal, cardID string,
 	if !l.within(s.cfg.MaxLimits) {
 		return LimitsView{}, errs.E(errs.Invalid, "limits cannot exceed the maximum (per transaction %d, daily amount %d, daily count %d)",
 			s.cfg.MaxLimits.PerTransaction, s.cfg.MaxLimits.DailyAmount, s.cfg.MaxLimits.DailyCount)
+	}
+	if old := c.Limits; l.PerTransaction > old.PerTransaction || l.DailyAmount > old.DailyAmount || l.DailyCount > old.DailyCount {
+		w, err := s.Get(ctx, p.WalletID)
+		if err != nil {
+			return LimitsView{}, err
+		}
+		binding := fmt.Sprintf("card=%s;per_transaction=%d;daily_amount=%d;daily_count=%d", c.ID, l.PerTransaction, l.DailyAmount, l.DailyCount)
+		if err := s.requireCode(ctx, ch.OTP, w.Phone, PurposeCardLimits, w.ID, binding); err != nil {
+			return LimitsView{}, err
+		}
 	}
 	if _, err := s.pool.Exec(ctx, `UPDATE cards SET limit_per_txn = $3, limit_daily_amount = $4, limit_daily_count = $5
 		WHERE id = $1 AND customer_id = $2`, c.ID, p.WalletID, l.PerTransaction, l.DailyAmount, l.DailyCount); err != nil {

@@ -18,7 +18,9 @@ import (
 // sessions revoked; its history is kept. The ledger account is closed
 // under its row lock, so a transfer racing the close either lands first
 // (and the balance is no longer zero) or fails with the account closed.
-func (s *Service) Close(ctx context.Context, p Principal, password string) error {
+//
+// It needs the password and then a one-time code.
+func (s *Service) Close(ctx context.Context, p Principal, password string, code *OTP) error {
 	if !validPassword(password) {
 		return errPasswordFormat
 	}
@@ -26,8 +28,8 @@ func (s *Service) Close(ctx context.Context, p Principal, password string) error
 	if err != nil {
 		return errs.E(errs.NotFound, "wallet not found")
 	}
-	var hash string
-	if err := s.pool.QueryRow(ctx, `SELECT password_hash FROM customers WHERE id = $1 AND status = 'active'`, id).Scan(&hash); err != nil {
+	var hash, phone string
+	if err := s.pool.QueryRow(ctx, `SELECT password_hash, phone FROM customers WHERE id = $1 AND status = 'active'`, id).Scan(&hash, &phone); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errs.E(errs.WalletClosed, "the wallet is closed")
 		}
@@ -54,6 +56,16 @@ func (s *Service) Close(ctx context.Context, p Principal, password string) error
 			return errs.E(errs.Conflict, "a payment with card %s is still in progress", c.Masked)
 		}
 	}
+	// Refused early what the transaction below would refuse, so that no
+	// code is sent, or spent, for a close that cannot happen.
+	if w, err := s.Get(ctx, p.WalletID); err != nil {
+		return err
+	} else if w.Balance != 0 {
+		return errNonZeroBalance
+	}
+	if err := s.requireCode(ctx, code, phone, PurposeClose, p.WalletID, ""); err != nil {
+		return err
+	}
 	now := s.now()
 	defer s.forgetSessions()
 	return postgres.InTx(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
@@ -66,7 +78,7 @@ func (s *Service) Close(ctx context.Context, p Principal, password string) error
 		}
 		if err := ledger.CloseAccount(ctx, tx, accountID); err != nil {
 			if errs.Is(err, errs.Conflict) {
-				return errs.E(errs.Conflict, "withdraw or transfer the balance before closing the wallet")
+				return errNonZeroBalance
 			}
 			return err
 		}
@@ -77,3 +89,5 @@ func (s *Service) Close(ctx context.Context, p Principal, password string) error
 		return tx.SendBatch(ctx, batch).Close()
 	})
 }
+
+var errNonZeroBalance = errs.E(errs.Conflict, "withdraw or transfer the balance before closing the wallet")

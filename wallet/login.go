@@ -46,11 +46,20 @@ var errBadLogin = errs.E(errs.Unauthorized, "phone number or password is wrong")
 // budgets and lockouts live there and an unguarded sign-in is an
 // unbounded guessing and hashing service. Sessions already open keep
 // working.
-func (s *Service) Login(ctx context.Context, phone, password, client string) (string, Session, Principal, error) {
+//
+// After the right password, a frozen wallet is refused (wallet_frozen),
+// and a device the wallet has not seen (or no device id at all) needs a
+// one-time code: the answer is otp_required, and the sign-in is sent again
+// with the code, which remembers the device.
+func (s *Service) Login(ctx context.Context, in LoginInput, client string) (string, Session, Principal, error) {
+	phone, password := in.Phone, in.Password
 	// Text that cannot be a password is bad input, not a guess: refused
 	// before any budget or lockout counts it.
 	if !validPassword(password) {
 		return "", Session{}, Principal{}, errPasswordFormat
+	}
+	if err := checkDeviceID(in.DeviceID, true); err != nil {
+		return "", Session{}, Principal{}, err
 	}
 	now := s.now()
 	clientKey := "login:client:" + ratelimit.Subject(s.subjectKey, client)
@@ -78,7 +87,7 @@ func (s *Service) Login(ctx context.Context, phone, password, client string) (st
 		}
 	}
 
-	id, accountID, right, err := s.checkPassword(ctx, phone, password)
+	id, accountID, right, st, err := s.checkPassword(ctx, phone, password, in.DeviceID)
 	if err != nil {
 		if check == ratelimit.Reserved {
 			_ = s.rate.Cancel(context.WithoutCancel(ctx), attempt)
@@ -104,6 +113,19 @@ func (s *Service) Login(ctx context.Context, phone, password, client string) (st
 		}
 		return "", Session{}, Principal{}, errBadLogin
 	}
+	if st.frozen {
+		return "", Session{}, Principal{}, errFrozen
+	}
+	if !st.deviceSeen {
+		if err := s.requireCode(ctx, in.OTP, phone, PurposeLogin, id, in.DeviceID); err != nil {
+			return "", Session{}, Principal{}, err
+		}
+		if in.DeviceID != "" {
+			if err := seeDevice(ctx, s.pool, id, in.DeviceID, now); err != nil {
+				return "", Session{}, Principal{}, fmt.Errorf("login: %w", err)
+			}
+		}
+	}
 	token, tokenHash := newSessionToken()
 	sess := Session{ID: uuid.Must(uuid.NewV7()).String(), CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL), Current: true}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO sessions (id, token_hash, customer_id, created_at, expires_at)
@@ -113,26 +135,44 @@ func (s *Service) Login(ctx context.Context, phone, password, client string) (st
 	return token, sess, Principal{WalletID: id, SessionID: sess.ID, AccountID: accountID}, nil
 }
 
-// checkPassword reads the active wallet of phone and verifies password
+// LoginInput signs a wallet in: phone number and password, the device
+// signed in from, and the one-time code a device the wallet has not seen
+// needs.
+type LoginInput struct {
+	Phone, Password, DeviceID string
+	OTP                       *OTP
+}
+
+// loginState is what sign-in needs to know of a wallet besides its
+// password.
+type loginState struct {
+	frozen     bool
+	deviceSeen bool
+}
+
+// checkPassword reads the active wallet of phone (whether it is frozen and
+// whether it has seen deviceID, in the same query) and verifies password
 // against its hash, or against the dummy hash when there is none: one
 // argon2 verification either way. id is empty for an unknown phone.
-func (s *Service) checkPassword(ctx context.Context, phone, password string) (id string, accountID int64, right bool, err error) {
+func (s *Service) checkPassword(ctx context.Context, phone, password, deviceID string) (id string, accountID int64, right bool, st loginState, err error) {
 	var uid uuid.UUID
 	hash := s.dummyHash
-	err = s.pool.QueryRow(ctx, `SELECT id, password_hash, account_id FROM customers
-		WHERE phone = $1 AND status = 'active'`, phone).Scan(&uid, &hash, &accountID)
+	err = s.pool.QueryRow(ctx, `SELECT c.id, c.password_hash, c.account_id, c.frozen_at IS NOT NULL, d.device_id IS NOT NULL
+		FROM customers c
+		LEFT JOIN devices d ON $2 <> '' AND d.customer_id = c.id AND d.device_id = $2 AND d.revoked_at IS NULL
+		WHERE c.phone = $1 AND c.status = 'active'`, phone, deviceID).Scan(&uid, &hash, &accountID, &st.frozen, &st.deviceSeen)
 	known := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return "", 0, false, fmt.Errorf("login: %w", err)
+		return "", 0, false, st, fmt.Errorf("login: %w", err)
 	}
 	ok, err := s.verify(hash, s.cfg.Pepper, password)
 	if err != nil {
-		return "", 0, false, fmt.Errorf("login: %w", err)
+		return "", 0, false, st, fmt.Errorf("login: %w", err)
 	}
 	if !known {
-		return "", 0, false, nil
+		return "", 0, false, st, nil
 	}
-	return uid.String(), accountID, ok, nil
+	return uid.String(), accountID, ok, st, nil
 }
 
 // spend takes one event from key's budget, or refuses with rate_limited

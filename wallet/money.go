@@ -127,8 +127,9 @@ func (s *Service) clearingAccount(ctx context.Context, currency string) (int64, 
 // are reserved, the issuer authorizes, the ledger posts, and the reservation
 // is committed. A retry with the same key finds the committed transfer
 // before touching the limits or the issuer again. currency, when given,
-// must be the wallet's.
-func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency string, req Request) (Movement, error) {
+// must be the wallet's. Above the PIN threshold a top-up needs the PIN,
+// as a payment does: it spends the card.
+func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency, pin string, req Request) (Movement, error) {
 	if err := validAmount(amount); err != nil {
 		return Movement{}, err
 	}
@@ -142,8 +143,8 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	if err != nil {
 		return Movement{}, err
 	}
-	if w.Status != "active" {
-		return Movement{}, errs.E(errs.WalletClosed, "the wallet is closed")
+	if err := active(w); err != nil {
+		return Movement{}, err
 	}
 	if currency != "" && currency != w.Currency {
 		return Movement{}, errs.E(errs.Invalid, "the wallet holds %s, not %s", w.Currency, currency)
@@ -151,6 +152,11 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	card, err := s.usableCard(ctx, p, cardID)
 	if err != nil {
 		return Movement{}, err
+	}
+	if s.NeedsPIN(amount) {
+		if err := s.VerifyPIN(ctx, p, pin); err != nil {
+			return Movement{}, err
+		}
 	}
 	clearing, err := s.clearingAccount(ctx, w.Currency)
 	if err != nil {
@@ -214,7 +220,8 @@ func (s *Service) Replay(ctx context.Context, p Principal, req Request) (Movemen
 }
 
 // TransferInput is a wallet-to-wallet transfer: the recipient by phone or
-// by wallet id (exactly one), and the payment PIN.
+// by wallet id (exactly one), and the payment PIN or a device's approval;
+// above OTPTransferThreshold, a one-time code too.
 type TransferInput struct {
 	ToPhone    string
 	ToWalletID string
@@ -222,9 +229,14 @@ type TransferInput struct {
 	Currency   string
 	Note       string
 	PIN        string
+	Approval   *Approval
+	OTP        *OTP
 }
 
-// Transfer sends money to another active wallet of the same currency.
+// Transfer sends money to another active wallet of the same currency,
+// within the sender's transfer limits. Transfers move balance to balance:
+// no card is involved, so a card's freeze or limits do not apply to them;
+// the wallet's freeze and its own transfer limits do.
 func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, req Request) (Movement, error) {
 	if err := validAmount(in.Amount); err != nil {
 		return Movement{}, err
@@ -235,15 +247,26 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	if len([]rune(in.Note)) > 140 {
 		return Movement{}, errs.E(errs.Invalid, "note must be at most 140 characters")
 	}
+	if in.Approval != nil && in.PIN != "" {
+		return Movement{}, errs.E(errs.Invalid, "give either pin or approval, not both")
+	}
 	if mv, ok, err := s.Replay(ctx, p, req); err != nil || ok {
 		return mv, err
-	}
-	if err := s.VerifyPIN(ctx, p, in.PIN); err != nil {
-		return Movement{}, err
 	}
 	from, err := s.Get(ctx, p.WalletID)
 	if err != nil {
 		return Movement{}, err
+	}
+	if err := active(from); err != nil {
+		return Movement{}, err
+	}
+	// The PIN is checked before the recipient is looked up, so that
+	// nobody without it learns which numbers have wallets; an approval
+	// names its recipient, which its challenge already resolved.
+	if in.Approval == nil {
+		if err := s.VerifyPIN(ctx, p, in.PIN); err != nil {
+			return Movement{}, err
+		}
 	}
 	to, err := s.recipient(ctx, in.ToPhone, in.ToWalletID)
 	if err != nil {
@@ -257,12 +280,43 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	case to.Currency != from.Currency:
 		return Movement{}, errs.E(errs.Invalid, "the recipient's wallet holds %s, not %s", to.Currency, from.Currency)
 	}
+	if in.Approval != nil {
+		key, err := s.deviceKey(ctx, from.ID, in.Approval.DeviceID)
+		if err != nil {
+			return Movement{}, err
+		}
+		if err := s.checkApproval(ctx, p, in.Approval, ApprovalInput{Kind: "transfer", Amount: in.Amount,
+			Currency: from.Currency, Payee: "wallet:" + to.ID, Key: req.Key}, key); err != nil {
+			return Movement{}, err
+		}
+	}
+	if tl := s.transferLimitsOf(from); in.Amount > tl.PerTransaction {
+		return Movement{}, errs.E(errs.LimitExceeded, "amount exceeds the wallet's per-transaction transfer limit")
+	}
+	if in.Amount > s.cfg.OTPTransferThreshold {
+		binding := fmt.Sprintf("to=%s;amount=%d;currency=%s", to.ID, in.Amount, from.Currency)
+		if err := s.requireCode(ctx, in.OTP, from.Phone, PurposeTransfer, from.ID, binding); err != nil {
+			return Movement{}, err
+		}
+	}
+	res, err := s.reserveTransfer(ctx, from, in.Amount, limits.Ref{Scope: p.Scope(), Key: req.Key})
+	if err != nil {
+		return Movement{}, err
+	}
 	md, _ := json.Marshal(Meta{FromPhone: maskPhone(from.Phone), ToPhone: maskPhone(to.Phone), Note: in.Note})
 	t, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "transfer", Currency: from.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
 		Metadata: md, Links: ledger.Links{WalletID: uuid.MustParse(from.ID)},
 		Postings: []ledger.Posting{{AccountID: from.AccountID, Amount: -in.Amount}, {AccountID: to.AccountID, Amount: in.Amount}},
 	})
+	switch {
+	case err != nil && (errs.Business(err) || errors.Is(err, ledger.ErrNotCommitted)), err == nil && t.Replayed:
+		s.settleTransfer(ctx, res, false)
+	case err == nil:
+		s.settleTransfer(ctx, res, true)
+	}
+	// An unknown outcome keeps the reservation counted; the ledger
+	// settles it later (limits.Store.Reconcile).
 	if errs.Is(err, errs.AccountClosed) {
 		return Movement{}, errs.E(errs.WalletClosed, "the recipient's wallet is closed")
 	}

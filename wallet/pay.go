@@ -21,6 +21,10 @@ type Debit struct {
 	Amount   int64
 	Currency string
 	PIN      string
+	// Approval, instead of the PIN, is a registered device's signature
+	// over a challenge for this debit: Payee and Key say what it approves.
+	Approval *Approval
+	Payee    string
 	// Scope and Key are the idempotency scope and key of the transfer the
 	// debit will be posted as, so that a limit reservation its process
 	// never settles is settled by the ledger (limits.Store.Reconcile).
@@ -54,19 +58,34 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	if d.PIN != "" && !validPIN(d.PIN) {
 		return Authorization{}, errPINFormat
 	}
-	w, card, err := s.walletAndCard(ctx, p, d.CardID)
-	switch {
-	case err != nil:
+	deviceID := ""
+	if d.Approval != nil {
+		if d.PIN != "" {
+			return Authorization{}, errs.E(errs.Invalid, "give either pin or approval, not both")
+		}
+		deviceID = d.Approval.DeviceID
+	}
+	w, card, deviceKey, err := s.walletAndCard(ctx, p, d.CardID, deviceID)
+	if err != nil {
 		return Authorization{}, err
-	case w.Status != "active":
-		return Authorization{}, errs.E(errs.WalletClosed, "the wallet is closed")
-	case w.Currency != d.Currency:
+	}
+	if err := active(w); err != nil {
+		return Authorization{}, err
+	}
+	if w.Currency != d.Currency {
 		return Authorization{}, errs.E(errs.Invalid, "the wallet holds %s and cannot pay in %s", w.Currency, d.Currency)
 	}
 	if err := s.spendable(card); err != nil {
 		return Authorization{}, err
 	}
-	if s.NeedsPIN(d.Amount) {
+	switch {
+	case d.Approval != nil:
+		// A signed approval stands in for the PIN at any amount.
+		if err := s.checkApproval(ctx, p, d.Approval, ApprovalInput{Kind: "payment", Amount: d.Amount,
+			Currency: d.Currency, Payee: d.Payee, Key: d.Key}, deviceKey); err != nil {
+			return Authorization{}, err
+		}
+	case s.NeedsPIN(d.Amount):
 		if err := s.VerifyPIN(ctx, p, d.PIN); err != nil {
 			return Authorization{}, err
 		}
@@ -78,65 +97,75 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	return Authorization{Wallet: w, Card: card, Amount: d.Amount, res: res}, nil
 }
 
-// walletAndCard reads the wallet and one of its bound cards: both are read
-// fresh for every debit, so a freeze or a closed wallet takes effect at
-// once. The debits of concurrent requests share one query (postgres.Loader).
-func (s *Service) walletAndCard(ctx context.Context, p Principal, cardID string) (Wallet, Card, error) {
+// walletAndCard reads the wallet (its freeze included), one of its bound
+// cards and, when deviceID is given, that device's approval key: all are
+// read fresh for every debit, so a freeze, a closed wallet or a revoked
+// device takes effect at once. The key is nil when the device is unknown,
+// revoked or has none. The debits of concurrent requests share one query
+// (postgres.Loader).
+func (s *Service) walletAndCard(ctx context.Context, p Principal, cardID, deviceID string) (Wallet, Card, []byte, error) {
 	card, err := uuid.Parse(cardID)
 	if err != nil {
-		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
+		return Wallet{}, Card{}, nil, errs.E(errs.NotFound, "card not found")
 	}
 	wallet, err := uuid.Parse(p.WalletID)
 	if err != nil {
-		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
+		return Wallet{}, Card{}, nil, errs.E(errs.NotFound, "card not found")
 	}
 	// Keys in the database's spelling, which the loaded rows carry.
-	wc, found, err := s.walletCards.Load(ctx, walletCard{wallet: wallet.String(), card: card.String()})
+	wc, found, err := s.walletCards.Load(ctx, walletCard{wallet: wallet.String(), card: card.String(), device: deviceID})
 	if err != nil {
-		return Wallet{}, Card{}, fmt.Errorf("read wallet and card: %w", err)
+		return Wallet{}, Card{}, nil, fmt.Errorf("read wallet and card: %w", err)
 	}
 	if !found {
-		return Wallet{}, Card{}, errs.E(errs.NotFound, "card not found")
+		return Wallet{}, Card{}, nil, errs.E(errs.NotFound, "card not found")
 	}
-	return wc.w, wc.c, nil
+	return wc.w, wc.c, wc.deviceKey, nil
 }
 
-// walletCard names a wallet's card; walletAndCardRow is what a debit reads.
-type walletCard struct{ wallet, card string }
+// walletCard names a wallet's card and the device a debit is approved
+// from ("" for none); walletAndCardRow is what a debit reads.
+type walletCard struct{ wallet, card, device string }
 
 type walletAndCardRow struct {
-	w Wallet
-	c Card
+	w         Wallet
+	c         Card
+	deviceKey []byte
 }
 
-// loadWalletCards reads wallets and their cards by pairs in one query.
+// loadWalletCards reads wallets, their cards and devices by key in one
+// query.
 func (s *Service) loadWalletCards(ctx context.Context, keys []walletCard) (map[walletCard]walletAndCardRow, error) {
-	wallets, cards := make([]string, len(keys)), make([]string, len(keys))
+	wallets, cards, devices := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
-		wallets[i], cards[i] = k.wallet, k.card
+		wallets[i], cards[i], devices[i] = k.wallet, k.card, k.device
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT w.id, w.phone, w.currency, a.balance, w.status, w.pin_hash IS NOT NULL, w.created_at, w.account_id,
-			`+cardColumnsK+`
-		FROM unnest($1::uuid[], $2::uuid[]) AS q(wallet_id, card_id)
+		SELECT q.device_id, w.id, w.phone, w.currency, a.balance, w.status, w.frozen_at IS NOT NULL, coalesce(w.frozen_by, ''),
+			w.pin_hash IS NOT NULL, w.created_at, w.account_id,
+			`+cardColumnsK+`, d.public_key
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS q(wallet_id, card_id, device_id)
 		JOIN customers w ON w.id = q.wallet_id
 		JOIN accounts a ON a.id = w.account_id
-		JOIN cards k ON k.customer_id = w.id AND k.id = q.card_id AND k.unbound_at IS NULL`, wallets, cards)
+		JOIN cards k ON k.customer_id = w.id AND k.id = q.card_id AND k.unbound_at IS NULL
+		LEFT JOIN devices d ON q.device_id <> '' AND d.customer_id = w.id AND d.device_id = q.device_id AND d.revoked_at IS NULL`,
+		wallets, cards, devices)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	found := make(map[walletCard]walletAndCardRow, len(keys))
 	for rows.Next() {
-		var w Wallet
-		var c Card
-		if err := rows.Scan(&w.ID, &w.Phone, &w.Currency, &w.Balance, &w.Status, &w.PINSet, &w.CreatedAt, &w.AccountID,
+		var r walletAndCardRow
+		var device string
+		w, c := &r.w, &r.c
+		if err := rows.Scan(&device, &w.ID, &w.Phone, &w.Currency, &w.Balance, &w.Status, &w.Frozen, &w.FrozenBy, &w.PINSet, &w.CreatedAt, &w.AccountID,
 			&c.ID, &c.Brand, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.HolderName, &c.Status,
-			&c.Limits.PerTransaction, &c.Limits.DailyAmount, &c.Limits.DailyCount, &c.CreatedAt, &c.token, &c.issuerRef); err != nil {
+			&c.Limits.PerTransaction, &c.Limits.DailyAmount, &c.Limits.DailyCount, &c.CreatedAt, &c.token, &c.issuerRef, &r.deviceKey); err != nil {
 			return nil, err
 		}
 		c.Masked = mask(c.Last4)
-		found[walletCard{wallet: w.ID, card: c.ID}] = walletAndCardRow{w, c}
+		found[walletCard{wallet: w.ID, card: c.ID, device: device}] = r
 	}
 	return found, rows.Err()
 }

@@ -73,6 +73,14 @@ func subjectKey(pepper []byte) []byte {
 	return m.Sum(nil)
 }
 
+// CodeKey derives, from the pepper, the key one-time codes are stored
+// under (as keyed hashes).
+func CodeKey(pepper []byte) []byte {
+	m := hmac.New(sha256.New, pepper)
+	m.Write([]byte("qrpay one-time codes"))
+	return m.Sum(nil)
+}
+
 func pepperize(pepper []byte, secret string) []byte {
 	m := hmac.New(sha256.New, pepper)
 	m.Write([]byte(secret))

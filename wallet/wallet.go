@@ -59,7 +59,14 @@ type Config struct {
 	PINThreshold  int64  // payments above this need the PIN
 	DefaultLimits Limits // a new card's limits
 	MaxLimits     Limits // the most a customer may set
-	Now           func() time.Time
+	// OTPTransferThreshold: transfers above it need a one-time code.
+	OTPTransferThreshold int64
+	// OTPPerPhone bounds the one-time codes sent to one phone number.
+	OTPPerPhone ratelimit.Limit
+	// DefaultTransferLimits are a wallet's transfer limits until its owner
+	// changes them; MaxTransferLimits, the most the owner may set.
+	DefaultTransferLimits, MaxTransferLimits TransferLimits
+	Now                                      func() time.Time
 }
 
 // Service is the wallet.
@@ -84,6 +91,8 @@ type Service struct {
 	// subjectKey keys the hashes that stand for phone numbers and client
 	// addresses in Redis.
 	subjectKey []byte
+	// sec holds one-time codes, approvals and transfer limits (Securing).
+	sec Security
 	// verify checks a secret against its hash (verifySecret; tests count
 	// the calls).
 	verify func(phc string, pepper []byte, secret string) (bool, error)
@@ -123,10 +132,14 @@ type Wallet struct {
 	Currency  string    `json:"currency" example:"CNY"`
 	Balance   int64     `json:"balance" example:"12000" doc:"Minor units (fen)."`
 	Status    string    `json:"status" example:"active" enum:"active,closed"`
+	Frozen    bool      `json:"frozen" example:"false" doc:"A frozen wallet cannot pay, send, top up or sign in anew; it still receives."`
+	FrozenBy  string    `json:"frozen_by,omitempty" example:"owner" enum:"owner,operator" doc:"Who froze it: a wallet frozen by the operator is unfrozen only by the operator."`
 	PINSet    bool      `json:"pin_set" example:"true"`
 	CreatedAt time.Time `json:"created_at"`
 
 	AccountID int64 `json:"-"`
+	// The wallet's own transfer limits; nil: the configured default.
+	transferPerTxn, transferDaily *int64
 }
 
 // Principal is an authenticated wallet session.
@@ -150,13 +163,37 @@ func validPassword(password string) bool {
 	return n >= 8 && n <= 128
 }
 
-// Register opens a wallet for an E.164 phone number.
-func (s *Service) Register(ctx context.Context, phone, password string) (Wallet, error) {
+// RegisterInput opens a wallet: the phone number, the sign-in password, the
+// device it is opened from (remembered as seen, so signing in from it
+// needs no code) and the one-time code sent to the phone.
+type RegisterInput struct {
+	Phone, Password, DeviceID string
+	OTP                       *OTP
+}
+
+// Register opens a wallet for an E.164 phone number, once the number has
+// proved itself with a one-time code: without one, a code is sent and the
+// answer is otp_required.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (Wallet, error) {
+	phone, password := in.Phone, in.Password
 	if !phoneRE.MatchString(phone) {
 		return Wallet{}, errs.E(errs.Invalid, "phone must be in E.164 form, like +8613800138000")
 	}
 	if !validPassword(password) {
 		return Wallet{}, errPasswordFormat
+	}
+	if err := checkDeviceID(in.DeviceID, true); err != nil {
+		return Wallet{}, err
+	}
+	var taken bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE phone = $1 AND status = 'active')`, phone).Scan(&taken); err != nil {
+		return Wallet{}, fmt.Errorf("register: %w", err)
+	}
+	if taken {
+		return Wallet{}, errPhoneTaken
+	}
+	if err := s.requireCode(ctx, in.OTP, phone, PurposeRegister, phone, ""); err != nil {
+		return Wallet{}, err
 	}
 	id := uuid.Must(uuid.NewV7())
 	hash := hashSecret(s.cfg.Argon2, s.cfg.Pepper, password)
@@ -165,12 +202,17 @@ func (s *Service) Register(ctx context.Context, phone, password string) (Wallet,
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO customers (id, phone, password_hash, account_id, currency)
-			VALUES ($1, $2, $3, $4, $5)`, id, phone, hash, acct.ID, s.cfg.Currency)
-		return err
+		if _, err = tx.Exec(ctx, `INSERT INTO customers (id, phone, password_hash, account_id, currency)
+			VALUES ($1, $2, $3, $4, $5)`, id, phone, hash, acct.ID, s.cfg.Currency); err != nil {
+			return err
+		}
+		if in.DeviceID != "" {
+			return seeDevice(ctx, tx, id.String(), in.DeviceID, s.now())
+		}
+		return nil
 	})
 	if postgres.IsUniqueViolation(err, "customers_phone_active") {
-		return Wallet{}, errs.E(errs.Conflict, "this phone number already has a wallet")
+		return Wallet{}, errPhoneTaken
 	}
 	if err != nil {
 		return Wallet{}, fmt.Errorf("register: %w", err)
@@ -178,13 +220,17 @@ func (s *Service) Register(ctx context.Context, phone, password string) (Wallet,
 	return s.Get(ctx, id.String())
 }
 
+var errPhoneTaken = errs.E(errs.Conflict, "this phone number already has a wallet")
+
 // Get reads a wallet with its balance.
 func (s *Service) Get(ctx context.Context, walletID string) (Wallet, error) {
 	var w Wallet
 	err := s.pool.QueryRow(ctx, `
-		SELECT c.id, c.phone, c.currency, a.balance, c.status, c.pin_hash IS NOT NULL, c.created_at, c.account_id
+		SELECT c.id, c.phone, c.currency, a.balance, c.status, c.frozen_at IS NOT NULL, coalesce(c.frozen_by, ''),
+			c.pin_hash IS NOT NULL, c.created_at, c.account_id, c.transfer_limit_per_txn, c.transfer_limit_daily_amount
 		FROM customers c JOIN accounts a ON a.id = c.account_id WHERE c.id = $1`, walletID).
-		Scan(&w.ID, &w.Phone, &w.Currency, &w.Balance, &w.Status, &w.PINSet, &w.CreatedAt, &w.AccountID)
+		Scan(&w.ID, &w.Phone, &w.Currency, &w.Balance, &w.Status, &w.Frozen, &w.FrozenBy, &w.PINSet, &w.CreatedAt, &w.AccountID,
+			&w.transferPerTxn, &w.transferDaily)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Wallet{}, errs.E(errs.NotFound, "wallet not found")
 	}

@@ -78,6 +78,17 @@ type Config struct {
 	CardMaxDailyCount int64 `env:"CARD_MAX_DAILY_COUNT" envDefault:"200"`
 	IssuerMaxCharge   int64 `env:"ISSUER_MAX_CHARGE" envDefault:"5000000"`
 
+	OTPTTL               time.Duration   `env:"OTP_TTL" envDefault:"5m"`
+	OTPMaxAttempts       int             `env:"OTP_MAX_ATTEMPTS" envDefault:"5"`
+	OTPPerPhone          ratelimit.Limit `env:"OTP_LIMIT_PER_PHONE" envDefault:"10/15m"`
+	OTPTransferThreshold int64           `env:"OTP_TRANSFER_THRESHOLD" envDefault:"200000"`
+	OTPDelivery          string          `env:"OTP_DELIVERY" envDefault:"log"`
+	ApprovalTTL          time.Duration   `env:"APPROVAL_TTL" envDefault:"2m"`
+	TransferPerTxn       int64           `env:"TRANSFER_LIMIT_PER_TXN" envDefault:"500000"`
+	TransferDailyAmount  int64           `env:"TRANSFER_LIMIT_DAILY_AMOUNT" envDefault:"2000000"`
+	TransferMaxPerTxn    int64           `env:"TRANSFER_MAX_PER_TXN" envDefault:"5000000"`
+	TransferMaxDailyAmt  int64           `env:"TRANSFER_MAX_DAILY_AMOUNT" envDefault:"10000000"`
+
 	MerchantSecretKey  string        `env:"MERCHANT_SECRET_KEY"`
 	OrderDefaultExpiry time.Duration `env:"ORDER_DEFAULT_EXPIRY" envDefault:"15m"`
 	MerchantCacheTTL   time.Duration `env:"MERCHANT_CACHE_TTL" envDefault:"2s"`
@@ -109,6 +120,9 @@ func loadConfig() (Config, error) {
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		return c, err
+	}
+	if c.OTPDelivery != "log" && c.OTPDelivery != "outbox" {
+		return c, fmt.Errorf("configuration: OTP_DELIVERY %q: want log or outbox", c.OTPDelivery)
 	}
 	if c.IdempotencyRetention < 24*time.Hour {
 		return c, fmt.Errorf("configuration: IDEMPOTENCY_RETENTION must be at least 24h")
@@ -151,6 +165,11 @@ func (c Config) walletConfig() wallet.Config {
 		PINThreshold:    c.PINThreshold,
 		DefaultLimits:   wallet.Limits{PerTransaction: c.CardPerTxn, DailyAmount: c.CardDailyAmount, DailyCount: c.CardDailyCount},
 		MaxLimits:       wallet.Limits{PerTransaction: c.CardMaxPerTxn, DailyAmount: c.CardMaxDailyAmt, DailyCount: c.CardMaxDailyCount},
+
+		OTPTransferThreshold:  c.OTPTransferThreshold,
+		OTPPerPhone:           c.OTPPerPhone,
+		DefaultTransferLimits: wallet.TransferLimits{PerTransaction: c.TransferPerTxn, DailyAmount: c.TransferDailyAmount},
+		MaxTransferLimits:     wallet.TransferLimits{PerTransaction: c.TransferMaxPerTxn, DailyAmount: c.TransferMaxDailyAmt},
 	}
 }
 
@@ -260,16 +279,18 @@ func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometh
 			MaxBatch:   c.LedgerMaxBatch,
 			Window:     c.LedgerBatchWindow,
 		},
-		DBTimeout:            c.DBTimeout,
-		ReservationGrace:     c.ReservationGrace,
-		BreakerFailures:      c.BreakerFailures,
-		BreakerOpenFor:       c.BreakerOpenFor,
-		Wallet:               c.walletConfig(),
-		Merchant:             c.merchantConfig(),
-		Settlement:           c.settlementConfig(),
-		Files:                c.settlementFiles(pool),
-		Webhooks:             merchant.DispatcherOptions{Timeout: c.WebhookTimeout, Concurrency: c.WebhookConcurrency, AllowNetworks: allow},
-		Issuer:               wallet.SimulatedIssuer{MaxCharge: c.IssuerMaxCharge},
+		DBTimeout:        c.DBTimeout,
+		ReservationGrace: c.ReservationGrace,
+		BreakerFailures:  c.BreakerFailures,
+		BreakerOpenFor:   c.BreakerOpenFor,
+		Wallet:           c.walletConfig(),
+		Merchant:         c.merchantConfig(),
+		Settlement:       c.settlementConfig(),
+		Files:            c.settlementFiles(pool),
+		Webhooks:         merchant.DispatcherOptions{Timeout: c.WebhookTimeout, Concurrency: c.WebhookConcurrency, AllowNetworks: allow},
+		Issuer:           wallet.SimulatedIssuer{MaxCharge: c.IssuerMaxCharge},
+		OTP: gateway.OTPConfig{TTL: c.OTPTTL, MaxAttempts: c.OTPMaxAttempts, ApprovalTTL: c.ApprovalTTL,
+			Outbox: c.OTPDelivery == "outbox"},
 		RedisPrefix:          c.RedisPrefix,
 		IdempotencyLease:     c.IdempotencyLease,
 		IdempotencyRetention: c.IdempotencyRetention,

@@ -25,7 +25,8 @@ const demoUsage = `Usage:
 
 demo walks the whole story against a running gateway (make run), one numbered line per step:
 onboard a merchant whose webhooks come to a listener the demo starts on 127.0.0.1, register
-two wallets, create an order through the SDK, scan and pay it, receive and verify its
+two wallets (answering the one-time codes of registration and card binding from the gateway's
+code outbox: its OTP_DELIVERY must be outbox, as make run sets), create an order through the SDK, scan and pay it, receive and verify its
 webhooks, refund part of it, transfer between the wallets, settle today for the demo
 merchant, download and verify its file, and check the first wallet's monthly statement. It
 exits 1 at the first step that fails and says why. Every run creates a new merchant and new
@@ -59,6 +60,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		tag:   randomSuffix(3),
 	}
 	d.api = walletapi.New(d.base, nil)
+	// Registering and binding a card need one-time codes. A real app asks
+	// the customer; the demo reads them from the gateway's outbox
+	// (OTP_DELIVERY=outbox, which make run sets) and counts them.
+	read := d.api.OperatorCodes(d.token)
+	d.api.Codes = func(ctx context.Context, ch walletapi.Challenge) (string, error) {
+		code, err := read(ctx, ch)
+		if err == nil {
+			d.codes = append(d.codes, ch.Purpose+" (sent to "+ch.SentTo+")")
+		}
+		return code, err
+	}
 	hooks, err := listenForWebhooks()
 	if err != nil {
 		return fmt.Errorf("starting the webhook listener: %w", err)
@@ -99,7 +111,8 @@ type demo struct {
 	wait        time.Duration
 	api         *walletapi.Client
 	hooks       *webhookListener
-	tag         string // makes this run's names unique
+	tag         string   // makes this run's names unique
+	codes       []string // the one-time codes answered, by purpose
 
 	merchantID, merchantName string
 	client                   *sdk.Client
@@ -157,18 +170,19 @@ func (d *demo) wallets(ctx context.Context) (string, error) {
 	if mv.BalanceAfter != demoTopUp {
 		return "", fmt.Errorf("top-up left the balance at %d; want %d", mv.BalanceAfter, demoTopUp)
 	}
-	return fmt.Sprintf("wallets %s and %s registered, a test card bound to each; %s topped up %s from %s: balance %s",
-		d.payer.phone, d.payee.phone, d.payer.phone, money(demoTopUp), mv.Card, money(mv.BalanceAfter)), nil
+	return fmt.Sprintf("wallets %s and %s registered, a test card bound to each, with %d one-time codes read from the operator's outbox (%s); %s topped up %s from %s: balance %s",
+		d.payer.phone, d.payee.phone, len(d.codes), strings.Join(d.codes, ", "), d.payer.phone, money(demoTopUp), mv.Card, money(mv.BalanceAfter)), nil
 }
 
 // newWallet registers a wallet with a random phone number, logs in and
 // binds a test card.
 func (d *demo) newWallet(ctx context.Context) (demoWallet, error) {
 	w := demoWallet{phone: randomPhone()}
-	if err := d.api.Register(ctx, w.phone, demoPassword); err != nil {
+	device := "demo-" + w.phone[1:]
+	if err := d.api.Register(ctx, w.phone, demoPassword, device); err != nil {
 		return w, fmt.Errorf("registering %s: %w", w.phone, explain(err))
 	}
-	s, err := d.api.Login(ctx, w.phone, demoPassword)
+	s, err := d.api.Login(ctx, w.phone, demoPassword, device)
 	if err != nil {
 		return w, fmt.Errorf("logging in %s: %w", w.phone, explain(err))
 	}

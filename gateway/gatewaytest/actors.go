@@ -3,6 +3,7 @@ package gatewaytest
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -12,9 +13,9 @@ var seq atomic.Int64
 // Password is every test customer's login password.
 const Password = "correct horse battery"
 
-// Customer is a registered, logged-in wallet.
+// Customer is a registered, logged-in wallet, signed in from DeviceID.
 type Customer struct {
-	Phone, WalletID, Token string
+	Phone, WalletID, Token, DeviceID string
 }
 
 // Auth is the customer's session header.
@@ -23,14 +24,20 @@ func (c Customer) Auth() []string { return []string{"Authorization", "Bearer " +
 // Idem is the session header with an Idempotency-Key.
 func (c Customer) Idem(key string) []string { return append(c.Auth(), "Idempotency-Key", key) }
 
-// NewCustomer registers a wallet with a fresh phone number and logs it in.
+// DeviceID is the device a test customer registers and signs in from.
+func DeviceID(phone string) string { return "test-device-" + strings.TrimPrefix(phone, "+") }
+
+// NewCustomer registers a wallet with a fresh phone number (answering the
+// one-time code) from a fresh device, and logs it in from that device.
 func (e *Env) NewCustomer(t testing.TB) Customer {
 	t.Helper()
-	c := Customer{Phone: fmt.Sprintf("+86137%08d", seq.Add(1))}
-	if r := e.Do(t, "POST", "/v1/wallet/customers", map[string]string{"phone": c.Phone, "password": Password}); r.Status != http.StatusCreated {
+	phone := fmt.Sprintf("+86137%08d", seq.Add(1))
+	c := Customer{Phone: phone, DeviceID: DeviceID(phone)}
+	if r := e.DoOTP(t, "POST", "/v1/wallet/customers", map[string]any{"phone": c.Phone, "password": Password,
+		"device_id": c.DeviceID}); r.Status != http.StatusCreated {
 		t.Fatalf("register %s = %d %s", c.Phone, r.Status, r.Body)
 	}
-	r := e.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": Password})
+	r := e.Do(t, "POST", "/v1/wallet/sessions", map[string]string{"phone": c.Phone, "password": Password, "device_id": c.DeviceID})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("login %s = %d %s", c.Phone, r.Status, r.Body)
 	}
@@ -43,11 +50,11 @@ func (e *Env) NewCustomer(t testing.TB) Customer {
 	return c
 }
 
-// BindCard binds a card number (valid until 2099) and fails the test
-// unless it is bound; the response holds the card.
+// BindCard binds a card number (valid until 2099), answering the one-time
+// code, and fails the test unless it is bound; the response holds the card.
 func (e *Env) BindCard(t testing.TB, c Customer, number string) Response {
 	t.Helper()
-	r := e.Do(t, "POST", "/v1/wallet/cards", map[string]any{"number": number, "exp_month": 12, "exp_year": 2099,
+	r := e.DoOTP(t, "POST", "/v1/wallet/cards", map[string]any{"number": number, "exp_month": 12, "exp_year": 2099,
 		"holder_name": "Li Lei"}, c.Auth()...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("bind card = %d %s", r.Status, r.Body)
@@ -55,11 +62,16 @@ func (e *Env) BindCard(t testing.TB, c Customer, number string) Response {
 	return r
 }
 
-// TopUp tops the wallet up from a card and fails the test unless it
-// succeeds; the response holds the movement.
+// PIN is the payment PIN NewPayer sets; TopUp sends it, since a top-up
+// above the PIN threshold needs it.
+const PIN = "135790"
+
+// TopUp tops the wallet up from a card (with the PIN PIN, which only
+// top-ups above the threshold read) and fails the test unless it succeeds;
+// the response holds the movement.
 func (e *Env) TopUp(t testing.TB, c Customer, cardID string, amount int64) Response {
 	t.Helper()
-	r := e.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": cardID, "amount": amount},
+	r := e.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": cardID, "amount": amount, "pin": PIN},
 		c.Idem(fmt.Sprint("topup-", seq.Add(1)))...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("top up = %d %s", r.Status, r.Body)
@@ -86,16 +98,16 @@ type Payer struct {
 // and sets the PIN 135790.
 func (e *Env) NewPayer(t testing.TB, funds int64) Payer {
 	t.Helper()
-	p := Payer{Customer: e.NewCustomer(t), PIN: "135790"}
+	p := Payer{Customer: e.NewCustomer(t), PIN: PIN}
 	var card struct {
 		ID string `json:"id"`
 	}
 	e.BindCard(t, p.Customer, "4111111111111111").JSON(t, &card)
 	p.CardID = card.ID
+	e.SetPIN(t, p.Customer, p.PIN)
 	if funds > 0 {
 		e.TopUp(t, p.Customer, p.CardID, funds)
 	}
-	e.SetPIN(t, p.Customer, p.PIN)
 	return p
 }
 

@@ -18,7 +18,7 @@ func TestContractCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	wallet := `{"wallet_id":"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b","phone":"+8613800138000","currency":"CNY",` +
-		`"balance":0,"status":"active","pin_set":false,"created_at":"2026-11-25T10:30:00+08:00"}`
+		`"balance":0,"status":"active","frozen":false,"pin_set":false,"created_at":"2026-11-25T10:30:00+08:00"}`
 	errorBody := `{"error":{"code":"unauthorized","message":"session required","request_id":"r1"}}`
 	tests := []struct {
 		name         string

@@ -30,6 +30,7 @@ import (
 	"github.com/qrpay/qrpay/gateway"
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/otp"
 	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/ratelimit"
@@ -60,8 +61,11 @@ type Env struct {
 	Settlement *settlement.Service
 	// Dispatcher delivers webhooks; it runs in the background.
 	Dispatcher *merchant.Dispatcher
-	Clock      *Clock
-	Logs       *Buffer
+	// Outbox holds every one-time code sent: the tests' stand-in for
+	// customers' phones.
+	Outbox *otp.Outbox
+	Clock  *Clock
+	Logs   *Buffer
 	// RedisProxy is set when Options.RedisProxy asked for it.
 	RedisProxy *testenv.Proxy
 	// PostgresProxy is set when Options.PostgresProxy asked for it.
@@ -86,6 +90,8 @@ type Options struct {
 	BreakerOpenFor  time.Duration
 	// MerchantKeyLimit bounds each API key's requests (generous by default).
 	MerchantKeyLimit ratelimit.Limit
+	// OTP configures one-time codes (the outbox is always on).
+	OTP gateway.OTPConfig
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -152,6 +158,11 @@ func WalletConfig() wallet.Config {
 		PINThreshold:   20000,
 		DefaultLimits:  wallet.Limits{PerTransaction: 500000, DailyAmount: 2000000, DailyCount: 50},
 		MaxLimits:      wallet.Limits{PerTransaction: 5000000, DailyAmount: 10000000, DailyCount: 200},
+		OTPPerPhone:    ratelimit.Limit{Events: 1000, Per: time.Minute},
+		// Above every amount the older tests send; security tests lower it.
+		OTPTransferThreshold:  1_000_000,
+		DefaultTransferLimits: wallet.TransferLimits{PerTransaction: 5_000_000, DailyAmount: 20_000_000},
+		MaxTransferLimits:     wallet.TransferLimits{PerTransaction: 10_000_000, DailyAmount: 50_000_000},
 	}
 }
 
@@ -232,6 +243,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		Webhooks: merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second,
 			AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, // the tests' receivers
 		Issuer:           wallet.SimulatedIssuer{MaxCharge: 5000000},
+		OTP:              gateway.OTPConfig{TTL: opts.OTP.TTL, MaxAttempts: opts.OTP.MaxAttempts, ApprovalTTL: opts.OTP.ApprovalTTL, Outbox: true},
 		DBTimeout:        opts.DBTimeout,
 		BreakerFailures:  opts.BreakerFailures,
 		BreakerOpenFor:   opts.BreakerOpenFor,
@@ -241,7 +253,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 	}, env.Pool, rdb)
 	a := env.App
 	env.Server, env.Ledger, env.Wallet, env.Merchant, env.Payment = a.Server, a.Ledger, a.Wallet, a.Merchant, a.Payment
-	env.Settlement, env.Dispatcher, env.DB = a.Settlement, a.Dispatcher, a.DB
+	env.Settlement, env.Dispatcher, env.DB, env.Outbox = a.Settlement, a.Dispatcher, a.DB, a.Outbox
 	if opts.Routes != nil {
 		opts.Routes(env.Server.App())
 	}

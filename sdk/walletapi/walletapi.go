@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,37 @@ import (
 type Client struct {
 	base string
 	http *http.Client
+	// Codes, when set, answers the one-time codes the gateway asks for: a
+	// request answered otp_required is sent again, once, with the code
+	// Codes returns. Without it otp_required is an error like any other.
+	Codes CodeSource
+}
+
+// Challenge is a one-time code the gateway has just sent (the challenge of
+// an otp_required answer).
+type Challenge struct {
+	ID        string    `json:"challenge_id"`
+	Purpose   string    `json:"purpose"`
+	SentTo    string    `json:"sent_to"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CodeSource finds the code sent for a challenge: in an app, the customer
+// types it; OperatorCodes reads it from a development gateway.
+type CodeSource func(ctx context.Context, ch Challenge) (string, error)
+
+// OperatorCodes reads codes through the operator API of a gateway that
+// keeps them (OTP_DELIVERY=outbox: development and load tests).
+func (c *Client) OperatorCodes(operatorToken string) CodeSource {
+	return func(ctx context.Context, ch Challenge) (string, error) {
+		var m struct {
+			Code string `json:"code"`
+		}
+		if err := c.do(ctx, "GET", "/v1/admin/otp/"+ch.ID, operatorToken, "", nil, &m); err != nil {
+			return "", fmt.Errorf("reading the code of %s (is the gateway's OTP_DELIVERY outbox?): %w", ch.ID, err)
+		}
+		return m.Code, nil
+	}
 }
 
 // New returns a client of the gateway at baseURL (no trailing slash). A nil
@@ -37,8 +69,41 @@ func New(baseURL string, httpClient *http.Client) *Client {
 // Do sends body (nil, or a value sent as JSON) with the bearer token and
 // the Idempotency-Key when given, and decodes a 2xx answer into out (when
 // not nil). Any other answer is an *sdk.Error with the gateway's code,
-// message and request id.
+// message and request id. When the answer is otp_required and the client
+// has Codes, the request is sent again with the code (same key).
 func (c *Client) Do(ctx context.Context, method, path, bearer, idempotencyKey string, body, out any) error {
+	err := c.do(ctx, method, path, bearer, idempotencyKey, body, out)
+	var ch *challengeError
+	if c.Codes == nil || body == nil || !errors.As(err, &ch) {
+		return err
+	}
+	code, cerr := c.Codes(ctx, ch.challenge)
+	if cerr != nil {
+		return cerr
+	}
+	raw, merr := json.Marshal(body)
+	if merr != nil {
+		return merr
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return fmt.Errorf("%s %s: a one-time code can only be added to a JSON object body", method, path)
+	}
+	fields["otp"], _ = json.Marshal(map[string]string{"challenge_id": ch.challenge.ID, "code": code})
+	return c.do(ctx, method, path, bearer, idempotencyKey, fields, out)
+}
+
+// challengeError is an otp_required answer: the *sdk.Error, and the
+// challenge it carries.
+type challengeError struct {
+	err       *sdk.Error
+	challenge Challenge
+}
+
+func (e *challengeError) Error() string { return e.err.Error() }
+func (e *challengeError) Unwrap() error { return e.err }
+
+func (c *Client) do(ctx context.Context, method, path, bearer, idempotencyKey string, body, out any) error {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -72,15 +137,19 @@ func (c *Client) Do(ctx context.Context, method, path, bearer, idempotencyKey st
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e struct {
 			Error struct {
-				Code      string `json:"code"`
-				Message   string `json:"message"`
-				RequestID string `json:"request_id"`
+				Code      string     `json:"code"`
+				Message   string     `json:"message"`
+				RequestID string     `json:"request_id"`
+				Challenge *Challenge `json:"challenge"`
 			} `json:"error"`
 		}
 		apiErr := &sdk.Error{HTTPStatus: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode),
 			Message: strings.TrimSpace(string(raw[:min(len(raw), 200)])), RequestID: resp.Header.Get("X-Request-Id")}
 		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
 			apiErr.Code, apiErr.Message, apiErr.RequestID = e.Error.Code, e.Error.Message, cmp.Or(e.Error.RequestID, apiErr.RequestID)
+		}
+		if e.Error.Code == "otp_required" && e.Error.Challenge != nil {
+			return &challengeError{err: apiErr, challenge: *e.Error.Challenge}
 		}
 		return apiErr
 	}
@@ -162,15 +231,19 @@ type Session struct {
 	WalletID string `json:"wallet_id"`
 }
 
-// Register opens a wallet for phone.
-func (c *Client) Register(ctx context.Context, phone, password string) error {
-	return c.Do(ctx, "POST", "/v1/wallet/customers", "", "", map[string]string{"phone": phone, "password": password}, nil)
+// Register opens a wallet for phone from the device deviceID (which can
+// then sign in without a code). It needs a one-time code: see Codes.
+func (c *Client) Register(ctx context.Context, phone, password, deviceID string) error {
+	return c.Do(ctx, "POST", "/v1/wallet/customers", "", "",
+		map[string]string{"phone": phone, "password": password, "device_id": deviceID}, nil)
 }
 
-// Login signs a wallet in.
-func (c *Client) Login(ctx context.Context, phone, password string) (Session, error) {
+// Login signs a wallet in from the device deviceID; a device the wallet
+// has not seen needs a one-time code (see Codes).
+func (c *Client) Login(ctx context.Context, phone, password, deviceID string) (Session, error) {
 	var s Session
-	err := c.Do(ctx, "POST", "/v1/wallet/sessions", "", "", map[string]string{"phone": phone, "password": password}, &s)
+	err := c.Do(ctx, "POST", "/v1/wallet/sessions", "", "",
+		map[string]string{"phone": phone, "password": password, "device_id": deviceID}, &s)
 	return s, err
 }
 
@@ -182,7 +255,8 @@ type CardParams struct {
 	HolderName string `json:"holder_name"`
 }
 
-// BindCard binds a card to the session's wallet and returns its id.
+// BindCard binds a card to the session's wallet and returns its id. It
+// needs a one-time code: see Codes.
 func (c *Client) BindCard(ctx context.Context, token string, p CardParams) (string, error) {
 	var card struct {
 		ID string `json:"id"`
@@ -192,9 +266,17 @@ func (c *Client) BindCard(ctx context.Context, token string, p CardParams) (stri
 }
 
 // SetCardLimits changes a card's limits; fields are per_transaction,
-// daily_amount and daily_count.
+// daily_amount and daily_count. Raising one needs a one-time code: see
+// Codes.
 func (c *Client) SetCardLimits(ctx context.Context, token, cardID string, limits map[string]int64) error {
 	return c.Do(ctx, "PATCH", "/v1/wallet/cards/"+cardID+"/limits", token, "", limits, nil)
+}
+
+// SetTransferLimits changes the wallet's transfer limits; fields are
+// per_transaction and daily_amount. Raising one needs a one-time code: see
+// Codes.
+func (c *Client) SetTransferLimits(ctx context.Context, token string, limits map[string]int64) error {
+	return c.Do(ctx, "PATCH", "/v1/wallet/transfer-limits", token, "", limits, nil)
 }
 
 // SetPIN sets the payment PIN.
@@ -214,10 +296,15 @@ type Movement struct {
 	OrderID      string `json:"order_id"`
 }
 
-// TopUp moves amount from a bound card into the wallet.
-func (c *Client) TopUp(ctx context.Context, token, idempotencyKey, cardID string, amount int64) (Movement, error) {
+// TopUp moves amount from a bound card into the wallet; pin is needed
+// above the gateway's PIN_THRESHOLD ("" sends none).
+func (c *Client) TopUp(ctx context.Context, token, idempotencyKey, cardID string, amount int64, pin string) (Movement, error) {
 	var mv Movement
-	err := c.Do(ctx, "POST", "/v1/wallet/topups", token, idempotencyKey, map[string]any{"card_id": cardID, "amount": amount}, &mv)
+	body := map[string]any{"card_id": cardID, "amount": amount}
+	if pin != "" {
+		body["pin"] = pin
+	}
+	err := c.Do(ctx, "POST", "/v1/wallet/topups", token, idempotencyKey, body, &mv)
 	return mv, err
 }
 
