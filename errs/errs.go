@@ -46,6 +46,9 @@ const (
 	QRInvalid              Code = "qr_invalid"
 	RefundExceedsPayment   Code = "refund_exceeds_payment"
 	RateLimited            Code = "rate_limited"
+	StepUpRequired         Code = "step_up_required"
+	RiskDeclined           Code = "risk_declined"
+	Maintenance            Code = "maintenance"
 	Unavailable            Code = "unavailable"
 	Internal               Code = "internal"
 )
@@ -57,7 +60,7 @@ var All = []Code{
 	UnsupportedMediaType, InsufficientFunds, LimitExceeded, CardDeclined, CardFrozen,
 	PINRequired, PINInvalid, Locked, WalletClosed, AccountClosed, OrderAlreadyPaid,
 	OrderExpired, OrderClosed, MerchantSuspended, QRInvalid, RefundExceedsPayment,
-	RateLimited, Unavailable, Internal,
+	RateLimited, Unavailable, Internal, StepUpRequired, RiskDeclined, Maintenance,
 }
 
 // Error is a failure the caller can act on. Message is safe to show to the
@@ -68,7 +71,10 @@ type Error struct {
 	// RetryAfter tells a client when trying again may succeed
 	// (unavailable, idempotency_in_progress, account_locked, rate_limited).
 	RetryAfter time.Duration
-	Err        error
+	// Reason, when set, says why a risk rule asked for a step-up or
+	// declined; it is shown to the client beside Message.
+	Reason string
+	Err    error
 }
 
 // E returns an Error with a formatted message.

@@ -33,6 +33,8 @@ var statusOf = map[errs.Code]int{
 	errs.Forbidden:              http.StatusForbidden,
 	errs.PINRequired:            http.StatusForbidden,
 	errs.PINInvalid:             http.StatusForbidden,
+	errs.StepUpRequired:         http.StatusForbidden,
+	errs.RiskDeclined:           http.StatusPaymentRequired,
 	errs.CardFrozen:             http.StatusForbidden,
 	errs.MerchantSuspended:      http.StatusForbidden,
 	errs.NotFound:               http.StatusNotFound,
@@ -52,6 +54,7 @@ var statusOf = map[errs.Code]int{
 	errs.RateLimited:            http.StatusTooManyRequests,
 	errs.Internal:               http.StatusInternalServerError,
 	errs.Unavailable:            http.StatusServiceUnavailable,
+	errs.Maintenance:            http.StatusServiceUnavailable,
 }
 
 // StatusOf returns the HTTP status for an error code.
@@ -72,6 +75,7 @@ type ErrorDetail struct {
 	Code      errs.Code `json:"code" example:"insufficient_funds" doc:"Stable machine-readable code; see docs/errors.md."`
 	Message   string    `json:"message" example:"insufficient funds" doc:"Human-readable explanation; may change."`
 	RequestID string    `json:"request_id" example:"01JD3C6Z8P4X6R2N7M5K9Q1W0E" doc:"Quote it to support."`
+	Reason    string    `json:"reason,omitempty" example:"" doc:"step_up_required and risk_declined: what the risk checks found."`
 }
 
 // fromFiber maps the framework's own errors (no route, body too large, …).
@@ -115,8 +119,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		// back: a warning each (the breaker's state and the ledger say it
 		// once), while anything else is an error worth a look.
 		level := slog.LevelError
-		if e.Code == errs.Unavailable {
+		switch e.Code {
+		case errs.Unavailable:
 			level = slog.LevelWarn
+		case errs.Maintenance:
+			level = slog.LevelDebug // the operator's choice, not a failure
 		}
 		s.log.Log(c.UserContext(), level, "request failed",
 			slog.String("request_id", id), slog.String("code", string(e.Code)), slog.Any("err", err))
@@ -130,7 +137,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	} else if status == http.StatusServiceUnavailable {
 		c.Set(fiber.HeaderRetryAfter, "1")
 	}
-	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, RequestID: id}})
+	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, RequestID: id, Reason: e.Reason}})
 }
 
 // dependencyDown reports whether err says PostgreSQL or Redis could not be

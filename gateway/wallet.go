@@ -79,6 +79,7 @@ type topupRequest struct {
 	CardID   string `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
 	Amount   int64  `json:"amount" example:"10000" doc:"Minor units (fen): 10000 is 100.00 CNY."`
 	Currency string `json:"currency,omitempty" example:"CNY" doc:"Must be the wallet's currency when given."`
+	PIN      string `json:"pin,omitempty" example:"135790" doc:"Only when a step-up was asked for (step_up_required)."`
 }
 
 type transferRequest struct {
@@ -130,10 +131,12 @@ func (s *Server) walletRoutes() {
 		Request: verifyPINRequest{}, Status: http.StatusNoContent, Errors: []errs.Code{errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited}}, s.verifyPIN)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/topups", Tag: tag, Auth: Session, Idempotent: true, Summary: "Top up the wallet from a bound card",
 		Request: topupRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
-		Errors: []errs.Code{errs.NotFound, errs.CardFrozen, errs.CardDeclined, errs.LimitExceeded, errs.WalletClosed}}, s.topUp)
+		Errors: []errs.Code{errs.NotFound, errs.CardFrozen, errs.CardDeclined, errs.LimitExceeded, errs.WalletClosed,
+			errs.StepUpRequired, errs.RiskDeclined, errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited}}, s.topUp)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/transfers", Tag: tag, Auth: Session, Idempotent: true, Summary: "Send money to another wallet (PIN required)",
 		Request: transferRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
-		Errors: []errs.Code{errs.NotFound, errs.InsufficientFunds, errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed}}, s.transfer)
+		Errors: []errs.Code{errs.NotFound, errs.InsufficientFunds, errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed,
+			errs.RiskDeclined}}, s.transfer)
 	s.handle(Op{Method: "GET", Path: "/v1/wallet/movements/:id", Tag: tag, Auth: Session, Summary: "Read one money movement (top-up, transfer, payment, refund)",
 		Response: wallet.Movement{}, Params: []Param{{Name: "id", Doc: "The ledger transfer id."}}, Errors: []errs.Code{errs.NotFound}}, s.getMovement)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/close", Tag: tag, Auth: Session, Summary: "Close the wallet (zero balance, nothing in flight)",
@@ -290,10 +293,11 @@ func (s *Server) topUp(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	mv, err := s.deps.Wallet.TopUp(c.UserContext(), principal(c), req.CardID, req.Amount, req.Currency, s.walletRequest(c))
+	mv, err := s.deps.Wallet.TopUp(c.UserContext(), principal(c), req.CardID, req.Amount, req.Currency, req.PIN, s.walletRequest(c))
 	if err != nil {
 		return err
 	}
+	s.feed.poke(principal(c).AccountID)
 	if mv.Replayed {
 		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
 	}
@@ -311,6 +315,7 @@ func (s *Server) transfer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.feed.poke(principal(c).AccountID)
 	if mv.Replayed {
 		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
 	}

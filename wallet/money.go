@@ -13,6 +13,7 @@ import (
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/limits"
+	"github.com/qrpay/qrpay/risk"
 )
 
 // Movement is money into or out of a wallet, as its owner sees it. It is
@@ -127,8 +128,9 @@ func (s *Service) clearingAccount(ctx context.Context, currency string) (int64, 
 // are reserved, the issuer authorizes, the ledger posts, and the reservation
 // is committed. A retry with the same key finds the committed transfer
 // before touching the limits or the issuer again. currency, when given,
-// must be the wallet's.
-func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency string, req Request) (Movement, error) {
+// must be the wallet's. pin is the step-up proof, when the risk checks ask
+// for one.
+func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency, pin string, req Request) (_ Movement, err error) {
 	if err := validAmount(amount); err != nil {
 		return Movement{}, err
 	}
@@ -148,7 +150,13 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	if currency != "" && currency != w.Currency {
 		return Movement{}, errs.E(errs.Invalid, "the wallet holds %s, not %s", w.Currency, currency)
 	}
+	defer func() { s.refused(ctx, p, req.Key, err) }()
 	card, err := s.usableCard(ctx, p, cardID)
+	if err != nil {
+		return Movement{}, err
+	}
+	a, err := s.assess(ctx, p, risk.Facts{Kind: risk.TopUp, WalletID: w.ID, CardID: card.ID, CardBoundAt: card.CreatedAt,
+		Amount: amount, Currency: w.Currency, Key: req.Key, Now: s.now()}, StepUpProof{PIN: pin}, false)
 	if err != nil {
 		return Movement{}, err
 	}
@@ -181,8 +189,11 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 		if err != nil {
 			return Movement{}, err
 		}
-	} else if err := s.limits.Commit(ctx, res); err != nil {
-		s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
+	} else {
+		if err := s.limits.Commit(ctx, res); err != nil {
+			s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
+		}
+		s.settled(ctx, a, t.ID.String())
 	}
 	mv, _, err := movementOf(t, w.AccountID)
 	return mv, err
@@ -225,7 +236,7 @@ type TransferInput struct {
 }
 
 // Transfer sends money to another active wallet of the same currency.
-func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, req Request) (Movement, error) {
+func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, req Request) (_ Movement, err error) {
 	if err := validAmount(in.Amount); err != nil {
 		return Movement{}, err
 	}
@@ -238,6 +249,7 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	if mv, ok, err := s.Replay(ctx, p, req); err != nil || ok {
 		return mv, err
 	}
+	defer func() { s.refused(ctx, p, req.Key, err) }()
 	if err := s.VerifyPIN(ctx, p, in.PIN); err != nil {
 		return Movement{}, err
 	}
@@ -257,6 +269,12 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	case to.Currency != from.Currency:
 		return Movement{}, errs.E(errs.Invalid, "the recipient's wallet holds %s, not %s", to.Currency, from.Currency)
 	}
+	// A transfer always needs the PIN, verified above: a step-up is passed.
+	a, err := s.assess(ctx, p, risk.Facts{Kind: risk.Transfer, WalletID: from.ID, RecipientID: to.ID, RecipientCreatedAt: to.CreatedAt,
+		Amount: in.Amount, Currency: from.Currency, Key: req.Key, Now: s.now()}, StepUpProof{}, true)
+	if err != nil {
+		return Movement{}, err
+	}
 	md, _ := json.Marshal(Meta{FromPhone: maskPhone(from.Phone), ToPhone: maskPhone(to.Phone), Note: in.Note})
 	t, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "transfer", Currency: from.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
@@ -268,6 +286,9 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	}
 	if err != nil {
 		return Movement{}, err
+	}
+	if !t.Replayed {
+		s.settled(ctx, a, t.ID.String())
 	}
 	mv, _, err := movementOf(t, from.AccountID)
 	return mv, err

@@ -85,6 +85,9 @@ type Options struct {
 	BreakerOpenFor  time.Duration
 	// MerchantKeyLimit bounds each API key's requests (generous by default).
 	MerchantKeyLimit ratelimit.Limit
+	// Risk configures the risk checks (off by default: tests that are not
+	// about them pay as fast as they can) and the notices.
+	Risk gateway.RiskConfig
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -234,6 +237,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		DBTimeout:        opts.DBTimeout,
 		BreakerFailures:  opts.BreakerFailures,
 		BreakerOpenFor:   opts.BreakerOpenFor,
+		Risk:             opts.Risk,
 		RedisPrefix:      env.Prefix,
 		IdempotencyLease: time.Minute, IdempotencyRetention: 48 * time.Hour,
 		Logger: log,

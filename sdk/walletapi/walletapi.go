@@ -216,8 +216,19 @@ type Movement struct {
 
 // TopUp moves amount from a bound card into the wallet.
 func (c *Client) TopUp(ctx context.Context, token, idempotencyKey, cardID string, amount int64) (Movement, error) {
+	return c.TopUpPIN(ctx, token, idempotencyKey, cardID, amount, "")
+}
+
+// TopUpPIN tops up with the payment PIN as step-up proof, for a top-up the
+// risk checks would otherwise answer step_up_required (a large amount from
+// a card bound minutes ago).
+func (c *Client) TopUpPIN(ctx context.Context, token, idempotencyKey, cardID string, amount int64, pin string) (Movement, error) {
 	var mv Movement
-	err := c.Do(ctx, "POST", "/v1/wallet/topups", token, idempotencyKey, map[string]any{"card_id": cardID, "amount": amount}, &mv)
+	body := map[string]any{"card_id": cardID, "amount": amount}
+	if pin != "" {
+		body["pin"] = pin
+	}
+	err := c.Do(ctx, "POST", "/v1/wallet/topups", token, idempotencyKey, body, &mv)
 	return mv, err
 }
 
