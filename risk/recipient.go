@@ -27,6 +27,9 @@ func NewRecipient(f Facts, c Counters, t Thresholds) (Finding, bool) {
 
 // roundAge writes a duration as people read it: 45s, 3m, 2h5m.
 func roundAge(d time.Duration) string {
+	if d < time.Second {
+		return "less than a second"
+	}
 	if d < time.Minute {
 		return d.Round(time.Second).String()
 	}

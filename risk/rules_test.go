@@ -95,7 +95,7 @@ func TestDecideTakesTheMostSevere(t *testing.T) {
 }
 
 func TestRoundAge(t *testing.T) {
-	for d, want := range map[time.Duration]string{45 * time.Second: "45s", 3 * time.Minute: "3m", 2*time.Hour + 5*time.Minute: "2h5m", 2 * time.Hour: "2h"} {
+	for d, want := range map[time.Duration]string{300 * time.Millisecond: "less than a second", 45 * time.Second: "45s", 3 * time.Minute: "3m", 2*time.Hour + 5*time.Minute: "2h5m", 2 * time.Hour: "2h"} {
 		if got := roundAge(d); got != want {
 			t.Errorf("roundAge(%v) = %q; want %q", d, got, want)
 		}
