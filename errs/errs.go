@@ -51,6 +51,9 @@ const (
 	OTPExpired             Code = "otp_expired"
 	ApprovalInvalid        Code = "approval_invalid"
 	WalletFrozen           Code = "wallet_frozen"
+	StepUpRequired         Code = "step_up_required"
+	RiskDeclined           Code = "risk_declined"
+	Maintenance            Code = "maintenance"
 	Unavailable            Code = "unavailable"
 	Internal               Code = "internal"
 )
@@ -64,6 +67,7 @@ var All = []Code{
 	OrderExpired, OrderClosed, MerchantSuspended, QRInvalid, RefundExceedsPayment,
 	RateLimited, Unavailable, Internal,
 	OTPRequired, OTPInvalid, OTPExpired, ApprovalInvalid, WalletFrozen,
+	StepUpRequired, RiskDeclined, Maintenance,
 }
 
 // Error is a failure the caller can act on. Message is safe to show to the
@@ -74,7 +78,10 @@ type Error struct {
 	// RetryAfter tells a client when trying again may succeed
 	// (unavailable, idempotency_in_progress, account_locked, rate_limited).
 	RetryAfter time.Duration
-	Err        error
+	// Reason, when set, says why a risk rule asked for a step-up or
+	// declined; it is shown to the client beside Message.
+	Reason string
+	Err    error
 }
 
 // E returns an Error with a formatted message.

@@ -14,10 +14,12 @@ import (
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/limits"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/notice"
 	"github.com/qrpay/qrpay/otp"
 	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/ratelimit"
+	"github.com/qrpay/qrpay/risk"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -47,6 +49,8 @@ type AppConfig struct {
 	ReservationGrace time.Duration
 	// OTP configures one-time codes and device approvals.
 	OTP OTPConfig
+	// Risk configures the risk checks, their alerts and the notices.
+	Risk RiskConfig
 	// RedisPrefix prefixes every Redis key the application writes.
 	RedisPrefix                            string
 	IdempotencyLease, IdempotencyRetention time.Duration
@@ -83,9 +87,33 @@ type App struct {
 	Dispatcher *merchant.Dispatcher
 	// Outbox holds the codes sent when OTPConfig.Outbox is set.
 	Outbox *otp.Outbox
+	// Risk evaluates movements (nil when the risk checks are off); Alerts
+	// delivers their alerts to the operator's webhook.
+	Risk   *risk.Engine
+	Alerts *risk.Deliverer
+	Notice *notice.Service
 
 	stopDispatcher context.CancelFunc
 	dispatcherDone chan struct{}
+	alertsDone     chan struct{}
+}
+
+// RiskConfig configures the risk checks and what they tell.
+type RiskConfig struct {
+	// Enabled turns the rules on (RISK_RULES).
+	Enabled    bool
+	Thresholds risk.Thresholds
+	// FreezeOnDecline freezes the card of a declined payment or top-up.
+	FreezeOnDecline bool
+	// AlertWebhookURL receives every alert (none: alerts are stored and
+	// listed only), signed with AlertWebhookSecret when it is set.
+	AlertWebhookURL, AlertWebhookSecret string
+	// MaintenanceCacheTTL bounds how long a replica answers from its memory
+	// of the maintenance switch (default 1 s; negative: no memory).
+	MaintenanceCacheTTL time.Duration
+	// NotificationPoll is how often a notification stream looks for entries
+	// written through other replicas (default 1 s).
+	NotificationPoll time.Duration
 }
 
 // NewApp builds the application on a PostgreSQL pool and a Redis client.
@@ -119,7 +147,7 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	cfg.Ledger.Logger = log
 	cfg.Server.RedisPrefix = cfg.RedisPrefix
 
-	a := &App{DB: db, dispatcherDone: make(chan struct{})}
+	a := &App{DB: db, dispatcherDone: make(chan struct{}), alertsDone: make(chan struct{})}
 	a.Ledger = ledger.New(pool, cfg.Ledger)
 	loc := cfg.Wallet.Location
 	if loc == nil {
@@ -161,12 +189,29 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	a.Payment = payment.New(a.Ledger, a.Wallet, a.Merchant)
 	a.Settlement = settlement.New(cfg.Settlement, db, a.Ledger, cfg.Files)
 	a.Dispatcher = a.Merchant.NewDispatcher(cfg.Webhooks)
+	a.Alerts = risk.NewDeliverer(db, risk.DeliveryOptions{URL: cfg.Risk.AlertWebhookURL, Secret: cfg.Risk.AlertWebhookSecret,
+		Client: merchant.WebhookClient(10*time.Second, cfg.Webhooks.AllowNetworks), Interval: cfg.Webhooks.Interval, Logger: log})
+	if cfg.Risk.Enabled {
+		a.Risk = risk.NewEngine(rdb, cfg.RedisPrefix, cfg.Risk.Thresholds)
+		a.Wallet.UseRisk(wallet.RiskOptions{Engine: a.Risk, FreezeOnDecline: cfg.Risk.FreezeOnDecline,
+			DeliverAlerts: a.Alerts.Enabled(), Alerted: a.Alerts.Poke})
+	}
+	maintTTL := cfg.Risk.MaintenanceCacheTTL
+	switch {
+	case maintTTL == 0:
+		maintTTL = time.Second
+	case maintTTL < 0:
+		maintTTL = 0
+	}
+	a.Notice = notice.New(db, maintTTL, cfg.Server.Now)
+	cfg.Server.NotificationPoll = cfg.Risk.NotificationPoll
 	a.Server = New(cfg.Server, Deps{
 		Pool: pool, Redis: rdb, Wallet: a.Wallet, Merchant: a.Merchant, Payment: a.Payment, Settlement: a.Settlement,
 		Delivered:   a.Dispatcher.Poke,
 		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention).Batching(scripts),
 		Rate:        rate,
 		Outbox:      a.Outbox,
+		Notice:      a.Notice,
 		Logger:      log, Gatherer: cfg.Gatherer,
 	})
 	// Best effort: a request that finds the epoch missing writes it too.
@@ -178,6 +223,7 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	var ctx context.Context
 	ctx, a.stopDispatcher = context.WithCancel(context.Background())
 	go func() { defer close(a.dispatcherDone); a.Dispatcher.Run(ctx) }()
+	go func() { defer close(a.alertsDone); a.Alerts.Run(ctx) }()
 	return a
 }
 
@@ -186,5 +232,6 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 func (a *App) Close() {
 	a.stopDispatcher()
 	<-a.dispatcherDone
+	<-a.alertsDone
 	a.Ledger.Close()
 }

@@ -34,6 +34,8 @@ var statusOf = map[errs.Code]int{
 	errs.Forbidden:              http.StatusForbidden,
 	errs.PINRequired:            http.StatusForbidden,
 	errs.PINInvalid:             http.StatusForbidden,
+	errs.StepUpRequired:         http.StatusForbidden,
+	errs.RiskDeclined:           http.StatusPaymentRequired,
 	errs.CardFrozen:             http.StatusForbidden,
 	errs.MerchantSuspended:      http.StatusForbidden,
 	errs.OTPRequired:            http.StatusForbidden,
@@ -58,6 +60,7 @@ var statusOf = map[errs.Code]int{
 	errs.RateLimited:            http.StatusTooManyRequests,
 	errs.Internal:               http.StatusInternalServerError,
 	errs.Unavailable:            http.StatusServiceUnavailable,
+	errs.Maintenance:            http.StatusServiceUnavailable,
 }
 
 // StatusOf returns the HTTP status for an error code.
@@ -80,6 +83,7 @@ type ErrorDetail struct {
 	RequestID string    `json:"request_id" example:"01JD3C6Z8P4X6R2N7M5K9Q1W0E" doc:"Quote it to support."`
 	// Challenge comes with otp_required: the one-time code just sent.
 	Challenge *wallet.Challenge `json:"challenge,omitempty" doc:"With otp_required: the challenge whose code was just sent; send the request again with otp {challenge_id, code}."`
+	Reason    string            `json:"reason,omitempty" example:"" doc:"step_up_required and risk_declined: what the risk checks found."`
 }
 
 // fromFiber maps the framework's own errors (no route, body too large, …).
@@ -123,8 +127,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		// back: a warning each (the breaker's state and the ledger say it
 		// once), while anything else is an error worth a look.
 		level := slog.LevelError
-		if e.Code == errs.Unavailable {
+		switch e.Code {
+		case errs.Unavailable:
 			level = slog.LevelWarn
+		case errs.Maintenance:
+			level = slog.LevelDebug // the operator's choice, not a failure
 		}
 		s.log.Log(c.UserContext(), level, "request failed",
 			slog.String("request_id", id), slog.String("code", string(e.Code)), slog.Any("err", err))
@@ -138,7 +145,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	} else if status == http.StatusServiceUnavailable {
 		c.Set(fiber.HeaderRetryAfter, "1")
 	}
-	body := ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, RequestID: id}}
+	body := ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, RequestID: id, Reason: e.Reason}}
 	var ch *wallet.ChallengeRequired
 	if errors.As(err, &ch) {
 		body.Error.Challenge = &ch.Challenge

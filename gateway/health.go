@@ -26,7 +26,8 @@ func (s *Server) livez(c *fiber.Ctx) error {
 const readyBudget = time.Second
 
 // readyz answers 200 only when PostgreSQL and Redis each answer within
-// their budget and the server is not draining.
+// their budget and the server is not draining. It reports the maintenance
+// switch without failing on it.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	checks := map[string]func(context.Context) error{
@@ -48,6 +49,15 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	}
 	wg.Wait()
 	h := Health{Status: "ok", Checks: map[string]string{}}
+	// Maintenance is the operator's decision, not unreadiness: the replica
+	// serves reads and answers money-moving requests itself (503
+	// maintenance), so it stays in the load balancer's rotation.
+	if s.deps.Notice != nil {
+		h.Checks["maintenance"] = "off"
+		if s.deps.Notice.CurrentMaintenance(ctx).Active {
+			h.Checks["maintenance"] = "active"
+		}
+	}
 	if s.draining.Load() {
 		h.Status, h.Checks["server"] = "draining", "draining"
 	}

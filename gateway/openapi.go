@@ -28,7 +28,7 @@ const (
 // Param documents a path or query parameter.
 type Param struct {
 	Name     string
-	In       string // "path" or "query"
+	In       string // "path", "query" or "header"
 	Type     string // "string", "integer", "boolean"
 	Doc      string
 	Required bool
@@ -91,12 +91,12 @@ func openAPI(version string, ops []Op) map[string]any {
 				"description": doc, "schema": map[string]any{"type": "string"}})
 		}
 		for _, p := range op.Params {
-			if p.In == "query" {
+			if p.In == "query" || p.In == "header" {
 				typ := p.Type
 				if typ == "" {
 					typ = "string"
 				}
-				params = append(params, map[string]any{"name": p.Name, "in": "query", "required": p.Required,
+				params = append(params, map[string]any{"name": p.Name, "in": p.In, "required": p.Required,
 					"description": p.Doc, "schema": map[string]any{"type": typ}})
 			}
 		}
@@ -226,7 +226,8 @@ func defaultErrors(op Op) []errs.Code {
 	}
 	if op.Idempotent {
 		// An over-long key is invalid.
-		codes = append(codes, errs.IdempotencyKeyRequired, errs.Invalid, errs.IdempotencyMismatch, errs.IdempotencyInProgress)
+		codes = append(codes, errs.IdempotencyKeyRequired, errs.Invalid, errs.IdempotencyMismatch, errs.IdempotencyInProgress,
+			errs.Maintenance) // idempotent routes move money, which maintenance stops
 	}
 	return codes
 }

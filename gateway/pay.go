@@ -18,7 +18,7 @@ type payRequest struct {
 	QRPayload string           `json:"qr_payload,omitempty" example:"00020101021226890009COM.QRPAY…6304ABCD" doc:"The scanned string; or give order_id."`
 	OrderID   string           `json:"order_id,omitempty" example:"" doc:"The order to pay; or give qr_payload."`
 	CardID    string           `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"The card whose limits the payment uses."`
-	PIN       string           `json:"pin,omitempty" example:"135790" doc:"Required above PIN_THRESHOLD."`
+	PIN       string           `json:"pin,omitempty" example:"135790" doc:"Required above PIN_THRESHOLD, and whenever the risk checks asked for a step-up (step_up_required)."`
 	Amount    int64            `json:"amount,omitempty" example:"0" doc:"Required for a static QR; for an order, omit it or give the order's amount."`
 	Approval  *wallet.Approval `json:"approval,omitempty" doc:"A registered device's signature over a challenge made for this payment (POST /v1/wallet/approvals), instead of the PIN."`
 }
@@ -32,7 +32,8 @@ func (s *Server) payRoutes() {
 		Summary: "Pay a scanned QR (or an order) from the wallet with a card", Request: payRequest{}, Response: wallet.Movement{},
 		Status: http.StatusCreated, Errors: []errs.Code{errs.QRInvalid, errs.NotFound, errs.OrderAlreadyPaid, errs.OrderClosed,
 			errs.OrderExpired, errs.MerchantSuspended, errs.InsufficientFunds, errs.LimitExceeded, errs.CardFrozen,
-			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed, errs.WalletFrozen, errs.ApprovalInvalid}}, s.pay)
+			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed, errs.WalletFrozen, errs.ApprovalInvalid,
+			errs.StepUpRequired, errs.RiskDeclined}}, s.pay)
 }
 
 func (s *Server) scan(c *fiber.Ctx) error {
@@ -64,6 +65,7 @@ func (s *Server) pay(c *fiber.Ctx) error {
 		return err
 	}
 	s.delivered()
+	s.feed.poke(principal(c).AccountID)
 	if mv.Replayed {
 		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/idem"
 	"github.com/qrpay/qrpay/merchant"
+	"github.com/qrpay/qrpay/notice"
 	"github.com/qrpay/qrpay/otp"
 	"github.com/qrpay/qrpay/payment"
 	"github.com/qrpay/qrpay/ratelimit"
@@ -49,6 +51,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// MerchantKeyLimit bounds each API key's signed requests.
 	MerchantKeyLimit ratelimit.Limit
+	// NotificationPoll is how often a notification stream reads the feed
+	// for entries written through other replicas (default 1 s); entries
+	// written through this one wake it at once.
+	NotificationPoll time.Duration
 }
 
 // Deps are the services the gateway serves. NewApp constructs them.
@@ -70,7 +76,9 @@ type Deps struct {
 	// (OTP_DELIVERY=outbox); nil otherwise.
 	Outbox *otp.Outbox
 	// Rate keeps the request budgets (merchant API keys).
-	Rate     *ratelimit.Limiter
+	Rate *ratelimit.Limiter
+	// Notice keeps announcements and the maintenance switch.
+	Notice   *notice.Service
 	Logger   *slog.Logger
 	Gatherer prometheus.Gatherer // defaults to the default registry
 }
@@ -84,6 +92,11 @@ type Server struct {
 	ops      []Op
 	openapi  []byte
 	draining atomic.Bool
+	// feed wakes the notification streams of an account; closing ends
+	// every stream when the server shuts down.
+	feed      feedHub
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds the server and its routes.
@@ -100,7 +113,10 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.PNG == nil {
 		deps.PNG = merchant.NewPNGCache(1024)
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
+	if cfg.NotificationPoll <= 0 {
+		cfg.NotificationPoll = time.Second
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, closing: make(chan struct{})}
 	s.app = fiber.New(fiber.Config{
 		AppName: "qrpay",
 		// Values read from a request stay valid after it: the ledger's
@@ -146,6 +162,8 @@ func (s *Server) handle(op Op, h fiber.Handler) {
 		chain = append(chain, refuseBody)
 	}
 	if op.Idempotent {
+		// Every idempotent route moves money: maintenance stops it first.
+		chain = append([]fiber.Handler{s.maintenanceGate}, chain...)
 		chain = append(chain, s.idempotent)
 	}
 	chain = append(chain, h)
@@ -170,6 +188,9 @@ func (s *Server) routes() {
 	s.billRoutes()
 	s.merchantRoutes()
 	s.financeRoutes()
+	s.noticeRoutes()
+	s.riskRoutes()
+	s.notificationRoutes()
 }
 
 func (s *Server) now() time.Time {
@@ -200,6 +221,7 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 // requests finish (bounded by ctx).
 func (s *Server) Shutdown(ctx context.Context, delay time.Duration) error {
 	s.draining.Store(true)
+	s.closeOnce.Do(func() { close(s.closing) }) // notification streams end
 	select {
 	case <-time.After(delay):
 	case <-ctx.Done():

@@ -90,7 +90,7 @@ type topupRequest struct {
 	CardID   string `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
 	Amount   int64  `json:"amount" example:"10000" doc:"Minor units (fen): 10000 is 100.00 CNY."`
 	Currency string `json:"currency,omitempty" example:"CNY" doc:"Must be the wallet's currency when given."`
-	PIN      string `json:"pin,omitempty" example:"135790" doc:"Required above PIN_THRESHOLD, as for a payment."`
+	PIN      string `json:"pin,omitempty" example:"135790" doc:"Required above PIN_THRESHOLD, as for a payment, and whenever the risk checks asked for a step-up (step_up_required)."`
 }
 
 type transferRequest struct {
@@ -148,11 +148,11 @@ func (s *Server) walletRoutes() {
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/topups", Tag: tag, Auth: Session, Idempotent: true, Summary: "Top up the wallet from a bound card (the PIN above PIN_THRESHOLD)",
 		Request: topupRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
 		Errors: []errs.Code{errs.NotFound, errs.CardFrozen, errs.CardDeclined, errs.LimitExceeded, errs.WalletClosed, errs.WalletFrozen,
-			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited}}, s.topUp)
+			errs.StepUpRequired, errs.RiskDeclined, errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited}}, s.topUp)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/transfers", Tag: tag, Auth: Session, Idempotent: true, Summary: "Send money to another wallet (PIN or device approval required; a one-time code above OTP_TRANSFER_THRESHOLD)",
 		Request: transferRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
 		Errors: []errs.Code{errs.NotFound, errs.InsufficientFunds, errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed,
-			errs.WalletFrozen, errs.LimitExceeded, errs.ApprovalInvalid, errs.OTPRequired, errs.OTPInvalid, errs.OTPExpired}}, s.transfer)
+			errs.WalletFrozen, errs.LimitExceeded, errs.ApprovalInvalid, errs.OTPRequired, errs.OTPInvalid, errs.OTPExpired, errs.RiskDeclined}}, s.transfer)
 	s.handle(Op{Method: "GET", Path: "/v1/wallet/movements/:id", Tag: tag, Auth: Session, Summary: "Read one money movement (top-up, transfer, payment, refund)",
 		Response: wallet.Movement{}, Params: []Param{{Name: "id", Doc: "The ledger transfer id."}}, Errors: []errs.Code{errs.NotFound}}, s.getMovement)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/close", Tag: tag, Auth: Session, Summary: "Close the wallet (zero balance, nothing in flight; password and a one-time code)",
@@ -315,6 +315,7 @@ func (s *Server) topUp(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.feed.poke(principal(c).AccountID)
 	if mv.Replayed {
 		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
 	}
@@ -332,6 +333,7 @@ func (s *Server) transfer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.feed.poke(principal(c).AccountID)
 	if mv.Replayed {
 		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
 	}

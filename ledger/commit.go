@@ -406,7 +406,8 @@ func (l *Ledger) commit(batch []*request) error {
 //     then its funds;
 //  3. in one pipeline: delete the claims of rejected transfers, write all
 //     postings, each touched account's balance, each changed order's final
-//     state, new orders, refunds and outbox events, one statement each;
+//     state, new orders, refunds, outbox events and wallet feed entries,
+//     one statement each;
 //  4. commit.
 //
 // A hot account (a merchant's) is thus locked and updated once per batch,
@@ -472,6 +473,7 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 	var pAccount, pAmount, pAfter []int64
 	var pAt []time.Time
 	var ow orderWrites
+	var fw feedWrites
 	touched := map[int64]bool{}
 	for i, r := range batch {
 		at, ok := claimedAt[r.t.ID]
@@ -493,6 +495,7 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 		if t.Order != nil {
 			ow.add(&t, applyOrder(orders, &t))
 		}
+		fw.add(accounts, &t)
 		for _, p := range t.Postings {
 			pTransfer = append(pTransfer, t.ID)
 			pAccount = append(pAccount, p.AccountID)
@@ -526,6 +529,7 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, balance) WHERE accounts.id = u.id AND accounts.id = ANY($1)`,
 			bID, bBalance)
 		ow.queue(write, orders)
+		fw.queue(write)
 	}
 	if write.Len() > 0 {
 		if err := tx.SendBatch(ctx, write).Close(); err != nil {

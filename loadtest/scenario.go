@@ -235,6 +235,8 @@ func (r *runner) newPayer(ctx context.Context, i int) (*payer, error) {
 	}
 	for c := range p.cards {
 		amount := r.o.amount * (paysPerCard + 1)
+		// With the PIN: funding a card bound a moment ago is what the new
+		// card rule asks a step-up for.
 		if _, err := r.api.TopUp(ctx, p.token, r.key("fund"), p.cards[c], amount, loadPIN); err != nil {
 			return nil, err
 		}

@@ -54,6 +54,12 @@ func webhookAddrAllowed(ip netip.Addr, allow []netip.Prefix) bool {
 
 var errAddrNotAllowed = errors.New("the webhook address is not allowed")
 
+// WebhookClient is the egress-guarded client of merchants' webhooks, for
+// other deliveries to addresses the operator configures (risk alerts).
+func WebhookClient(timeout time.Duration, allow []netip.Prefix) *http.Client {
+	return webhookClient(timeout, allow)
+}
+
 // webhookClient is the HTTP client webhooks are delivered with. It checks
 // every address it connects to, after DNS resolution (so a host name that
 // resolves to an internal address is refused too), and it never follows a

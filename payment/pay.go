@@ -76,7 +76,7 @@ func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 		credits = append(credits, ledger.Posting{AccountID: feeAcct, Amount: fee})
 	}
 	auth, err := s.wallet.Authorize(ctx, p, wallet.Debit{CardID: in.CardID, Amount: amount, Currency: m.Currency, PIN: in.PIN,
-		Approval: in.Approval, Payee: payee(t), Scope: p.Scope(), Key: req.Key})
+		Approval: in.Approval, Payee: payee(t), Scope: p.Scope(), Key: req.Key, Merchant: m.ID})
 	if err != nil {
 		return wallet.Movement{}, err
 	}

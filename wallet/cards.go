@@ -154,6 +154,11 @@ func (s *Service) SetFrozen(ctx context.Context, p Principal, cardID string, fro
 	if err != nil {
 		return Card{}, fmt.Errorf("freeze card: %w", err)
 	}
+	kind := NoticeCardUnfrozen
+	if frozen {
+		kind = NoticeCardFrozen
+	}
+	s.notifyLater(ctx, p.AccountID, kind, noticeData{Card: c.Masked})
 	return c, nil
 }
 
@@ -251,6 +256,7 @@ func (s *Service) SetCardLimits(ctx context.Context, p Principal, cardID string,
 		WHERE id = $1 AND customer_id = $2`, c.ID, p.WalletID, l.PerTransaction, l.DailyAmount, l.DailyCount); err != nil {
 		return LimitsView{}, fmt.Errorf("set limits: %w", err)
 	}
+	s.notifyLater(ctx, p.AccountID, NoticeLimitsChanged, noticeData{Card: c.Masked})
 	return s.CardLimits(ctx, p, cardID)
 }
 

@@ -132,6 +132,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client string) (stri
 		VALUES ($1, $2, $3, $4, $5)`, sess.ID, tokenHash, id, sess.CreatedAt, sess.ExpiresAt); err != nil {
 		return "", Session{}, Principal{}, fmt.Errorf("login: %w", err)
 	}
+	s.notifyLater(ctx, accountID, NoticeLogin, noticeData{})
 	return token, sess, Principal{WalletID: id, SessionID: sess.ID, AccountID: accountID}, nil
 }
 

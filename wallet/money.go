@@ -13,6 +13,7 @@ import (
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/limits"
+	"github.com/qrpay/qrpay/risk"
 )
 
 // Movement is money into or out of a wallet, as its owner sees it. It is
@@ -128,8 +129,9 @@ func (s *Service) clearingAccount(ctx context.Context, currency string) (int64, 
 // is committed. A retry with the same key finds the committed transfer
 // before touching the limits or the issuer again. currency, when given,
 // must be the wallet's. Above the PIN threshold a top-up needs the PIN,
-// as a payment does: it spends the card.
-func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency, pin string, req Request) (Movement, error) {
+// as a payment does: it spends the card; below it pin is the step-up
+// proof, when the risk checks ask for one.
+func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount int64, currency, pin string, req Request) (_ Movement, err error) {
 	if err := validAmount(amount); err != nil {
 		return Movement{}, err
 	}
@@ -149,11 +151,17 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	if currency != "" && currency != w.Currency {
 		return Movement{}, errs.E(errs.Invalid, "the wallet holds %s, not %s", w.Currency, currency)
 	}
+	defer func() { s.refused(ctx, p, req.Key, err) }()
 	card, err := s.usableCard(ctx, p, cardID)
 	if err != nil {
 		return Movement{}, err
 	}
-	if s.NeedsPIN(amount) {
+	a, err := s.assess(ctx, p, risk.Facts{Kind: risk.TopUp, WalletID: w.ID, CardID: card.ID, CardBoundAt: card.CreatedAt,
+		Amount: amount, Currency: w.Currency, Key: req.Key, Now: s.now()}, StepUpProof{PIN: pin}, false)
+	if err != nil {
+		return Movement{}, err
+	}
+	if s.NeedsPIN(amount) && !a.proved {
 		if err := s.VerifyPIN(ctx, p, pin); err != nil {
 			return Movement{}, err
 		}
@@ -187,8 +195,11 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 		if err != nil {
 			return Movement{}, err
 		}
-	} else if err := s.limits.Commit(ctx, res); err != nil {
-		s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
+	} else {
+		if err := s.limits.Commit(ctx, res); err != nil {
+			s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
+		}
+		s.settled(ctx, a, t.ID.String())
 	}
 	mv, _, err := movementOf(t, w.AccountID)
 	return mv, err
@@ -237,7 +248,7 @@ type TransferInput struct {
 // within the sender's transfer limits. Transfers move balance to balance:
 // no card is involved, so a card's freeze or limits do not apply to them;
 // the wallet's freeze and its own transfer limits do.
-func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, req Request) (Movement, error) {
+func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, req Request) (_ Movement, err error) {
 	if err := validAmount(in.Amount); err != nil {
 		return Movement{}, err
 	}
@@ -253,6 +264,7 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	if mv, ok, err := s.Replay(ctx, p, req); err != nil || ok {
 		return mv, err
 	}
+	defer func() { s.refused(ctx, p, req.Key, err) }()
 	from, err := s.Get(ctx, p.WalletID)
 	if err != nil {
 		return Movement{}, err
@@ -299,6 +311,12 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 			return Movement{}, err
 		}
 	}
+	// The PIN or an approval was verified above: a step-up is passed.
+	a, err := s.assess(ctx, p, risk.Facts{Kind: risk.Transfer, WalletID: from.ID, RecipientID: to.ID, RecipientCreatedAt: to.CreatedAt,
+		Amount: in.Amount, Currency: from.Currency, Key: req.Key, Now: s.now()}, StepUpProof{}, true)
+	if err != nil {
+		return Movement{}, err
+	}
 	res, err := s.reserveTransfer(ctx, from, in.Amount, limits.Ref{Scope: p.Scope(), Key: req.Key})
 	if err != nil {
 		return Movement{}, err
@@ -322,6 +340,9 @@ func (s *Service) Transfer(ctx context.Context, p Principal, in TransferInput, r
 	}
 	if err != nil {
 		return Movement{}, err
+	}
+	if !t.Replayed {
+		s.settled(ctx, a, t.ID.String())
 	}
 	mv, _, err := movementOf(t, from.AccountID)
 	return mv, err

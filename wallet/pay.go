@@ -11,6 +11,7 @@ import (
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/limits"
+	"github.com/qrpay/qrpay/risk"
 )
 
 // Debit is a payment the wallet is asked to make from its balance, with
@@ -29,6 +30,8 @@ type Debit struct {
 	// debit will be posted as, so that a limit reservation its process
 	// never settles is settled by the ledger (limits.Store.Reconcile).
 	Scope, Key string
+	// Merchant is the id of the merchant paid, for the risk checks.
+	Merchant string
 }
 
 // Authorization is a checked debit: the wallet and card it comes from and
@@ -40,13 +43,14 @@ type Authorization struct {
 	Card   Card
 	Amount int64
 	res    limits.Reservation
+	risk   assessment
 }
 
 // Authorize checks that the wallet can pay d: active, in d's currency, with
 // a usable card and, above the threshold, the right PIN; then it reserves
 // the card's limits. Callers answer retries with Replay first, before
 // anything else is checked.
-func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authorization, error) {
+func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (_ Authorization, err error) {
 	if err := validAmount(d.Amount); err != nil {
 		return Authorization{}, err
 	}
@@ -75,17 +79,28 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	if w.Currency != d.Currency {
 		return Authorization{}, errs.E(errs.Invalid, "the wallet holds %s and cannot pay in %s", w.Currency, d.Currency)
 	}
+	defer func() { s.refused(ctx, p, d.Key, err) }()
 	if err := s.spendable(card); err != nil {
 		return Authorization{}, err
 	}
-	switch {
-	case d.Approval != nil:
-		// A signed approval stands in for the PIN at any amount.
+	proved := false
+	if d.Approval != nil {
+		// A signed approval stands in for the PIN at any amount, and for a
+		// step-up the risk checks ask.
 		if err := s.checkApproval(ctx, p, d.Approval, ApprovalInput{Kind: "payment", Amount: d.Amount,
 			Currency: d.Currency, Payee: d.Payee, Key: d.Key}, deviceKey); err != nil {
 			return Authorization{}, err
 		}
-	case s.NeedsPIN(d.Amount):
+		proved = true
+	}
+	// The risk checks come before the PIN: a step-up's proof is the PIN,
+	// checked once, below the threshold too.
+	a, err := s.assess(ctx, p, risk.Facts{Kind: risk.Payment, WalletID: w.ID, CardID: card.ID, CardBoundAt: card.CreatedAt,
+		MerchantID: d.Merchant, Amount: d.Amount, Currency: d.Currency, Key: d.Key, Now: s.now()}, StepUpProof{PIN: d.PIN}, proved)
+	if err != nil {
+		return Authorization{}, err
+	}
+	if s.NeedsPIN(d.Amount) && !a.proved {
 		if err := s.VerifyPIN(ctx, p, d.PIN); err != nil {
 			return Authorization{}, err
 		}
@@ -94,7 +109,7 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (Authoriz
 	if err != nil {
 		return Authorization{}, err
 	}
-	return Authorization{Wallet: w, Card: card, Amount: d.Amount, res: res}, nil
+	return Authorization{Wallet: w, Card: card, Amount: d.Amount, res: res, risk: a}, nil
 }
 
 // walletAndCard reads the wallet (its freeze included), one of its bound
@@ -199,10 +214,12 @@ func (s *Service) Finish(ctx context.Context, a Authorization, t ledger.Transfer
 	switch {
 	case err != nil && (errs.Business(err) || errors.Is(err, ledger.ErrNotCommitted)), err == nil && t.Replayed:
 		s.release(ctx, a.res)
+		s.refused(ctx, a.risk.p, a.risk.facts.Key, err)
 	case err == nil:
 		if cerr := s.limits.Commit(context.WithoutCancel(ctx), a.res); cerr != nil {
 			s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", cerr)
 		}
+		s.settled(ctx, a.risk, t.ID.String())
 	}
 }
 

@@ -96,6 +96,10 @@ type Service struct {
 	// verify checks a secret against its hash (verifySecret; tests count
 	// the calls).
 	verify func(phc string, pepper []byte, secret string) (bool, error)
+	// risk evaluates movements before they are posted (UseRisk); stepUp
+	// checks the proof a step-up asks for (PINStepUp when nil).
+	risk   RiskOptions
+	stepUp StepUpFunc
 }
 
 // New returns the wallet service. The limit store must use the same time

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/postgres"
 	"github.com/qrpay/qrpay/ratelimit"
+	"github.com/qrpay/qrpay/risk"
 	"github.com/qrpay/qrpay/settlement"
 	"github.com/qrpay/qrpay/wallet"
 )
@@ -99,6 +101,26 @@ type Config struct {
 
 	SettlementTime string `env:"SETTLEMENT_TIME" envDefault:"02:00"`
 	SettlementDir  string `env:"SETTLEMENT_DIR"`
+
+	RiskRules                 bool          `env:"RISK_RULES" envDefault:"true"`
+	RiskCardPaymentsPerMinute int64         `env:"RISK_CARD_PAYMENTS_PER_MINUTE" envDefault:"5"`
+	RiskCardPaymentsDecline   int64         `env:"RISK_CARD_PAYMENTS_DECLINE" envDefault:"20"`
+	RiskCardMerchants         int64         `env:"RISK_CARD_MERCHANTS_PER_10M" envDefault:"5"`
+	RiskAmountZ               float64       `env:"RISK_AMOUNT_Z" envDefault:"4"`
+	RiskAmountMinHistory      int64         `env:"RISK_AMOUNT_MIN_HISTORY" envDefault:"5"`
+	RiskAmountFloor           int64         `env:"RISK_AMOUNT_FLOOR" envDefault:"10000"`
+	RiskAmountAlpha           float64       `env:"RISK_AMOUNT_ALPHA" envDefault:"0.1"`
+	RiskNewCardAge            time.Duration `env:"RISK_NEW_CARD_AGE" envDefault:"24h"`
+	RiskNewCardAmount         int64         `env:"RISK_NEW_CARD_AMOUNT" envDefault:"100000"`
+	RiskDeclines              int64         `env:"RISK_DECLINES" envDefault:"3"`
+	RiskDeclineWindow         time.Duration `env:"RISK_DECLINE_WINDOW" envDefault:"10m"`
+	RiskNewRecipientAge       time.Duration `env:"RISK_NEW_RECIPIENT_AGE" envDefault:"30m"`
+	RiskNewRecipientDecline   int64         `env:"RISK_NEW_RECIPIENT_DECLINE_AMOUNT" envDefault:"500000"`
+	RiskFreezeOnDecline       bool          `env:"RISK_FREEZE_ON_DECLINE" envDefault:"false"`
+	AlertWebhookURL           string        `env:"ALERT_WEBHOOK_URL"`
+	AlertWebhookSecret        string        `env:"ALERT_WEBHOOK_SECRET"`
+	MaintenanceCacheTTL       time.Duration `env:"MAINTENANCE_CACHE_TTL" envDefault:"1s"`
+	NotificationPoll          time.Duration `env:"NOTIFICATION_POLL" envDefault:"1s"`
 }
 
 func loadConfig() (Config, error) {
@@ -127,7 +149,43 @@ func loadConfig() (Config, error) {
 	if c.IdempotencyRetention < 24*time.Hour {
 		return c, fmt.Errorf("configuration: IDEMPOTENCY_RETENTION must be at least 24h")
 	}
+	if c.RiskAmountAlpha <= 0 || c.RiskAmountAlpha > 1 {
+		return c, fmt.Errorf("configuration: RISK_AMOUNT_ALPHA must be above 0 and at most 1")
+	}
+	if c.AlertWebhookURL != "" {
+		if u, err := url.Parse(c.AlertWebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return c, fmt.Errorf("configuration: ALERT_WEBHOOK_URL %q: want an http or https URL", c.AlertWebhookURL)
+		}
+	}
+	if c.NotificationPoll <= 0 {
+		return c, fmt.Errorf("configuration: NOTIFICATION_POLL must be positive")
+	}
 	return c, nil
+}
+
+// riskConfig is the risk checks' configuration.
+func (c Config) riskConfig() gateway.RiskConfig {
+	ttl := c.MaintenanceCacheTTL
+	if ttl <= 0 {
+		ttl = -1 // no cache: the switch is read for every money-moving request
+	}
+	return gateway.RiskConfig{
+		Enabled: c.RiskRules,
+		Thresholds: risk.Thresholds{
+			CardPaymentsPerMinute: c.RiskCardPaymentsPerMinute, CardPaymentsDecline: c.RiskCardPaymentsDecline,
+			CardMerchantsPer10Min: c.RiskCardMerchants,
+			AmountZ:               c.RiskAmountZ, AmountMinHistory: c.RiskAmountMinHistory, AmountFloor: c.RiskAmountFloor,
+			AmountAlpha: c.RiskAmountAlpha,
+			NewCardAge:  c.RiskNewCardAge, NewCardAmount: c.RiskNewCardAmount,
+			Declines: c.RiskDeclines, DeclineWindow: c.RiskDeclineWindow,
+			NewRecipientAge: c.RiskNewRecipientAge, NewRecipientDeclineAmount: c.RiskNewRecipientDecline,
+		},
+		FreezeOnDecline:     c.RiskFreezeOnDecline,
+		AlertWebhookURL:     c.AlertWebhookURL,
+		AlertWebhookSecret:  c.AlertWebhookSecret,
+		MaintenanceCacheTTL: ttl,
+		NotificationPoll:    c.NotificationPoll,
+	}
 }
 
 // requireSecrets checks the keys that protect customers' secrets; serve
@@ -291,6 +349,7 @@ func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometh
 		Issuer:           wallet.SimulatedIssuer{MaxCharge: c.IssuerMaxCharge},
 		OTP: gateway.OTPConfig{TTL: c.OTPTTL, MaxAttempts: c.OTPMaxAttempts, ApprovalTTL: c.ApprovalTTL,
 			Outbox: c.OTPDelivery == "outbox"},
+		Risk:                 c.riskConfig(),
 		RedisPrefix:          c.RedisPrefix,
 		IdempotencyLease:     c.IdempotencyLease,
 		IdempotencyRetention: c.IdempotencyRetention,

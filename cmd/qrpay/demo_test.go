@@ -9,24 +9,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qrpay/qrpay/gateway"
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/risk"
 	"github.com/qrpay/qrpay/sdk/walletapi"
 )
 
 func TestDemoWalksTheWholeStory(t *testing.T) {
 	t.Parallel()
-	env := gatewaytest.Start(t)
+	env := gatewaytest.Start(t, func(o *gatewaytest.Options) {
+		o.Risk = gateway.RiskConfig{Enabled: true, Thresholds: risk.DefaultThresholds()} // as qrpay serve runs by default
+	})
 	stdout, stderr, code := qrpay(t, "demo", "-url", env.URL, "-operator-token", gatewaytest.OperatorToken)
 	if code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for i := 1; i <= 8; i++ {
+	for i := 1; i <= 9; i++ {
 		if !strings.Contains(stdout, fmt.Sprintf("\n%d. ", i)) {
 			t.Errorf("demo printed no step %d:\n%s", i, stdout)
 		}
 	}
-	if strings.Contains(stdout, "FAILED") || !strings.Contains(stdout, "all 8 steps passed") {
+	if strings.Contains(stdout, "FAILED") || !strings.Contains(stdout, "all 9 steps passed") ||
+		!strings.Contains(stdout, "asked to step up") {
 		t.Errorf("demo output:\n%s", stdout)
 	}
 	t.Logf("demo output:\n%s", stdout)

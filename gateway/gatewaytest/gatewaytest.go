@@ -92,6 +92,9 @@ type Options struct {
 	MerchantKeyLimit ratelimit.Limit
 	// OTP configures one-time codes (the outbox is always on).
 	OTP gateway.OTPConfig
+	// Risk configures the risk checks (off by default: tests that are not
+	// about them pay as fast as they can) and the notices.
+	Risk gateway.RiskConfig
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -247,6 +250,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		DBTimeout:        opts.DBTimeout,
 		BreakerFailures:  opts.BreakerFailures,
 		BreakerOpenFor:   opts.BreakerOpenFor,
+		Risk:             opts.Risk,
 		RedisPrefix:      env.Prefix,
 		IdempotencyLease: time.Minute, IdempotencyRetention: 48 * time.Hour,
 		Logger: log,
