@@ -192,7 +192,7 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	a.Alerts = risk.NewDeliverer(db, risk.DeliveryOptions{URL: cfg.Risk.AlertWebhookURL, Secret: cfg.Risk.AlertWebhookSecret,
 		Client: merchant.WebhookClient(10*time.Second, cfg.Webhooks.AllowNetworks), Interval: cfg.Webhooks.Interval, Logger: log})
 	if cfg.Risk.Enabled {
-		a.Risk = risk.NewEngine(rdb, cfg.RedisPrefix, cfg.Risk.Thresholds)
+		a.Risk = risk.NewEngine(rdb, cfg.RedisPrefix, cfg.Risk.Thresholds).Batching(scripts)
 		a.Wallet.UseRisk(wallet.RiskOptions{Engine: a.Risk, FreezeOnDecline: cfg.Risk.FreezeOnDecline,
 			DeliverAlerts: a.Alerts.Enabled(), Alerted: a.Alerts.Poke})
 	}

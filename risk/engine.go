@@ -23,9 +23,10 @@ var decisions = promauto.NewCounterVec(prometheus.CounterOpts{
 // one wallet) lives under one Redis Cluster hash tag, {risk:<wallet id>},
 // so the one script that updates and reads them runs on one node.
 type Engine struct {
-	rdb    redis.UniversalClient
-	prefix string
-	t      Thresholds
+	rdb     redis.UniversalClient
+	scripts redis.Scripter // rdb, or an autopipeliner in front of it
+	prefix  string
+	t       Thresholds
 }
 
 // NewEngine returns an engine whose keys start with prefix.
@@ -36,7 +37,7 @@ func NewEngine(rdb redis.UniversalClient, prefix string, t Thresholds) *Engine {
 	if t.DeclineWindow <= 0 {
 		t.DeclineWindow = 10 * time.Minute
 	}
-	return &Engine{rdb: rdb, prefix: prefix, t: t}
+	return &Engine{rdb: rdb, scripts: rdb, prefix: prefix, t: t}
 }
 
 // Thresholds returns the engine's thresholds.
@@ -85,7 +86,7 @@ func (e *Engine) count(ctx context.Context, f Facts) (Counters, error) {
 	}
 	keys := []string{e.key(f.WalletID, "card:"+card+":payments"), e.key(f.WalletID, "card:"+card+":merchants"),
 		e.key(f.WalletID, "declines"), e.key(f.WalletID, "amounts")}
-	res, err := evaluateScript.Run(ctx, e.rdb, keys, now, velocity, merchant, amount, f.Key,
+	res, err := evaluateScript.Run(ctx, e.scripts, keys, now, velocity, merchant, amount, f.Key,
 		e.t.DeclineWindow.Milliseconds(), strconv.FormatFloat(e.t.AmountAlpha, 'g', -1, 64),
 		strconv.FormatFloat(e.t.AmountZ, 'g', -1, 64), strconv.FormatFloat(StdFloor, 'g', -1, 64),
 		e.t.AmountMinHistory, statsTTL.Milliseconds()).StringSlice()
@@ -129,4 +130,12 @@ func (e *Engine) Declined(ctx context.Context, walletID, key string, now time.Ti
 		return errs.Wrap(errs.Unavailable, err, "risk counters unavailable")
 	}
 	return nil
+}
+
+// Batching runs the evaluation script through sc, typically the client's
+// autopipeliner: the evaluations of concurrent movements then share round
+// trips to Redis.
+func (e *Engine) Batching(sc redis.Scripter) *Engine {
+	e.scripts = sc
+	return e
 }
