@@ -56,6 +56,9 @@ type Service struct {
 	feeAccounts sync.Map
 	// byCode remembers merchants by QR code for cfg.CacheTTL (nil: off).
 	byCode *lru.Cache[string, cachedMerchant]
+	// byID remembers merchants by id for cfg.CacheTTL, for the orders
+	// their keys create (nil: off).
+	byID *lru.Cache[string, cachedMerchant]
 	// byKey remembers live API keys for cfg.CacheTTL (nil: off).
 	byKey *lru.Cache[string, cachedKey]
 	// ordersByRef reads the orders of concurrent payments in one query.
@@ -100,6 +103,7 @@ func New(cfg Config, pool *postgres.DB, log *slog.Logger) *Service {
 	if cfg.CacheTTL > 0 {
 		s.byCode, _ = lru.New[string, cachedMerchant](merchantCacheSize)
 		s.byKey, _ = lru.New[string, cachedKey](merchantCacheSize)
+		s.byID, _ = lru.New[string, cachedMerchant](merchantCacheSize)
 	}
 	s.ordersByRef = postgres.NewLoader(loaderBatch, s.loadOrdersByRef)
 	return s
@@ -107,6 +111,22 @@ func New(cfg Config, pool *postgres.DB, log *slog.Logger) *Service {
 
 // loaderBatch bounds the keys of one loader query.
 const loaderBatch = 64
+
+// merchantByID reads a merchant creating an order, from the in-process
+// cache when it is fresh enough (see Config.CacheTTL): a suspension through
+// this process forgets it at once, through another replica within CacheTTL.
+func (s *Service) merchantByID(ctx context.Context, id string) (Merchant, error) {
+	if s.byID != nil {
+		if c, ok := s.byID.Get(id); ok && time.Since(c.cachedAt) < s.cfg.CacheTTL {
+			return c.m, nil
+		}
+	}
+	m, err := s.Get(ctx, id)
+	if err == nil && s.byID != nil {
+		s.byID.Add(id, cachedMerchant{m: m, cachedAt: time.Now()})
+	}
+	return m, err
+}
 
 // merchantByCode reads the merchant a QR names, from the in-process cache
 // when it is fresh enough (see Config.CacheTTL).
@@ -289,6 +309,9 @@ func (s *Service) SetStatus(ctx context.Context, id string, suspended bool) (Mer
 	}
 	if s.byCode != nil {
 		s.byCode.Remove(m.Code)
+	}
+	if s.byID != nil {
+		s.byID.Remove(m.ID)
 	}
 	s.forgetKeys()
 	return s.Get(ctx, id)

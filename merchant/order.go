@@ -71,7 +71,7 @@ const MaxOrderAmount int64 = 10_000_000_000_000
 // terminals draw the payload themselves. The merchant order number makes it
 // idempotent: the same order again returns the first.
 func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Order, error) {
-	m, err := s.Get(ctx, c.MerchantID)
+	m, err := s.merchantByID(ctx, c.MerchantID)
 	if err != nil {
 		return Order{}, err
 	}
