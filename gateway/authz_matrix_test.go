@@ -95,6 +95,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			switch {
 			case references:
 				add("another wallet's object", bearer(w.b.Token), http.StatusNotFound, "not_found")
+			case r.Method == "GET" && r.takesHeader("Last-Event-ID"):
+				// A stream resumed from its start sends b's whole feed at
+				// once, so that all of it is read for a's identifiers.
+				add("another wallet, own view", bearer(w.b.Token), 0, "", "Last-Event-ID", "0")
 			case r.Method == "GET":
 				add("another wallet, own view", bearer(w.b.Token), 0, "")
 			default:
@@ -250,7 +254,7 @@ func (w *world) login(t *testing.T, c gatewaytest.Customer) string {
 
 // walletIDs are the identifiers of a's objects.
 func (w *world) walletIDs() []string {
-	return []string{w.a.WalletID, w.a.Phone, w.a.CardID, w.movement, w.aSession}
+	return []string{w.a.WalletID, w.a.Phone, w.a.CardID, w.movement, w.aSession, w.device.id}
 }
 
 // merchantIDs are the identifiers of ma's objects.

@@ -219,6 +219,12 @@ func badInputs(w *world, r route) ([]call, error) {
 		}
 	}
 
+	if r.takesHeader("Last-Event-ID") {
+		for _, v := range []string{"garbage", "-1", twoTo63} {
+			add("header Last-Event-ID "+v, func(c *call) { c.Headers = []string{"Last-Event-ID", v} })
+		}
+	}
+
 	for _, p := range r.params("query") {
 		typ := schemaType(p.Schema.Value)
 		var values []string
@@ -229,9 +235,9 @@ func badInputs(w *world, r route) ([]call, error) {
 			values = []string{"garbage", "2026-13-45", "20260101", strings.Repeat("9", 1000)}
 		case p.Name == "starting_after":
 			values = []string{"garbage", strings.Repeat("z", 1000)}
-		case p.Name == "order_id":
-			values = []string{"garbage"}
-		case p.Name == "status" || p.Name == "type" || p.Name == "format":
+		case p.Name == "order_id" || p.Name == "wallet_id":
+			values = []string{"garbage", strings.Repeat("z", 1000)}
+		case p.Name == "status" || p.Name == "type" || p.Name == "format" || p.Name == "rule":
 			values = []string{"garbage"}
 		default:
 			return nil, fmt.Errorf("query parameter %s: this test does not know what a bad value is", p.Name)

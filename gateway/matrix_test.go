@@ -7,7 +7,11 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -19,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,6 +73,16 @@ func (r route) params(in string) []*openapi3.Parameter {
 		}
 	}
 	return out
+}
+
+// takesHeader reports whether the operation documents the request header.
+func (r route) takesHeader(name string) bool {
+	for _, p := range r.params("header") {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (r route) idempotent() bool {
@@ -162,6 +177,15 @@ type world struct {
 	event         string                  // a webhook event of ma
 	date          string                  // today, settled
 	month         string
+	// Account security and notices: a's device with an approval key, the
+	// challenge of a one-time code sent to a, an announcement.
+	device       device
+	challenge    string
+	announcement string
+	// Bodies that carry a fresh one-time code, so that they are valid as
+	// they stand and any bad input that slipped through would change
+	// something: a second device's key, and a password change.
+	newDevice, newPassword map[string]any
 }
 
 var reqSeq struct {
@@ -258,6 +282,33 @@ func newWorld(t *testing.T, env *gatewaytest.Env) *world {
 	if r.Status != http.StatusOK {
 		t.Fatalf("settle = %d %s", r.Status, r.Body)
 	}
+
+	w.device = registerDevice(t, env, w.a.Customer, fresh("matrix-phone"))
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.newDevice = map[string]any{"device_id": fresh("matrix-tablet"), "public_key": base64.StdEncoding.EncodeToString(der),
+		"name": "matrix tablet"}
+	ch := env.Do(t, "POST", "/v1/wallet/devices", w.newDevice, w.a.Auth()...).Challenge(t)
+	w.challenge, w.newDevice["otp"] = ch.ID, env.OTP(t, ch)
+	w.newPassword = map[string]any{"old_password": gatewaytest.Password, "new_password": "matrix passphrase two"}
+	w.newPassword["otp"] = env.OTP(t, env.Do(t, "PUT", "/v1/wallet/password", w.newPassword, w.a.Auth()...).Challenge(t))
+
+	r = env.Do(t, "POST", "/v1/admin/announcements", map[string]any{"kind": "notice", "title": "Matrix notice",
+		"body": "The matrix publishes this."}, w.operator()...)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("announce = %d %s", r.Status, r.Body)
+	}
+	var ann struct {
+		ID string `json:"id"`
+	}
+	r.JSON(t, &ann)
+	w.announcement = ann.ID
 	return w
 }
 
@@ -284,8 +335,11 @@ func (w *world) operator() []string {
 func (w *world) pathValue(r route, name string) string {
 	// The longest matching prefix decides.
 	values := []struct{ prefix, name, value string }{
+		{"/v1/admin/announcements/{id}", "id", w.announcement},
 		{"/v1/admin/merchants/{id}", "id", w.ma.MerchantID},
 		{"/v1/admin/merchants/{id}/keys/{key_id}", "key_id", w.maSpare.KeyID},
+		{"/v1/admin/otp/{challenge_id}", "challenge_id", w.challenge},
+		{"/v1/admin/wallets/{id}", "id", w.a.WalletID},
 		{"/v1/orders/by-number/{merchant_order_no}", "merchant_order_no", w.paidNo},
 		{"/v1/orders/{id}", "id", w.paid.ID},
 		{"/v1/orders/{id}/close", "id", w.open.ID},
@@ -293,6 +347,7 @@ func (w *world) pathValue(r route, name string) string {
 		{"/v1/webhooks/events/{id}", "id", w.event},
 		{"/v1/settlements/{date}", "date", w.date},
 		{"/v1/wallet/cards/{id}", "id", w.a.CardID},
+		{"/v1/wallet/devices/{device_id}", "device_id", w.device.id},
 		{"/v1/wallet/movements/{id}", "id", w.movement},
 		{"/v1/wallet/sessions/{id}", "id", w.aSession},
 		{"/v1/wallet/statements/{month}", "month", w.month},
@@ -361,9 +416,31 @@ func (w *world) validBody(r route) map[string]any {
 	case "POST /v1/wallet/scan":
 		return map[string]any{"qr_payload": w.open.QRPayload}
 	case "POST /v1/wallet/topups":
-		return map[string]any{"card_id": w.a.CardID, "amount": 100, "currency": "CNY"}
+		// Below the PIN threshold the PIN is not needed, but the app may
+		// send it all the same.
+		return map[string]any{"card_id": w.a.CardID, "amount": 100, "currency": "CNY", "pin": w.a.PIN}
 	case "POST /v1/wallet/transfers":
 		return map[string]any{"to_phone": w.b.Phone, "amount": 100, "pin": w.a.PIN, "note": "lunch", "currency": "CNY"}
+	case "POST /v1/wallet/devices":
+		return w.newDevice
+	case "PUT /v1/wallet/password":
+		return w.newPassword
+	case "PATCH /v1/wallet/transfer-limits":
+		// Lowering needs no code: the body is valid as it stands.
+		return map[string]any{"per_transaction": 1_000_000, "daily_amount": 5_000_000}
+	case "POST /v1/wallet/unfreeze":
+		// a is not frozen, so this is valid as it stands (and changes
+		// nothing); a code is sent only to unfreeze a frozen wallet. Its
+		// input must be refused all the same.
+		return map[string]any{"pin": w.a.PIN}
+	case "POST /v1/wallet/approvals":
+		// A transfer's: its amount is required, where an order's may be left out.
+		return map[string]any{"kind": "transfer", "device_id": w.device.id, "to_phone": w.b.Phone, "amount": 100,
+			"idempotency_key": "matrix-approval-1"}
+	case "POST /v1/admin/announcements":
+		return map[string]any{"kind": "security_tip", "title": "We never ask for your PIN", "body": "Nobody from qrpay will."}
+	case "PUT /v1/admin/maintenance":
+		return map[string]any{"message": "Payments pause for an upgrade."}
 	}
 	return nil
 }
@@ -466,8 +543,33 @@ func (w *world) send(c call) (gatewaytest.Response, error) {
 		return gatewaytest.Response{}, err
 	}
 	defer resp.Body.Close()
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		b, err := readStream(resp.Body)
+		return gatewaytest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, err
+	}
 	b, err := io.ReadAll(resp.Body)
 	return gatewaytest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, err
+}
+
+// streamRead is how long readStream reads a stream of server-sent events.
+const streamRead = time.Second
+
+// readStream reads a stream of server-sent events, which does not end, for
+// streamRead: what the server sends at once (its retry line and any
+// backlog of events) is what the matrices check. A stream that ends sooner
+// is read to its end, and an error reading it is one.
+func readStream(body io.ReadCloser) ([]byte, error) {
+	var cut atomic.Bool
+	timer := time.AfterFunc(streamRead, func() {
+		cut.Store(true)
+		body.Close()
+	})
+	defer timer.Stop()
+	b, err := io.ReadAll(body)
+	if cut.Load() {
+		return b, nil
+	}
+	return b, err
 }
 
 // sendHead writes req's request line and headers, announcing length body

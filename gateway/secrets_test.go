@@ -1,6 +1,11 @@
 package gateway_test
 
 import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -11,13 +16,16 @@ import (
 )
 
 // TestSecretsAreNeitherStoredNorLogged runs every flow that handles a
-// secret — registration and log-in (with a wrong guess too), cards bound
-// with full numbers, the PIN set, changed and checked, a payment above the
-// PIN threshold, a top-up, a transfer, a merchant with a webhook secret and
-// API keys (one rotated), webhooks delivered, a refund and a settlement —
-// then reads every row of every table and every line logged: no card
-// number, PIN, password, key or webhook secret, session token or
-// configured key may appear in them. Hashes, last fours and ids may.
+// secret — registration and log-in (with a wrong guess too), one-time
+// codes, cards bound with full numbers, the PIN set, changed and checked, a
+// payment above the PIN threshold, a top-up above it, a transfer, a
+// device's approval key registered and a payment it approved, a merchant
+// with a webhook secret and API keys (one rotated), webhooks delivered, a
+// refund and a settlement — then reads every row of every table, every
+// Redis key of the gateway and every line logged: no card number, PIN,
+// password, one-time code, device private key, API key or webhook secret,
+// session token or configured key may appear in them. Hashes, last fours,
+// public keys and ids may.
 func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 	t.Parallel()
 	env := gatewaytest.Start(t)
@@ -75,11 +83,6 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 		"holder_name": "Li Lei"}, auth...)
 	secrets["refused card number"] = "4000000000009987"
 
-	topup := env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": cardIDs[0], "amount": 200_000},
-		append(auth, "Idempotency-Key", "secrets-topup")...)
-	if topup.Status != http.StatusCreated {
-		t.Fatalf("top up = %d %s", topup.Status, topup.Body)
-	}
 	must := func(what string, r gatewaytest.Response, status int) {
 		t.Helper()
 		if r.Status != status {
@@ -87,6 +90,9 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 		}
 	}
 	must("set PIN", env.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": pin}, auth...), http.StatusNoContent)
+	// Above the PIN threshold, so the top-up checks the PIN.
+	must("top up", env.Do(t, "POST", "/v1/wallet/topups", map[string]any{"card_id": cardIDs[0], "amount": 200_000, "pin": pin},
+		append(auth, "Idempotency-Key", "secrets-topup")...), http.StatusCreated)
 	must("verify a wrong PIN", env.Do(t, "POST", "/v1/wallet/pin/verify", map[string]string{"pin": wrongPIN}, auth...), http.StatusForbidden)
 	must("change PIN", env.Do(t, "PUT", "/v1/wallet/pin", map[string]string{"pin": newPIN, "old_pin": pin}, auth...), http.StatusNoContent)
 	must("verify PIN", env.Do(t, "POST", "/v1/wallet/pin/verify", map[string]string{"pin": newPIN}, auth...), http.StatusNoContent)
@@ -113,8 +119,22 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 	o := env.CreateOrder(t, k2, 30_000)
 	must("pay", env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": o.QRPayload, "card_id": cardIDs[1], "pin": newPIN},
 		append(auth, "Idempotency-Key", "secrets-pay")...), http.StatusCreated)
+	// A device's key approves another, in place of the PIN; its private
+	// key stays on the device.
+	phoneDevice := registerDevice(t, env, gatewaytest.Customer{Phone: phone, Token: sess.Token, DeviceID: device}, "secrets-phone")
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(phoneDevice.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["device private key"] = base64.StdEncoding.EncodeToString(pkcs8)
+	secrets["device private key (hex scalar)"] = hex.EncodeToString(phoneDevice.key.D.Bytes())
+	o2 := env.CreateOrder(t, k2, 25_000)
+	approval := phoneDevice.approve(t, env, gatewaytest.Customer{Phone: phone, Token: sess.Token, DeviceID: device},
+		map[string]any{"kind": "payment", "qr_payload": o2.QRPayload, "idempotency_key": "secrets-approved-pay"})
+	must("approved payment", env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": o2.QRPayload, "card_id": cardIDs[1],
+		"approval": approval}, append(auth, "Idempotency-Key", "secrets-approved-pay")...), http.StatusCreated)
 	env.Refund(t, k, o.ID, 5000)
-	hook.waitFor(t, env, 2, 0)
+	hook.waitFor(t, env, 3, 0)
 	day := env.Clock.Now().In(gatewaytest.WalletConfig().Location).Format("2006-01-02")
 	must("settle", env.Do(t, "POST", "/v1/admin/settlements/run", map[string]any{"date": day, "close_early": true}, op...), http.StatusOK)
 	must("download", env.Signed(t, k2, "GET", "/v1/settlements/"+day+"/file", nil), http.StatusOK)
@@ -125,13 +145,23 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 	if len(dump) < 10 {
 		t.Fatalf("dumped only %d tables", len(dump))
 	}
-	logs := env.Logs.String()
+	logs, codes := withoutSentCodes(t, env.Logs.String())
 	if !strings.Contains(logs, `"path":"/v1/wallet/payments"`) {
 		t.Fatalf("the logs do not hold the flow's requests:\n%.2000s", logs)
+	}
+	// Registration, three cards and a refused one, and the device's key.
+	if len(codes) < 6 {
+		t.Fatalf("the logs hold %d one-time codes sent; want one for each code the flow answered", len(codes))
+	}
+	for i, c := range codes {
+		pins[fmt.Sprint("one-time code ", i)] = c
 	}
 	places := map[string]string{"the logs": logs}
 	for table, rows := range dump {
 		places["table "+table] = rows
+	}
+	for key, value := range redisDump(t, env) {
+		places["Redis key "+key] = value
 	}
 	for place, text := range places {
 		for what, s := range secrets {
@@ -139,12 +169,86 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 				t.Errorf("%s holds the %s", place, what)
 			}
 		}
-		// A PIN is six digits, which a timestamp's fraction or an amount
-		// may happen to hold: it counts only standing alone.
+		// A PIN or a code is six digits, which a timestamp's fraction or
+		// an amount may happen to hold: it counts only standing alone.
 		for what, p := range pins {
 			if regexp.MustCompile(`(^|[^0-9.])` + p + `([^0-9]|$)`).MatchString(text) {
 				t.Errorf("%s holds the %s", place, what)
 			}
 		}
 	}
+}
+
+// withoutSentCodes returns the logs with the code taken out of each
+// "one-time code sent" line, and those codes. That line is, by design, how
+// the log notifier delivers a code (LogNotifier): it is the one place a
+// code may appear, and only its own code attribute is exempt — the rest
+// of the line, and every other line, is checked like the rest of the logs.
+func withoutSentCodes(t *testing.T, logs string) (string, []string) {
+	t.Helper()
+	var codes []string
+	lines := strings.Split(logs, "\n")
+	for i, line := range lines {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Code string `json:"code"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "one-time code sent" {
+			continue
+		}
+		attr := `"code":"` + rec.Code + `"`
+		if len(rec.Code) != 6 || strings.Count(line, attr) != 1 {
+			t.Fatalf("a one-time code line without exactly one six-digit code: %s", line)
+		}
+		codes = append(codes, rec.Code)
+		lines[i] = strings.Replace(line, attr, `"code":"(sent)"`, 1)
+	}
+	return strings.Join(lines, "\n"), codes
+}
+
+// redisDump reads every key of the gateway's (the test's prefix) except
+// the outbox's, as text.
+func redisDump(t *testing.T, env *gatewaytest.Env) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	iter := env.Redis.Scan(ctx, 0, env.Prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		// The outbox is the test's stand-in for customers' phones
+		// (OTP_DELIVERY=outbox, never in production): it holds the codes
+		// sent, as a phone's messages do.
+		if strings.HasPrefix(key, env.Prefix+"otp-outbox:") {
+			continue
+		}
+		var v any
+		var err error
+		switch typ, _ := env.Redis.Type(ctx, key).Result(); typ {
+		case "string":
+			v, err = env.Redis.Get(ctx, key).Result()
+		case "hash":
+			v, err = env.Redis.HGetAll(ctx, key).Result()
+		case "list":
+			v, err = env.Redis.LRange(ctx, key, 0, -1).Result()
+		case "set":
+			v, err = env.Redis.SMembers(ctx, key).Result()
+		case "zset":
+			v, err = env.Redis.ZRangeWithScores(ctx, key, 0, -1).Result()
+		case "none":
+			continue // expired meanwhile
+		default:
+			t.Fatalf("Redis key %s is a %s, which this test cannot read", key, typ)
+		}
+		if err != nil {
+			t.Fatalf("Redis key %s: %v", key, err)
+		}
+		out[key] = fmt.Sprint(v)
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("Redis scan: %v", err)
+	}
+	if len(out) == 0 {
+		t.Fatal("the gateway has no Redis keys")
+	}
+	return out
 }

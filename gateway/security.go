@@ -187,6 +187,14 @@ func (s *Server) newApproval(c *fiber.Ctx) error {
 	p := principal(c)
 	var ch wallet.ApprovalChallenge
 	var err error
+	// A field of the other kind would be silently ignored, and the device
+	// asked to approve something other than what the caller described.
+	switch {
+	case req.Kind == "payment" && (req.ToPhone != "" || req.ToWalletID != ""):
+		return errs.E(errs.Invalid, "a payment approval takes no to_phone or to_wallet_id")
+	case req.Kind == "transfer" && (req.QRPayload != "" || req.OrderID != ""):
+		return errs.E(errs.Invalid, "a transfer approval takes no qr_payload or order_id")
+	}
 	switch req.Kind {
 	case "payment":
 		ch, err = s.deps.Payment.Approve(c.UserContext(), p, payment.ApproveInput{QRPayload: req.QRPayload, OrderID: req.OrderID,

@@ -3,6 +3,7 @@ package risk
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -100,6 +101,9 @@ func ListAlerts(ctx context.Context, q Querier, f AlertFilter) (AlertPage, error
 	}
 	if f.Limit < 1 || f.Limit > 200 {
 		return AlertPage{}, errs.E(errs.Invalid, "limit must be 1 to 200")
+	}
+	if f.Rule != "" && !knownRule(f.Rule) {
+		return AlertPage{}, errs.E(errs.Invalid, "rule must be one of %s", strings.Join(RuleNames, ", "))
 	}
 	var wallet, after any
 	if f.WalletID != "" {

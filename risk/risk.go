@@ -118,6 +118,19 @@ type Rule func(f Facts, c Counters, t Thresholds) (Finding, bool)
 // Rules are every rule, run in this order for every movement.
 var Rules = []Rule{CardVelocity, CardMerchants, UnusualAmount, NewCardLargeAmount, RepeatedDeclines, NewRecipient}
 
+// RuleNames are the names the rules' findings carry, in Rules' order: what
+// an alert's rule is, and what the alert list filters by.
+var RuleNames = []string{"card_velocity", "card_merchants", "unusual_amount", "new_card_large_amount", "repeated_declines", "new_recipient"}
+
+func knownRule(name string) bool {
+	for _, r := range RuleNames {
+		if r == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Decide runs every rule and takes the most severe outcome.
 func Decide(f Facts, c Counters, t Thresholds) Decision {
 	d := Decision{}

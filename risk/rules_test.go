@@ -66,6 +66,9 @@ func TestRules(t *testing.T) {
 			if fired && (fd.Rule == "" || fd.Reason == "") {
 				t.Errorf("finding %+v lacks a rule or reason", fd)
 			}
+			if fired && !knownRule(fd.Rule) {
+				t.Errorf("finding %+v names a rule not in RuleNames %v", fd, RuleNames)
+			}
 		})
 	}
 }

@@ -50,6 +50,15 @@ type UnfreezeInput struct {
 // messages too, so the code alone is not enough. A wallet the operator
 // froze is unfrozen by the operator only.
 func (s *Service) Unfreeze(ctx context.Context, p Principal, in UnfreezeInput) (Wallet, error) {
+	// Text that cannot be a PIN or a password is bad input, whatever the
+	// wallet's state: refused before an unfrozen wallet's answer could
+	// accept it.
+	if in.PIN != "" && !validPIN(in.PIN) {
+		return Wallet{}, errPINFormat
+	}
+	if in.Password != "" && !validPassword(in.Password) {
+		return Wallet{}, errPasswordFormat
+	}
 	w, err := s.Get(ctx, p.WalletID)
 	if err != nil {
 		return Wallet{}, err
@@ -101,6 +110,11 @@ func (s *Service) SetFrozenByOperator(ctx context.Context, walletID string, froz
 // checkPasswordOf checks the signed-in owner's password under the wallet's
 // budget of secret checks and its lockout.
 func (s *Service) checkPasswordOf(ctx context.Context, p Principal, password string) error {
+	// As at sign-in: text outside the password rule is bad input, never a
+	// guess the lockout counts.
+	if !validPassword(password) {
+		return errPasswordFormat
+	}
 	id, err := uuid.Parse(p.WalletID)
 	if err != nil {
 		return errs.E(errs.NotFound, "wallet not found")

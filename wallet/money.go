@@ -138,6 +138,11 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	if cardID == "" {
 		return Movement{}, errCardIDRequired
 	}
+	// As for a payment: a PIN given below the threshold is not needed, but
+	// one that cannot be a PIN is still bad input.
+	if pin != "" && !validPIN(pin) {
+		return Movement{}, errPINFormat
+	}
 	if t, ok, err := s.Replay(ctx, p, req); err != nil || ok {
 		return t, err
 	}
