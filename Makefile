@@ -18,7 +18,7 @@ export OTP_DELIVERY ?= outbox
 # The load generator binds several cards per wallet, each with its codes.
 export OTP_LIMIT_PER_PHONE ?= 60/15m
 
-.PHONY: run test build services test-deps vet fmt-check bench bench-limit
+.PHONY: run test build services test-deps vet fmt-check fuzz bench bench-limit
 
 ## run: check PostgreSQL and Redis (starting local ones if stopped), create and migrate the database, serve on :8080
 run: services build
@@ -28,6 +28,20 @@ run: services build
 test: test-deps vet fmt-check
 	@./.ci/services test
 	$(GO) test -race -count=1 ./...
+	@GO=$(GO) ./.ci/fuzz 2s $(FUZZ_TARGETS)
+
+# The fuzz targets, package:function (.ci/fuzz runs them one at a time).
+FUZZ_TARGETS := \
+	./merchant/emv:FuzzDecode ./merchant/emv:FuzzParse \
+	./merchant:FuzzOrderQR ./merchant:FuzzParseQR \
+	./money:FuzzParse \
+	./sdk:FuzzVerifyWebhook ./sdk:FuzzSignWebhook \
+	./gateway:FuzzMerchantSignature ./gateway:FuzzDecodeStrict
+FUZZTIME ?= 10s
+
+## fuzz: run each fuzz target for FUZZTIME (default 10s), one after another; failing inputs land in the package's testdata/fuzz
+fuzz:
+	@GO=$(GO) ./.ci/fuzz $(FUZZTIME) $(FUZZ_TARGETS)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/qrpay ./cmd/qrpay

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -32,6 +34,10 @@ func decodeStrict(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return errs.E(errs.InvalidJSON, "the body is not valid UTF-8")
 	}
+	// So would it an escaped UTF-16 surrogate that is not half of a pair.
+	if hasLoneSurrogate(body) {
+		return errs.E(errs.InvalidJSON, "the body escapes a lone UTF-16 surrogate, which is not a character")
+	}
 	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
 		return errs.E(errs.InvalidJSON, "the body must be a JSON object")
 	}
@@ -50,6 +56,43 @@ func decodeStrict(body []byte, v any) error {
 		return errs.E(errs.Invalid, "field %s contains a NUL character", field)
 	}
 	return nil
+}
+
+// hasLoneSurrogate reports whether body holds a \u escape of a UTF-16
+// surrogate that is not half of a pair. In valid JSON a backslash only
+// starts an escape, so stepping from escape to escape finds them all.
+func hasLoneSurrogate(body []byte) bool {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character: "\\ud800" escapes a backslash, not a surrogate
+		r, ok := escapedRune(body, i)
+		switch {
+		case !ok || !utf16.IsSurrogate(r):
+		case r >= 0xDC00: // a low half with no high half before it
+			return true
+		default: // a high half: the low half must follow at once
+			low, ok := escapedRune(body, i+6)
+			if !ok || body[i+5] != '\\' || low < 0xDC00 || !utf16.IsSurrogate(low) {
+				return true
+			}
+			i += 6
+		}
+		if ok {
+			i += 4
+		}
+	}
+	return false
+}
+
+// escapedRune reads the code unit of a \u escape whose u is at body[i].
+func escapedRune(body []byte, i int) (rune, bool) {
+	if i+5 > len(body) || body[i] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(body[i+1:i+5]), 16, 16)
+	return rune(n), err == nil
 }
 
 // nulField names a string field of v that holds a NUL character, which

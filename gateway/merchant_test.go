@@ -575,6 +575,7 @@ func TestOrderListAndLookups(t *testing.T) {
 		{"merchant_order_no": "x4", "amount": 1, "expires_in": 86401},
 		{"merchant_order_no": "x5", "amount": 1, "expires_in": 5},
 		{"merchant_order_no": strings.Repeat("n", 65), "amount": 1},
+		{"merchant_order_no": "x6", "amount": 1_000_000_000_000}, // 10000000000.00: 14 characters, over tag 54's 13
 	} {
 		if r := env.Signed(t, k, "POST", "/v1/orders", bad, "Idempotency-Key", fmt.Sprint(bad)); r.Status != 400 {
 			t.Errorf("create %v = %d %s; want 400", bad, r.Status, r.Body)

@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/merchant/emv"
+	"github.com/qrpay/qrpay/money"
 	"github.com/qrpay/qrpay/postgres"
 )
 
@@ -63,7 +65,8 @@ type OrderInput struct {
 	ExpiresIn       time.Duration // zero: the default
 }
 
-// MaxOrderAmount bounds an order (10^13 minor units).
+// MaxOrderAmount bounds an order (10^13 minor units). The QR bounds it
+// further (fitsQR): tag 54 holds 9999999999.99 CNY but not 10^12 fen.
 const MaxOrderAmount int64 = 10_000_000_000_000
 
 // CreateOrder stores an order and returns it with its QR payload. The QR
@@ -90,6 +93,9 @@ func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Ord
 		return Order{}, errs.E(errs.Invalid, "amount must be 1 to %d minor units", MaxOrderAmount)
 	case in.Currency != m.Currency:
 		return Order{}, errs.E(errs.Invalid, "the merchant accepts %s, not %s", m.Currency, in.Currency)
+	case !fitsQR(in.Amount, in.Currency):
+		return Order{}, errs.E(errs.Invalid, "amount %s %s does not fit in a QR code: at most %d characters",
+			money.Format(in.Amount, in.Currency), in.Currency, emv.MaxAmountLength)
 	case len([]rune(in.Description)) > 256:
 		return Order{}, errs.E(errs.Invalid, "description must be at most 256 characters")
 	case in.TerminalID != "" && !Printable(in.TerminalID, 32):

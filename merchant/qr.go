@@ -157,3 +157,10 @@ func numeric(code string) string {
 	c, _ := money.Lookup(code)
 	return c.Numeric
 }
+
+// fitsQR reports whether an order's amount can be written in tag 54, whose
+// emv.MaxAmountLength characters hold 9999999999.99 CNY but not 10^12 fen:
+// an order whose QR no wallet can read must not be created.
+func fitsQR(amount int64, currency string) bool {
+	return len(money.Format(amount, currency)) <= emv.MaxAmountLength
+}

@@ -76,6 +76,10 @@ func Parse(s, code string) (int64, error) {
 		return 0, fmt.Errorf("unsupported currency %q", code)
 	}
 	whole, frac, hasDot := strings.Cut(s, ".")
+	// strconv.ParseInt below would also take a sign: "+1", "-0", "+.5".
+	if strings.Trim(whole+frac, "0123456789") != "" {
+		return 0, fmt.Errorf("amount %q is not a number", s)
+	}
 	if whole == "" || len(frac) > c.Exponent || (hasDot && c.Exponent == 0) {
 		return 0, fmt.Errorf("amount %q does not fit %s", s, code)
 	}

@@ -28,7 +28,7 @@ func TestFormatAndParse(t *testing.T) {
 		}
 	}
 	for _, tt := range []struct{ text, code string }{
-		{"12.345", "CNY"}, {"12.5", "JPY"}, {".5", "CNY"}, {"-1.00", "CNY"}, {"1e3", "CNY"}, {"12", "XXX"},
+		{"12.345", "CNY"}, {"12.5", "JPY"}, {".5", "CNY"}, {"-1.00", "CNY"}, {"1e3", "CNY"}, {"12", "XXX"}, {"+1", "CNY"}, {"-0", "JPY"},
 	} {
 		if got, err := Parse(tt.text, tt.code); err == nil {
 			t.Errorf("Parse(%q, %s) = %d; want an error", tt.text, tt.code, got)

@@ -17,13 +17,17 @@ var (
 
 func (r fieldRule) sized(min, max int) fieldRule { r.min, r.max = min, max; return r }
 
+// MaxAmountLength is the most characters the transaction amount (54) and
+// the fixed convenience fee (56) may have: "9999999999.99".
+const MaxAmountLength = 13
+
 // rootRules holds the rules of the primitive root objects. 00, 01 and 55
 // take one of a few values and are checked by oneOf instead.
 var rootRules = map[string]fieldRule{
 	"52": digitsRule.sized(4, 4),
 	"53": digitsRule.sized(3, 3),
-	"54": decimalRule.sized(1, 13),
-	"56": decimalRule.sized(1, 13),
+	"54": decimalRule.sized(1, MaxAmountLength),
+	"56": decimalRule.sized(1, MaxAmountLength),
 	"57": decimalRule.sized(1, 5),
 	"58": {min: 2, max: 2},
 	"59": {min: 1, max: 25},
