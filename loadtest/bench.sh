@@ -18,6 +18,7 @@
 #
 #   loadtest/bench.sh [DURATION]            # default 20s per scenario
 #   SCENARIOS="hot-pay hot-cycle" loadtest/bench.sh 30s
+#   RATE=160 SCENARIOS=hot-cycle loadtest/bench.sh 30s   # a fixed arrival rate (steps/s) instead of flat out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-20s}
@@ -62,6 +63,9 @@ for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && 
 for s in $scenarios; do
 	echo "== $s ($duration)"
 	profile=()
+	if [ -n "${RATE:-}" ]; then
+		profile+=(-rate "$RATE")
+	fi
 	if [ "${PROFILE:-0}" = 1 ]; then
 		profile=(-profile "http://127.0.0.1:$debug" -profile-out "$out/$s.cpu.pprof")
 	fi
