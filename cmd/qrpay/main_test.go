@@ -55,6 +55,9 @@ func TestHelpListsCommands(t *testing.T) {
 // TestServeLifecycle starts `qrpay serve` in-process, waits for /readyz, then
 // cancels it as SIGTERM would: it must exit cleanly and leave no goroutine behind.
 func TestServeLifecycle(t *testing.T) {
+	// A key prefix of the test's own, whose keys (the nonce store's epoch,
+	// say) are deleted when it ends.
+	_, prefix := testenv.Redis(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
 		// fasthttp keeps one process-wide clock goroutine, and its worker
 		// pool's janitor notices the stop only after its current 10 s nap.
@@ -73,7 +76,7 @@ func TestServeLifecycle(t *testing.T) {
 	t.Setenv("SECRET_PEPPER", "test-pepper-0123456789")
 	t.Setenv("CARD_TOKEN_KEY", "test-card-key-0123456789")
 	t.Setenv("MERCHANT_SECRET_KEY", "test-merchant-key-0123456789")
-	t.Setenv("REDIS_PREFIX", testenv.Name(t)+":")
+	t.Setenv("REDIS_PREFIX", prefix)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
