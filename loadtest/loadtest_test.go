@@ -41,6 +41,33 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// TestScenariosOnTwoReplicas drives two gateways sharing PostgreSQL and
+// Redis, every step going to the next one in turn: an order created on
+// one is paid on the other, a wallet's payments land on both, and the
+// money, the card limits and the idempotency of every step still hold.
+func TestScenariosOnTwoReplicas(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"hot-cycle", "wallet-mix"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := gatewaytest.Start(t)
+			b := a.Replica(t)
+			o := options{url: a.URL + "," + b.URL, operator: gatewaytest.OperatorToken, scenario: name, duration: 2 * time.Second,
+				concurrency: 6, payers: 4, cards: 2, orders: 200, amount: 1200}
+			res, err := run(context.Background(), o, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Payments == 0 || res.Errors != 0 {
+				t.Errorf("%s on two replicas: %d movements, errors %v; want some and none", name, res.Payments, res.ErrorsByCode)
+			}
+			if !res.InvariantsOK {
+				t.Errorf("%s on two replicas: invariants violated: %v", name, res.Violations)
+			}
+		})
+	}
+}
+
 // TestInvariantsCatchAnUnacknowledgedPayment: a payment the run did not
 // see acknowledged, but that is in the ledger, is a violation.
 func TestInvariantsCatchAnUnacknowledgedPayment(t *testing.T) {

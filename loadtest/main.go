@@ -46,7 +46,7 @@ type options struct {
 
 func main() {
 	o := options{}
-	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "gateway base URL")
+	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "gateway base URL; several, comma-separated, share the steps round-robin (replicas)")
 	flag.StringVar(&o.operator, "operator-token", os.Getenv("OPERATOR_TOKEN"), "operator token (default $OPERATOR_TOKEN)")
 	flag.StringVar(&o.scenario, "scenario", "hot-pay", "hot-pay, hot-cycle, spread-cycle, static-pay or wallet-mix")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send load")

@@ -23,8 +23,11 @@ import (
 type runner struct {
 	o        options
 	progress io.Writer
-	api      *walletapi.Client
-	start    time.Time // when the timed phase began
+	api      *walletapi.Client // the first gateway: setup and the checks
+	// apis are every gateway of -url; the timed steps go round-robin.
+	apis  []*walletapi.Client
+	turn  atomic.Uint64
+	start time.Time // when the timed phase began
 
 	merchants []*merchantHandle
 	payers    []*payer
@@ -43,8 +46,22 @@ type runner struct {
 
 type merchantHandle struct {
 	id       string
-	client   *sdk.Client
+	client   *sdk.Client   // on the first gateway
+	clients  []*sdk.Client // on every gateway of -url
 	staticQR string
+}
+
+// urls are the gateways of -url.
+func (o options) urls() []string { return strings.Split(o.url, ",") }
+
+// next is the wallet client of the gateway whose turn it is.
+func (r *runner) next() *walletapi.Client {
+	return r.apis[r.turn.Add(1)%uint64(len(r.apis))]
+}
+
+// next is m's client on the gateway whose turn it is.
+func (m *merchantHandle) next(r *runner) *sdk.Client {
+	return m.clients[r.turn.Add(1)%uint64(len(m.clients))]
 }
 
 type order struct {
@@ -84,8 +101,12 @@ type pending struct {
 
 func newRunner(o options, progress io.Writer) *runner {
 	tr := &http.Transport{MaxIdleConns: 4 * o.concurrency, MaxIdleConnsPerHost: 4 * o.concurrency, IdleConnTimeout: time.Minute}
-	r := &runner{o: o, progress: progress, api: walletapi.New(o.url, &http.Client{Transport: tr, Timeout: 30 * time.Second}),
-		stats: map[string]*stats{}}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	r := &runner{o: o, progress: progress, stats: map[string]*stats{}}
+	for _, u := range o.urls() {
+		r.apis = append(r.apis, walletapi.New(u, client))
+	}
+	r.api = r.apis[0]
 	// Registering, binding cards and raising limits need one-time codes:
 	// the gateway keeps them for the operator (OTP_DELIVERY=outbox).
 	r.api.Codes = r.api.OperatorCodes(o.operator)
@@ -241,7 +262,7 @@ func (r *runner) pay(ctx context.Context, p *payer, payload string, amount, stat
 	card := rand.IntN(len(p.cards))
 	body := walletapi.PayParams{QRPayload: payload, CardID: p.cards[card], PIN: loadPIN, Amount: staticAmount}
 	key := r.key("pay")
-	mv, err := r.api.Pay(ctx, p.token, key, body)
+	mv, err := r.next().Pay(ctx, p.token, key, body)
 	r.record(ctx, "pay", time.Since(due), err)
 	switch {
 	case err == nil:

@@ -95,7 +95,7 @@ func stepPayOrder(ctx context.Context, r *runner, due time.Time) error {
 // stepCycle creates an order at a merchant and pays it.
 func stepCycle(ctx context.Context, r *runner, due time.Time) error {
 	m := r.merchants[rand.IntN(len(r.merchants))]
-	o, err := m.client.CreateOrder(ctx, &sdk.OrderParams{MerchantOrderNo: r.key("C"), Amount: r.o.amount, TerminalID: "LOAD"})
+	o, err := m.next(r).CreateOrder(ctx, &sdk.OrderParams{MerchantOrderNo: r.key("C"), Amount: r.o.amount, TerminalID: "LOAD"})
 	r.record(ctx, "create", time.Since(due), err)
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func stepWalletMix(ctx context.Context, r *runner, due time.Time) error {
 	case n < 85:
 		card := rand.IntN(len(p.cards))
 		key := r.key("topup")
-		_, err := r.api.TopUp(ctx, p.token, key, p.cards[card], r.o.amount, loadPIN)
+		_, err := r.next().TopUp(ctx, p.token, key, p.cards[card], r.o.amount, loadPIN)
 		r.record(ctx, "topup", time.Since(due), err)
 		switch {
 		case err == nil:
@@ -143,7 +143,7 @@ func stepWalletMix(ctx context.Context, r *runner, due time.Time) error {
 			return nil
 		}
 		key := r.key("transfer")
-		_, err := r.api.Transfer(ctx, p.token, key, walletapi.TransferParams{ToWalletID: to.id, Amount: r.o.amount, PIN: loadPIN})
+		_, err := r.next().Transfer(ctx, p.token, key, walletapi.TransferParams{ToWalletID: to.id, Amount: r.o.amount, PIN: loadPIN})
 		r.record(ctx, "transfer", time.Since(due), err)
 		switch {
 		case err == nil:
@@ -185,12 +185,15 @@ func (r *runner) onboard(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c := sdk.NewClient(r.o.url, k.ID, k.Secret, sdk.WithMaxRetries(3), sdk.WithUserAgent("qrpay-loadtest/"+sdk.Version))
-		info, err := c.GetMerchant(ctx)
+		var clients []*sdk.Client
+		for _, u := range r.o.urls() {
+			clients = append(clients, sdk.NewClient(u, k.ID, k.Secret, sdk.WithMaxRetries(3), sdk.WithUserAgent("qrpay-loadtest/"+sdk.Version)))
+		}
+		info, err := clients[0].GetMerchant(ctx)
 		if err != nil {
 			return err
 		}
-		r.merchants[i] = &merchantHandle{id: m.ID, client: c, staticQR: info.StaticQRPayload}
+		r.merchants[i] = &merchantHandle{id: m.ID, client: clients[0], clients: clients, staticQR: info.StaticQRPayload}
 		return nil
 	})
 }
