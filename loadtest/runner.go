@@ -249,6 +249,15 @@ func (r *runner) record(ctx context.Context, kind string, d time.Duration, err e
 		return
 	}
 	r.stats[kind].record(d, err)
+	var answered *sdk.Error
+	if err != nil && !errors.As(err, &answered) {
+		// The request got no answer at all (the gateway is down or
+		// restarting): pause, rather than storm a closed port.
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func (r *runner) key(prefix string) string {
