@@ -2,7 +2,6 @@ package breaker
 
 import (
 	"context"
-	"net"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -22,9 +21,9 @@ type inside struct{}
 
 func admitted(ctx context.Context) bool { return ctx.Value(inside{}) != nil }
 
-func (h redisHook) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
-}
+// DialHook leaves dialling alone: a failed dial fails the command that
+// needed it, which the breaker counts.
+func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {

@@ -25,6 +25,34 @@ func answered(t *testing.T, limit time.Duration, do func() gatewaytest.Response)
 	}
 }
 
+// readyNames checks that /readyz answers within its budget, 503, naming
+// down as unavailable and up as ok.
+func readyNames(t *testing.T, env *gatewaytest.Env, down, up string) {
+	t.Helper()
+	ready := answered(t, 5*time.Second, func() gatewaytest.Response { return env.Do(t, "GET", "/readyz", nil) })
+	var h gateway.Health
+	_ = json.Unmarshal(ready.Body, &h)
+	if ready.Status != http.StatusServiceUnavailable || h.Checks[down] != "unavailable" || h.Checks[up] != "ok" {
+		t.Errorf("readyz with %s frozen = %d %s; want 503, %s unavailable, %s ok", down, ready.Status, ready.Body, down, up)
+	}
+}
+
+// recovers retries do until it answers 200, failing the test after 15 s.
+func recovers(t *testing.T, what string, do func() gatewaytest.Response) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := do()
+		if r.Status == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d %s", what, r.Status, r.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestFrozenPostgresFailsFast: a PostgreSQL that stops answering (a stopped
 // process, a dead network path) fails reads within the statement deadline,
 // opens the breaker after BreakerFailures of them, and then fails requests
@@ -69,25 +97,10 @@ func TestFrozenPostgresFailsFast(t *testing.T) {
 		t.Errorf("ledger breaker = %s; want the same, open, breaker", env.Ledger.BreakerState())
 	}
 
-	ready := answered(t, 5*time.Second, func() gatewaytest.Response { return env.Do(t, "GET", "/readyz", nil) })
-	var h gateway.Health
-	_ = json.Unmarshal(ready.Body, &h)
-	if ready.Status != http.StatusServiceUnavailable || h.Checks["postgres"] != "unavailable" || h.Checks["redis"] != "ok" {
-		t.Errorf("readyz with PostgreSQL frozen = %d %s; want 503, postgres unavailable, redis ok", ready.Status, ready.Body)
-	}
+	readyNames(t, env, "postgres", "redis")
 
 	env.PostgresProxy.Thaw()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r := get()
-		if r.Status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("wallet after the thaw = %d %s", r.Status, r.Body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	recovers(t, "wallet after the thaw", get)
 }
 
 // TestFrozenRedisFailsFast: the same for Redis, met first by a signed
@@ -123,22 +136,7 @@ func TestFrozenRedisFailsFast(t *testing.T) {
 	if !opened {
 		t.Fatal("requests kept reaching the frozen Redis: no breaker in front of it")
 	}
-	ready := answered(t, 5*time.Second, func() gatewaytest.Response { return env.Do(t, "GET", "/readyz", nil) })
-	var h gateway.Health
-	_ = json.Unmarshal(ready.Body, &h)
-	if ready.Status != http.StatusServiceUnavailable || h.Checks["redis"] != "unavailable" || h.Checks["postgres"] != "ok" {
-		t.Errorf("readyz with Redis frozen = %d %s; want 503, redis unavailable, postgres ok", ready.Status, ready.Body)
-	}
+	readyNames(t, env, "redis", "postgres")
 	env.RedisProxy.Thaw()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r := list()
-		if r.Status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("orders after the thaw = %d %s", r.Status, r.Body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	recovers(t, "orders after the thaw", list)
 }

@@ -54,9 +54,6 @@ func (d *DB) Pool() *pgxpool.Pool { return d.pool }
 // Breaker is the PostgreSQL breaker.
 func (d *DB) Breaker() *breaker.Breaker { return d.breaker }
 
-// Timeout is the deadline of one statement.
-func (d *DB) Timeout() time.Duration { return d.timeout }
-
 // call is one statement's admission: its context, and end, which releases
 // the context, tells the breaker how the call went and returns the error to
 // give the caller (a statement that ran out of its own time is unavailable).
@@ -126,15 +123,6 @@ func (d *DB) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
 		return nil, err
 	}
 	return &tx{Tx: t, d: d}, nil
-}
-
-// Ping checks the database answers, within one statement's deadline.
-func (d *DB) Ping(ctx context.Context) error {
-	c, err := d.start(ctx)
-	if err != nil {
-		return err
-	}
-	return c.end(d.pool.Ping(c.ctx))
 }
 
 // querier is what a pool and a transaction share.
