@@ -11,7 +11,8 @@ import (
 
 // Issuer is the bank behind a card. Binding asks it to verify the card and
 // returns its reference for the card (a network token), so the card number
-// need not be kept; a top-up asks it to authorize a charge.
+// need not be kept; a top-up or a card-funded payment asks it to authorize a
+// charge; a withdrawal or a refund to the card asks it to credit the card.
 type Issuer interface {
 	// Verify checks a card at binding and returns the issuer's reference.
 	Verify(ctx context.Context, number string, expMonth, expYear int) (ref string, err error)
@@ -20,6 +21,11 @@ type Issuer interface {
 	Authorize(ctx context.Context, ref string, amount int64, currency string) error
 	// Void cancels an authorization whose top-up could not be posted.
 	Void(ctx context.Context, ref string, amount int64, currency string) error
+	// Credit pushes amount to the card (a withdrawal, a refund of a
+	// card-funded payment). It declines with errs.CardDeclined or answers
+	// errs.Unavailable when the issuer cannot answer; the caller posts the
+	// ledger movement only after it succeeded.
+	Credit(ctx context.Context, ref string, amount int64, currency string) error
 }
 
 // Test card numbers that make SimulatedIssuer decline. Any other number that
@@ -79,3 +85,15 @@ func (s SimulatedIssuer) Authorize(_ context.Context, ref string, amount int64, 
 
 // Void implements Issuer; the simulation holds no authorizations.
 func (s SimulatedIssuer) Void(context.Context, string, int64, string) error { return nil }
+
+// Credit implements Issuer: the simulation accepts credits to any card it
+// knows that is not the issuer-down test card.
+func (s SimulatedIssuer) Credit(_ context.Context, ref string, _ int64, _ string) error {
+	switch {
+	case strings.HasPrefix(ref, "sim_down_"):
+		return errs.E(errs.Unavailable, "the card issuer did not answer; try again")
+	case !strings.HasPrefix(ref, "sim_"):
+		return errs.E(errs.CardDeclined, "the issuer does not know this card")
+	}
+	return nil
+}
