@@ -374,7 +374,7 @@ func (l *Ledger) commit(batch []*request) error {
 	defer cancel()
 	start := time.Now()
 	var out []outcome
-	err := postgres.InTx(ctx, l.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+	err := postgres.InPipeTx(ctx, l.pool, func(tx *postgres.PipeTx) error {
 		var err error
 		out, err = l.commitTx(ctx, tx, batch)
 		return err
@@ -390,10 +390,10 @@ func (l *Ledger) commit(batch []*request) error {
 	return nil
 }
 
-// commitTx is the batch transaction. It costs three round trips whatever
-// the batch's size (four with BEGIN):
+// commitTx is the batch transaction. It costs two round trips whatever the
+// batch's size:
 //
-//  1. in one pipeline: lock every account the batch touches, in id order —
+//  1. in one pipeline, behind the BEGIN: lock every account the batch touches, in id order —
 //     the one global lock order, so batches on several replicas cannot
 //     deadlock — then every existing order it changes, in id order (always
 //     after the accounts); then claim every idempotency key with one
@@ -404,15 +404,16 @@ func (l *Ledger) commit(batch []*request) error {
 //     cannot close a cycle;
 //  2. decide each transfer in arrival order, in memory: its order's state,
 //     then its funds;
-//  3. in one pipeline: delete the claims of rejected transfers, write all
-//     postings, each touched account's balance, each changed order's final
-//     state, new orders, refunds, outbox events and wallet feed entries,
-//     one statement each;
-//  4. commit.
+//  3. in one pipeline ending with the COMMIT: delete the claims of rejected
+//     transfers, write all postings, each touched account's balance, each
+//     changed order's final state, new orders, refunds, outbox events and
+//     wallet feed entries, one statement each.
 //
-// A hot account (a merchant's) is thus locked and updated once per batch,
-// and a transfer that fails its own checks never fails its neighbours.
-func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]outcome, error) {
+// A hot account (a merchant's) is thus locked and updated once per batch and
+// held for one round trip and the commit's flush; a transfer that fails its
+// own checks never fails its neighbours. (A replayed key costs one more
+// round trip, between 1 and 3, to read the transfer it replays.)
+func (l *Ledger) commitTx(ctx context.Context, tx *postgres.PipeTx, batch []*request) ([]outcome, error) {
 	out := make([]outcome, len(batch))
 	n := len(batch)
 	ids := make([]uuid.UUID, n)
@@ -507,7 +508,7 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 		out[i].t = t
 	}
 
-	// 3. Write, in one round trip.
+	// 3. Write and commit, in one round trip.
 	write := &pgx.Batch{}
 	if len(rejected) > 0 {
 		write.Queue(`DELETE FROM transfers WHERE id = ANY($1)`, rejected)
@@ -531,10 +532,8 @@ func (l *Ledger) commitTx(ctx context.Context, tx pgx.Tx, batch []*request) ([]o
 		ow.queue(write, orders)
 		fw.queue(write)
 	}
-	if write.Len() > 0 {
-		if err := tx.SendBatch(ctx, write).Close(); err != nil {
-			return nil, fmt.Errorf("write postings: %w", err)
-		}
+	if err := tx.Commit(ctx, write); err != nil {
+		return nil, fmt.Errorf("write postings and commit: %w", err)
 	}
 	return out, nil
 }
@@ -620,7 +619,7 @@ func apply(accounts map[int64]*Account, t *Transfer) error {
 
 // resolveTaken answers the requests whose key was already used: the same
 // fingerprint replays the committed transfer, another is a mismatch.
-func (l *Ledger) resolveTaken(ctx context.Context, tx pgx.Tx, batch []*request, claimed map[uuid.UUID]time.Time, out []outcome) error {
+func (l *Ledger) resolveTaken(ctx context.Context, tx Querier, batch []*request, claimed map[uuid.UUID]time.Time, out []outcome) error {
 	var scopes, keys []string
 	for _, r := range batch {
 		if _, ok := claimed[r.t.ID]; !ok {
