@@ -33,7 +33,11 @@ var RetrySchedule = []time.Duration{
 
 // DispatcherOptions tune webhook delivery.
 type DispatcherOptions struct {
-	Interval    time.Duration // how often to look for due events (default 1 s)
+	Interval time.Duration // how often to look for due events and expire orders (default 1 s)
+	// PokeGap is the least time between two rounds that Poke asked for
+	// (default 20 ms): under load, the payments committed meanwhile share
+	// one round instead of each batch of them starting its own.
+	PokeGap     time.Duration
 	Concurrency int           // deliveries in flight (default 8)
 	Timeout     time.Duration // per delivery (default 10 s)
 	// AllowNetworks are private networks webhooks may be delivered to
@@ -61,6 +65,9 @@ func (s *Service) NewDispatcher(opts DispatcherOptions) *Dispatcher {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
+	if opts.PokeGap <= 0 {
+		opts.PokeGap = 20 * time.Millisecond
+	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
@@ -81,15 +88,23 @@ func (d *Dispatcher) Poke() {
 	}
 }
 
-// Run delivers until ctx ends, then waits for deliveries in flight.
+// Run delivers until ctx ends, then waits for deliveries in flight. It
+// expires orders every Interval (a payment checks the order's expiry
+// itself, so the sweep only records the state and its webhook) and looks
+// for due events every Interval and, at most every PokeGap, when poked.
 func (d *Dispatcher) Run(ctx context.Context) {
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
 	defer d.opts.Client.CloseIdleConnections() // no keep-alive goroutines outlive the dispatcher
+	var expired time.Time
 	for {
-		if _, err := d.s.ExpireDue(ctx, 500); err != nil && ctx.Err() == nil {
-			d.log.Warn("expiring orders failed", "err", err)
+		if time.Since(expired) >= d.opts.Interval {
+			expired = time.Now()
+			if _, err := d.s.ExpireDue(ctx, 500); err != nil && ctx.Err() == nil {
+				d.log.Warn("expiring orders failed", "err", err)
+			}
 		}
+		round := time.Now()
 		for {
 			n, err := d.Round(ctx)
 			if err != nil && ctx.Err() == nil {
@@ -104,6 +119,14 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-d.poke:
+			// Let the pokes of the next PokeGap gather into this one.
+			if wait := d.opts.PokeGap - time.Since(round); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
 }
