@@ -63,6 +63,9 @@ type Service struct {
 	byKey *lru.Cache[string, cachedKey]
 	// ordersByRef reads the orders of concurrent payments in one query.
 	ordersByRef *postgres.Loader[string, Order]
+	// newOrders inserts the orders being created at the same moment with
+	// one statement, so that they share one commit (order.go).
+	newOrders *postgres.Combiner[Order, bool]
 }
 
 // cachedMerchant is a merchant as Resolve remembers it.
@@ -106,6 +109,7 @@ func New(cfg Config, pool *postgres.DB, log *slog.Logger) *Service {
 		s.byID, _ = lru.New[string, cachedMerchant](merchantCacheSize)
 	}
 	s.ordersByRef = postgres.NewLoader(loaderBatch, s.loadOrdersByRef)
+	s.newOrders = postgres.NewCombiner(loaderBatch, s.insertOrders)
 	return s
 }
 

@@ -113,10 +113,11 @@ func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Ord
 	if o.QRPayload, err = s.dynamicPayload(m, o, o.ref); err != nil {
 		return Order{}, fmt.Errorf("create order: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO orders (id, merchant_id, merchant_order_no, ref, amount, currency,
-		description, terminal_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		o.ID, o.MerchantID, o.MerchantOrderNo, o.ref, o.Amount, o.Currency, o.Description, o.TerminalID, o.ExpiresAt, o.CreatedAt)
-	if postgres.IsUniqueViolation(err, "orders_merchant_order_no") {
+	inserted, err := s.newOrders.Do(ctx, o)
+	if err != nil {
+		return Order{}, fmt.Errorf("create order: %w", err)
+	}
+	if !inserted {
 		// The same order sent again (a retry whose first answer was lost)
 		// gets the order back; another order under the same number is a
 		// conflict.
@@ -125,13 +126,77 @@ func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Ord
 			prev.TerminalID == o.TerminalID {
 			return prev, nil
 		}
+		if gerr != nil && !errs.Is(gerr, errs.NotFound) {
+			return Order{}, fmt.Errorf("create order: %w", gerr)
+		}
+		if gerr != nil {
+			// Not the number then: the random reference collided.
+			return Order{}, errs.E(errs.Unavailable, "the order could not be stored; try again")
+		}
 		return Order{}, errs.E(errs.Conflict, "merchant_order_no %q is already used", in.MerchantOrderNo)
-	}
-	if err != nil {
-		return Order{}, fmt.Errorf("create order: %w", err)
 	}
 	o.QRPNGURL = "/v1/orders/" + o.ID + "/qr.png"
 	return o, nil
+}
+
+// insertOrders stores the orders being created at once with one statement
+// (postgres.Combiner), so that they share one commit. It answers, for each,
+// whether it was stored; one that was not collided with a stored order (its
+// merchant's order number, or its reference). A row the database refuses
+// would fail its neighbours, so on such an error each is stored on its own.
+func (s *Service) insertOrders(ctx context.Context, orders []Order) ([]bool, error) {
+	stored, err := s.storeOrders(ctx, orders)
+	if err == nil || len(orders) == 1 || !postgres.IsServerError(err) {
+		return stored, err
+	}
+	stored = make([]bool, len(orders))
+	for i := range orders {
+		one, err := s.storeOrders(ctx, orders[i:i+1])
+		if err != nil {
+			return nil, err
+		}
+		stored[i] = one[0]
+	}
+	return stored, nil
+}
+
+func (s *Service) storeOrders(ctx context.Context, orders []Order) ([]bool, error) {
+	n := len(orders)
+	ids, merchants, numbers, refs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	currencies, descriptions, terminals := make([]string, n), make([]string, n), make([]string, n)
+	amounts := make([]int64, n)
+	expires, created := make([]time.Time, n), make([]time.Time, n)
+	for i, o := range orders {
+		ids[i], merchants[i], numbers[i], refs[i] = o.ID, o.MerchantID, o.MerchantOrderNo, o.ref
+		currencies[i], descriptions[i], terminals[i] = o.Currency, o.Description, o.TerminalID
+		amounts[i], expires[i], created[i] = o.Amount, o.ExpiresAt, o.CreatedAt
+	}
+	rows, err := s.pool.Query(ctx, `INSERT INTO orders (id, merchant_id, merchant_order_no, ref, amount, currency,
+			description, terminal_id, expires_at, created_at)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+			$7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+		ON CONFLICT DO NOTHING
+		RETURNING id::text`, ids, merchants, numbers, refs, amounts, currencies, descriptions, terminals, expires, created)
+	if err != nil {
+		return nil, err
+	}
+	done := make(map[string]bool, n)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		done[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	stored := make([]bool, n)
+	for i, o := range orders {
+		stored[i] = done[o.ID]
+	}
+	return stored, nil
 }
 
 const orderColumns = `o.id, o.merchant_id, o.merchant_order_no, o.ref, o.amount, o.currency, o.description,

@@ -5,110 +5,111 @@ import (
 	"sync"
 )
 
-// Loader reads rows by key for many concurrent callers with few queries:
-// while one query is in flight, the callers that arrive wait together and
-// are then served by a single query for all their keys (WHERE … = ANY, say),
-// so under load a read costs a fraction of a round trip, and a lone caller
-// still gets its query at once. It starts no goroutine: one of the waiting
-// callers runs the next query, so there is nothing to stop.
-type Loader[K comparable, V any] struct {
-	fetch func(ctx context.Context, keys []K) (map[K]V, error)
-	max   int
+// Combiner runs one statement for many concurrent callers: while one
+// statement is in flight, the callers that arrive wait together and are then
+// served by a single statement for all of them (a read WHERE … = ANY, an
+// INSERT … SELECT FROM unnest), so under load each costs a fraction of a
+// round trip — and, for a write outside a transaction, a fraction of a
+// commit — while a lone caller still gets its statement at once. It starts
+// no goroutine: one of the waiting callers runs the next statement, so there
+// is nothing to stop.
+type Combiner[In, Out any] struct {
+	run func(ctx context.Context, ins []In) ([]Out, error)
+	max int
 
 	mu      sync.Mutex
-	busy    bool // a query is in flight
-	waiting []*load[K, V]
+	busy    bool // a statement is in flight
+	waiting []*combined[In, Out]
 }
 
-// load is one caller's key and, once its query ran, its answer.
-type load[K comparable, V any] struct {
-	key   K
-	v     V
-	found bool
-	err   error
+// combined is one caller's input and, once its statement ran, its answer.
+type combined[In, Out any] struct {
+	in  In
+	out Out
+	err error
 	// wake is closed when the answer is in, or when this caller is to run
-	// the query for batch.
+	// the statement for batch.
 	wake  chan struct{}
-	batch []*load[K, V]
+	batch []*combined[In, Out]
 	taken bool // in a batch: it will be answered, it must not leave
 }
 
-// NewLoader returns a loader whose fetch reads the rows of up to max keys
-// in one query and returns those it found.
-func NewLoader[K comparable, V any](max int, fetch func(ctx context.Context, keys []K) (map[K]V, error)) *Loader[K, V] {
-	return &Loader[K, V]{fetch: fetch, max: max}
+// NewCombiner returns a combiner whose run serves up to max callers with
+// one statement and returns their answers in the order of ins (or an error
+// for them all).
+func NewCombiner[In, Out any](max int, run func(ctx context.Context, ins []In) ([]Out, error)) *Combiner[In, Out] {
+	return &Combiner[In, Out]{run: run, max: max}
 }
 
-// Load returns key's row, whether it exists, or the query's error. A caller
-// that leaves (ctx ends) before its query started gets ctx's error; one whose
-// query already runs waits for it, within the query's own deadline.
-func (l *Loader[K, V]) Load(ctx context.Context, key K) (V, bool, error) {
-	c := &load[K, V]{key: key, wake: make(chan struct{})}
-	l.mu.Lock()
-	if !l.busy {
-		l.busy = true
-		c.taken, c.batch = true, []*load[K, V]{c}
-		l.mu.Unlock()
-		l.run(ctx, c.batch)
-		return c.v, c.found, c.err
+// Do returns in's answer or its statement's error. A caller that leaves
+// (ctx ends) before its statement started gets ctx's error and was never
+// sent; one whose statement already runs waits for it, within the
+// statement's own deadline.
+func (cb *Combiner[In, Out]) Do(ctx context.Context, in In) (Out, error) {
+	c := &combined[In, Out]{in: in, wake: make(chan struct{})}
+	cb.mu.Lock()
+	if !cb.busy {
+		cb.busy = true
+		c.taken, c.batch = true, []*combined[In, Out]{c}
+		cb.mu.Unlock()
+		cb.serve(ctx, c.batch)
+		return c.out, c.err
 	}
-	l.waiting = append(l.waiting, c)
-	l.mu.Unlock()
+	cb.waiting = append(cb.waiting, c)
+	cb.mu.Unlock()
 	select {
 	case <-c.wake:
 	case <-ctx.Done():
-		l.mu.Lock()
+		cb.mu.Lock()
 		if !c.taken {
-			for i, w := range l.waiting {
+			for i, w := range cb.waiting {
 				if w == c {
-					l.waiting = append(l.waiting[:i], l.waiting[i+1:]...)
+					cb.waiting = append(cb.waiting[:i], cb.waiting[i+1:]...)
 					break
 				}
 			}
-			l.mu.Unlock()
-			var zero V
-			return zero, false, ctx.Err()
+			cb.mu.Unlock()
+			var zero Out
+			return zero, ctx.Err()
 		}
-		l.mu.Unlock()
+		cb.mu.Unlock()
 		<-c.wake
 	}
-	if c.batch != nil { // this caller runs the next query
-		l.run(ctx, c.batch)
+	if c.batch != nil { // this caller runs the next statement
+		cb.serve(ctx, c.batch)
 	}
-	return c.v, c.found, c.err
+	return c.out, c.err
 }
 
-// run queries batch, answers its callers, and hands the next batch to one of
-// the callers waiting meanwhile (or marks the loader idle).
-func (l *Loader[K, V]) run(ctx context.Context, batch []*load[K, V]) {
-	keys := make([]K, 0, len(batch))
-	seen := make(map[K]bool, len(batch))
-	for _, c := range batch {
-		if !seen[c.key] {
-			seen[c.key] = true
-			keys = append(keys, c.key)
-		}
+// serve runs batch's statement, answers its callers, and hands the next
+// batch to one of the callers waiting meanwhile (or marks the combiner idle).
+func (cb *Combiner[In, Out]) serve(ctx context.Context, batch []*combined[In, Out]) {
+	ins := make([]In, len(batch))
+	for i, c := range batch {
+		ins[i] = c.in
 	}
-	// The query serves other callers too: one caller leaving must not
+	// The statement serves other callers too: one caller leaving must not
 	// cancel it. The database's own statement deadline bounds it.
-	rows, err := l.fetch(context.WithoutCancel(ctx), keys)
-	for _, c := range batch {
-		c.v, c.found = rows[c.key]
+	outs, err := cb.run(context.WithoutCancel(ctx), ins)
+	for i, c := range batch {
+		if err == nil && i < len(outs) {
+			c.out = outs[i]
+		}
 		c.err = err
 	}
-	l.mu.Lock()
-	var next []*load[K, V]
-	if n := min(len(l.waiting), l.max); n > 0 {
-		next = l.waiting[:n:n]
-		l.waiting = append([]*load[K, V](nil), l.waiting[n:]...)
+	cb.mu.Lock()
+	var next []*combined[In, Out]
+	if n := min(len(cb.waiting), cb.max); n > 0 {
+		next = cb.waiting[:n:n]
+		cb.waiting = append([]*combined[In, Out](nil), cb.waiting[n:]...)
 		for _, c := range next {
 			c.taken = true
 		}
 		next[0].batch = next
 	} else {
-		l.busy = false
+		cb.busy = false
 	}
-	l.mu.Unlock()
+	cb.mu.Unlock()
 	// The runner is batch[0] and reads its own answer; the others wake.
 	for _, c := range batch[1:] {
 		close(c.wake)
@@ -116,4 +117,48 @@ func (l *Loader[K, V]) run(ctx context.Context, batch []*load[K, V]) {
 	if next != nil {
 		close(next[0].wake)
 	}
+}
+
+// Loader reads rows by key for many concurrent callers with few queries: a
+// Combiner whose callers ask for a row by key, each key queried once per
+// statement.
+type Loader[K comparable, V any] struct {
+	c *Combiner[K, found[V]]
+}
+
+type found[V any] struct {
+	v  V
+	ok bool
+}
+
+// NewLoader returns a loader whose fetch reads the rows of up to max keys
+// in one query and returns those it found.
+func NewLoader[K comparable, V any](max int, fetch func(ctx context.Context, keys []K) (map[K]V, error)) *Loader[K, V] {
+	return &Loader[K, V]{c: NewCombiner(max, func(ctx context.Context, keys []K) ([]found[V], error) {
+		unique := make([]K, 0, len(keys))
+		seen := make(map[K]bool, len(keys))
+		for _, k := range keys {
+			if !seen[k] {
+				seen[k] = true
+				unique = append(unique, k)
+			}
+		}
+		rows, err := fetch(ctx, unique)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]found[V], len(keys))
+		for i, k := range keys {
+			out[i].v, out[i].ok = rows[k]
+		}
+		return out, nil
+	})}
+}
+
+// Load returns key's row, whether it exists, or the query's error. A caller
+// that leaves (ctx ends) before its query started gets ctx's error; one whose
+// query already runs waits for it, within the query's own deadline.
+func (l *Loader[K, V]) Load(ctx context.Context, key K) (V, bool, error) {
+	r, err := l.c.Do(ctx, key)
+	return r.v, r.ok, err
 }

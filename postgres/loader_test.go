@@ -82,9 +82,9 @@ func TestLoaderBatchesConcurrentCallers(t *testing.T) {
 	if v, ok, err := l.Load(context.Background(), 3); err != nil || !ok || v != "row-3" {
 		t.Errorf("after a failed query: %q, %v, %v", v, ok, err)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.busy || len(l.waiting) != 0 {
-		t.Errorf("loader not idle after its callers: busy %v, %d waiting", l.busy, len(l.waiting))
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	if l.c.busy || len(l.c.waiting) != 0 {
+		t.Errorf("loader not idle after its callers: busy %v, %d waiting", l.c.busy, len(l.c.waiting))
 	}
 }
