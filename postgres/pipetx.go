@@ -132,10 +132,13 @@ func (t *PipeTx) begin(ctx context.Context) error {
 }
 
 // Commit sends the statements of last (nil for none) and the COMMIT in one
-// pipeline and reads their results. An error the server raised, or one
-// raised before anything was sent, means nothing was committed (the caller
-// then rolls back, as InPipeTx does); any other — the connection lost while
-// the answers were awaited — is joined with ErrCommitUnknown.
+// pipeline and reads their results. An error the server raised means
+// nothing was committed (the caller then rolls back, as InPipeTx does); any
+// other — the connection lost while the answers were awaited — is joined
+// with ErrCommitUnknown. pgx's "safe to retry" is no proof here: a
+// connection cut while the server was inside the COMMIT can come back as
+// "conn closed", which pgx counts as never sent, though the server goes on
+// to commit.
 func (t *PipeTx) Commit(ctx context.Context, last *pgx.Batch) error {
 	b := &pgx.Batch{}
 	if !t.begun {
@@ -152,7 +155,7 @@ func (t *PipeTx) Commit(ctx context.Context, last *pgx.Batch) error {
 		return nil
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) || pgconn.SafeToRetry(err) {
+	if errors.As(err, &pgErr) {
 		return err
 	}
 	t.closed = true
