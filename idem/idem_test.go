@@ -91,11 +91,8 @@ func TestAbandonFreesTheKey(t *testing.T) {
 }
 
 func TestRedisDownIsUnavailable(t *testing.T) {
-	rdb, prefix := testenv.Redis(t)
-	o := *rdb.Options()
-	o.Addr = "127.0.0.1:1" // nothing listens
-	o.MaxRetries, o.DialTimeout = 0, 100*time.Millisecond
-	down := New(redis.NewClient(&o), prefix, time.Minute, 24*time.Hour)
+	down := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", // nothing listens
+		MaxRetries: 0, DialTimeout: 100 * time.Millisecond}), "down:", time.Minute, 24*time.Hour)
 	_, err := down.Begin(context.Background(), "w", "k", "fp")
 	if err == nil || !errs.Is(err, errs.Unavailable) {
 		t.Errorf("Begin with Redis down = %v; want unavailable", err)

@@ -47,12 +47,14 @@ const OperatorToken = "test-operator-token"
 type Env struct {
 	URL string
 	// App is the application, built by the same constructor as qrpay serve.
-	App        *gateway.App
-	Server     *gateway.Server
-	SchemaURL  string // the database URL of the test's schema
-	Pool       *pgxpool.Pool
-	DB         *postgres.DB // Pool behind the application's deadlines and breaker
-	Redis      *redis.Client
+	App       *gateway.App
+	Server    *gateway.Server
+	SchemaURL string // the database URL of the test's schema
+	Pool      *pgxpool.Pool
+	DB        *postgres.DB // Pool behind the application's deadlines and breaker
+	// Redis is a client of the test's Redis: a cluster client when
+	// TEST_REDIS_CLUSTER is set (see testenv.Redis).
+	Redis      redis.UniversalClient
 	Prefix     string
 	Ledger     *ledger.Ledger
 	Wallet     *wallet.Service
@@ -216,8 +218,12 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 	env.Pool = pool
 	rdb := env.Redis
 	if opts.RedisProxy {
-		env.RedisProxy = testenv.NewProxy(t, env.Redis.Options().Addr)
-		o := *env.Redis.Options()
+		single, ok := env.Redis.(*redis.Client)
+		if !ok {
+			t.Fatal("a Redis proxy stands in front of one server; this test cannot run on a Redis Cluster")
+		}
+		env.RedisProxy = testenv.NewProxy(t, single.Options().Addr)
+		o := *single.Options()
 		o.Addr = env.RedisProxy.Addr
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 		o.MaxRetries = 0
