@@ -82,6 +82,9 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 			}
 		}
 		for id, n := range ids {
+			if n > 1 {
+				r.duplicated.Add(int64(n - 1))
+			}
 			if n != 1 || !p.paymentIDs[id] {
 				fail("wallet %s: payment %s is in the ledger %d time(s), acknowledged %v", p.id, id, n, p.paymentIDs[id])
 			}
@@ -124,6 +127,7 @@ func (r *runner) resolve(ctx context.Context, q pending, fail func(string, ...an
 		time.Sleep(100 * time.Millisecond) // the first is still running
 	}
 	if err != nil && (isUnknown(err) || isInProgress(err)) {
+		r.unresolved.Add(1)
 		fail("%s %s: outcome still unknown after the run: %v", q.kind, q.key, err)
 	}
 }
