@@ -23,7 +23,8 @@
 #
 # Ports (loopback): FAULTS_PG_PORT (55432), FAULTS_REDIS_PORT (56379),
 # FAULTS_HTTP_PORT (58080). PostgreSQL's binaries: PG_BIN
-# (/usr/lib/postgresql/15/bin). Everything is removed on exit.
+# (/usr/lib/postgresql/15/bin). Everything is removed on exit (FAULTS_KEEP=1
+# keeps the files: logs, /readyz polls, the load generator's results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +63,7 @@ as_pg() {
 pg_ctl() { as_pg "$pg_bin/pg_ctl" -D "$tmp/pg" "$@"; }
 pg_start() {
   pg_ctl -w -t 30 -l "$tmp/pg.log" \
-    -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $tmp/pg -c fsync=off -c synchronous_commit=off -c max_connections=100" \
+    -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $tmp/pg -c fsync=off -c max_connections=100" \
     start >/dev/null
 }
 psql_() { psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
@@ -99,7 +100,7 @@ cleanup() {
   [ -f "$tmp/pg/postmaster.pid" ] && kill -CONT "$(head -1 "$tmp/pg/postmaster.pid")" 2>/dev/null
   [ -f "$tmp/pg/postmaster.pid" ] && pg_ctl -m immediate stop >/dev/null 2>&1
   redis_stop
-  rm -rf "$tmp"
+  if [ -n "${FAULTS_KEEP:-}" ]; then echo "faults: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -115,14 +116,29 @@ echo "faults: building the gateway and the load generator" >&2
 go build -o "$tmp/qrpay" ./cmd/qrpay
 go build -o "$tmp/loadtest" ./loadtest
 
+# The gateway runs as loadtest/bench.sh runs it: the load generator is one
+# client driving a few keys flat out, so the per-client, per-wallet and
+# per-key rate limits are off, as are the risk rules it trips by design,
+# while every movement is still evaluated. Short deadlines and breaker
+# pauses make each fault bite and pass within the run; the idempotency
+# lease and the limit reservations' grace are short so that the keys a
+# killed gateway held are free again, and the card limit reservations it
+# never settled are settled by the ledger, before the checks after the run
+# (with the defaults, 60 s and 2 min later). PostgreSQL runs with fsync off, which
+# loses nothing when a process dies, only when the machine does; commits
+# stay synchronous, so an immediate stop loses nothing acknowledged.
 gw_start() { # database
   env -i PATH="$PATH" HOME="$tmp" PORT="$http_port" \
     DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/$1?sslmode=disable" \
     REDIS_URL="redis://127.0.0.1:$redis_port/0" \
     OPERATOR_TOKEN=faults-operator-token SECRET_PEPPER=faults-pepper-0123456789 \
     CARD_TOKEN_KEY=faults-card-key-0123456789 MERCHANT_SECRET_KEY=faults-merchant-key-0123456789 \
-    OTP_DELIVERY=outbox OTP_LIMIT_PER_PHONE=60/15m ARGON2_MEMORY_KIB=1024 ARGON2_TIME=1 \
-    DB_TIMEOUT=${db_timeout_ms}ms REDIS_TIMEOUT=500ms BREAKER_OPEN_FOR=1s DB_MAX_CONNS=16 \
+    OTP_DELIVERY=outbox OTP_LIMIT_PER_PHONE=off ARGON2_MEMORY_KIB=1024 ARGON2_TIME=1 \
+    LOGIN_LIMIT_PER_CLIENT=off PIN_LIMIT_PER_WALLET=off MERCHANT_KEY_LIMIT=off \
+    RISK_RULES=true RISK_CARD_PAYMENTS_PER_MINUTE=0 RISK_CARD_PAYMENTS_DECLINE=0 RISK_CARD_MERCHANTS_PER_10M=0 \
+    RISK_NEW_CARD_AMOUNT=0 RISK_NEW_RECIPIENT_AGE=0 \
+    DB_TIMEOUT=${db_timeout_ms}ms REDIS_TIMEOUT=500ms BREAKER_OPEN_FOR=1s DB_MAX_CONNS=16 IDEMPOTENCY_LEASE=10s \
+    LIMIT_RESERVATION_GRACE=5s \
     LOG_LEVEL=warn ACCESS_LOG=false \
     "$tmp/qrpay" serve >>"$tmp/gateway.log" 2>&1 &
   gw_pid=$!
@@ -149,7 +165,7 @@ inject() { # fault
   case $1 in
   redis-restart)
     redis_stop
-    sleep 2
+    sleep 3
     redis_start
     ;;
   pg-terminate)
@@ -161,7 +177,7 @@ inject() { # fault
     ;;
   pg-restart)
     pg_ctl -m immediate stop >/dev/null
-    sleep 2
+    sleep 3
     pg_start
     ;;
   pg-freeze)
@@ -191,8 +207,6 @@ for fault in "${faults[@]}"; do
   : >"$tmp/gateway.log"
   gw_start "$db"
   first_pid=$gw_pid
-  watch_ready >"$tmp/ready.log" 2>/dev/null &
-  watch_pid=$!
   OPERATOR_TOKEN=faults-operator-token "$tmp/loadtest" -url "$url" -scenario hot-cycle -duration "$duration" \
     -concurrency 8 -payers 20 -json >"$tmp/result.json" 2>"$tmp/load.log" &
   load_pid=$!
@@ -200,7 +214,8 @@ for fault in "${faults[@]}"; do
   grep -q '^running' "$tmp/load.log" || { cat "$tmp/load.log" >&2; echo "faults: $fault: the load never started" >&2; exit 1; }
   sleep 4
   echo "faults: $fault: injecting" >&2
-  : >"$tmp/ready.log" # from the fault on
+  watch_ready >"$tmp/ready.log" 2>/dev/null &
+  watch_pid=$!
   inject "$fault"
   status=0
   wait "$load_pid" || status=$?
@@ -212,11 +227,12 @@ for fault in "${faults[@]}"; do
   checks=()
   [ -s "$tmp/result.json" ] || { cat "$tmp/load.log" >&2; checks+=("the load generator printed no result (exit $status)"); }
   if [ -s "$tmp/result.json" ]; then
-    read -r ok requests s2 s4 s5 s503 s503bad none lost unresolved dup < <(python3 -c '
+    read -r ok requests s2 s4 s5 s503 s503bad none lost unresolved dup codes < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1])); a = r["answers"]
+codes = ",".join("%s %d" % kv for kv in sorted(r["errors_by_code"].items())) or "none"
 print(r["invariants_ok"], a["requests"], a["2xx"], a["4xx"], a["5xx"], a["503"], a["503_without_retry_after"],
-      a["no_answer"], a["lost"], a["unresolved"], a["duplicated"])' "$tmp/result.json")
+      a["no_answer"], a["lost"], a["unresolved"], a["duplicated"], codes)' "$tmp/result.json")
     [ "$ok" = True ] || checks+=("invariants violated: $(python3 -c 'import json,sys; print("; ".join(json.load(open(sys.argv[1]))["violations"][:5]))' "$tmp/result.json")")
     [ "$s503bad" = 0 ] || checks+=("$s503bad answers 503 without Retry-After")
   fi
@@ -244,11 +260,13 @@ print(r["invariants_ok"], a["requests"], a["2xx"], a["4xx"], a["5xx"], a["503"],
     echo "faults: $fault: $verdict" >&2
     tail -20 "$tmp/gateway.log" >&2
   fi
-  rows+=("| $fault | ${requests:-?} | ${s2:-?} | ${s4:-?} | ${s5:-?} | ${s503:-?} | ${none:-?} | ${lost:-?} | ${unresolved:-?} | ${dup:-?} | $not_ready | ${ok:-?} | $verdict |")
+  [ -n "${FAULTS_KEEP:-}" ] && cp "$tmp/result.json" "$tmp/result-$fault.json" && cp "$tmp/ready.log" "$tmp/ready-$fault.log" &&
+    cp "$tmp/gateway.log" "$tmp/gateway-$fault.log"
+  rows+=("| $fault | ${requests:-?} | ${s2:-?} | ${s4:-?} | ${s5:-?} | ${s503:-?} | ${none:-?} | ${lost:-?} | ${unresolved:-?} | ${dup:-?} | $not_ready | ${codes:-?} | ${ok:-?} | $verdict |")
   echo "faults: $fault: done" >&2
 done
 
-echo "| fault | requests | 2xx | 4xx | 5xx | 503 (all with Retry-After unless noted) | unanswered | lost, resent after the run | still unknown | duplicated | /readyz polls not ready | invariants | result |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+echo "| fault | requests | 2xx | 4xx | 5xx | 503 | unanswered | lost, resent after the run | still unknown | duplicated | /readyz polls not ready | failed steps by code | invariants | result |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
 printf '%s\n' "${rows[@]}"
 exit $failed

@@ -28,7 +28,9 @@ func (w *wire) RoundTrip(req *http.Request) (*http.Response, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
-		w.noAnswer++
+		if req.Context().Err() == nil { // not one the end of the run cut short
+			w.noAnswer++
+		}
 		return resp, err
 	}
 	if w.byStatus == nil {
@@ -54,7 +56,8 @@ type answers struct {
 	S503             int64 `json:"503"`
 	S503NoRetryAfter int64 `json:"503_without_retry_after"`
 	// Lost is the money-moving requests whose outcome the run did not learn
-	// (no answer, or 5xx); each was sent again after the run with its key.
+	// (no answer, a 5xx, or cut short by the end of the run); each was sent
+	// again after the run with its key.
 	Lost int64 `json:"lost"`
 	// Unresolved is those whose outcome the resend did not tell either.
 	Unresolved int64 `json:"unresolved"`
