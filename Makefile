@@ -18,7 +18,7 @@ export OTP_DELIVERY ?= outbox
 # The load generator binds several cards per wallet, each with its codes.
 export OTP_LIMIT_PER_PHONE ?= 60/15m
 
-.PHONY: run test build services test-deps vet fmt-check fuzz bench bench-limit test-cluster test-cluster-short
+.PHONY: run test build services test-deps vet fmt-check fuzz bench bench-limit test-cluster test-cluster-short faults
 
 ## run: check PostgreSQL and Redis (starting local ones if stopped), create and migrate the database, serve on :8080
 run: services build
@@ -90,6 +90,11 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+FAULTS_DURATION ?= 20s
+## faults: faults under load with real processes: a PostgreSQL, a Redis and a gateway of its own, one fault per run (loadtest/faults.sh)
+faults:
+	./loadtest/faults.sh -d $(FAULTS_DURATION) $(FAULTS)
 
 ## bench-limit: the PostgreSQL one-payment-per-commit limits (hot and spread) of this machine
 bench-limit: services
