@@ -18,7 +18,7 @@ export OTP_DELIVERY ?= outbox
 # The load generator binds several cards per wallet, each with its codes.
 export OTP_LIMIT_PER_PHONE ?= 60/15m
 
-.PHONY: run test build services test-deps vet fmt-check fuzz bench bench-limit
+.PHONY: run test build services test-deps vet fmt-check fuzz bench bench-limit test-cluster test-cluster-short faults
 
 ## run: check PostgreSQL and Redis (starting local ones if stopped), create and migrate the database, serve on :8080
 run: services build
@@ -28,7 +28,38 @@ run: services build
 test: test-deps vet fmt-check
 	@./.ci/services test
 	$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory test-cluster-short
 	@GO=$(GO) ./.ci/fuzz 2s $(FUZZ_TARGETS)
+
+# The packages whose code or tests use Redis. On a cluster every one of their
+# scripts and transactions must keep its keys in one hash slot.
+CLUSTER_PACKAGES := ./testenv ./idem ./limits ./ratelimit ./otp ./risk ./wallet ./cmd/qrpay ./gateway/...
+# make test's share: the Redis packages' own tests, and of the gateway's those
+# that lean on Redis: nonces, idempotency, card and transfer limits, rate
+# limits, one-time codes and approvals, risk counters, Redis down or frozen,
+# two replicas, and every Redis key read back for secrets.
+CLUSTER_SHORT_PACKAGES := ./testenv ./idem ./limits ./ratelimit ./otp ./risk
+CLUSTER_SHORT_GATEWAY := TestSignedRequests|TestReplayRefused|IdempotentUnderConcurrency|TestMismatchNeverBecomesTheKeysOutcome|\
+	TestPaymentReplayAfter|TestReplayAfterRedisLostTheRecord|TestOneQRPaidOnce|LimitsHoldUnderConcurrency|\
+	TestLimitReservationsGivenBackWhenNothingCommitted|TestForgottenReservationsConvergeToTheLedger|\
+	TestRateLimitsSharedByReplicas|TestLoginLockoutIsPerClient|TestMerchantKeyLimited|TestOneCodeUsedConcurrently|\
+	TestOneApprovalPaysOnce|TestVelocityAsksForAStepUp|TestRiskDeclines|TestFrozenRedisFailsFast|TestRedisDownFailsClosed|\
+	TestLimitsFailClosedWithoutRedis|TestTwoReplicas|TestHealth|TestSecretsAreNeitherStoredNorLogged|TestServeLifecycle
+CLUSTER_PORTS ?= 7101 7102 7103
+
+## test-cluster: start a Redis Cluster of three masters on loopback (.ci/redis-cluster), run every Redis package's tests on it, stop it
+test-cluster:
+	@./.ci/services test
+	@REDIS_CLUSTER_PORTS="$(CLUSTER_PORTS)" ./.ci/redis-cluster run $(GO) test -race -count=1 $(CLUSTER_PACKAGES)
+
+## test-cluster-short: the same with make test's share of the tests (the Redis packages, the gateway's Redis tests)
+test-cluster-short:
+	@REDIS_CLUSTER_PORTS="$(CLUSTER_PORTS)" ./.ci/redis-cluster run sh -c '\
+		$(GO) test -race -count=1 $(CLUSTER_SHORT_PACKAGES) && \
+		$(GO) test -race -count=1 -run "$(subst $(space),,$(CLUSTER_SHORT_GATEWAY))" ./gateway ./cmd/qrpay'
+
+empty :=
+space := $(empty) $(empty)
 
 # The fuzz targets, package:function (.ci/fuzz runs them one at a time).
 FUZZ_TARGETS := \
@@ -59,6 +90,11 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+FAULTS_DURATION ?= 20s
+## faults: faults under load with real processes: a PostgreSQL, a Redis and a gateway of its own, one fault per run (loadtest/faults.sh)
+faults:
+	./loadtest/faults.sh -d $(FAULTS_DURATION) $(FAULTS)
 
 ## bench-limit: the PostgreSQL one-payment-per-commit limits (hot and spread) of this machine
 bench-limit: services

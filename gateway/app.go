@@ -163,6 +163,8 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	var scripts redis.Scripter = rdb
 	if ap, err := rdb.AutoPipeline(); err == nil {
 		scripts = ap
+	} else {
+		log.Warn("the Redis client has no autopipeliner; the pay path's scripts go one round trip each", "err", err)
 	}
 	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(db)).
 		Reconciling(grace, wallet.TransferCommitted(db)).Batching(scripts)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/limits"
+	"github.com/qrpay/qrpay/testenv"
 )
 
 // TestOrderPaymentAmountZeroOrNullIsInvalid: an order is paid with its
@@ -153,11 +154,13 @@ func TestMismatchNeverBecomesTheKeysOutcome(t *testing.T) {
 		t.Fatalf("pay = %d %s", first.Status, first.Body)
 	}
 	lose := func() {
-		keys, err := env.Redis.Keys(context.Background(), env.Prefix+"idem:*").Result()
+		keys, err := testenv.Keys(context.Background(), env.Redis, env.Prefix+"idem:*")
 		if err != nil || len(keys) == 0 {
 			t.Fatalf("idempotency records: %v %v", keys, err)
 		}
-		env.Redis.Del(context.Background(), keys...)
+		if err := testenv.DeleteKeys(context.Background(), env.Redis, env.Prefix+"idem:*"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	lose()
 	other := map[string]any{"order_id": o.ID, "card_id": p.CardID, "amount": 500}

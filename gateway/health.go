@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 // Health is the body of /livez and /readyz.
@@ -32,7 +33,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	checks := map[string]func(context.Context) error{
 		"postgres": s.deps.Pool.Ping,
-		"redis":    func(ctx context.Context) error { return s.deps.Redis.Ping(ctx).Err() },
+		"redis":    func(ctx context.Context) error { return pingRedis(ctx, s.deps.Redis) },
 	}
 	results := make(map[string]error, len(checks))
 	var mu sync.Mutex
@@ -73,4 +74,17 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		c.Status(http.StatusServiceUnavailable)
 	}
 	return c.JSON(h)
+}
+
+// pingRedis pings Redis; on a cluster, every master, side by side: each
+// holds its share of the keys, and one that does not answer fails every
+// request whose keys it holds.
+func pingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	cluster, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return rdb.Ping(ctx).Err()
+	}
+	return cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		return node.Ping(ctx).Err()
+	})
 }

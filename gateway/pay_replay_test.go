@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
+	"github.com/qrpay/qrpay/testenv"
 )
 
 // TestPaymentReplayAfterRedisLostTheRecord: a finished payment whose Redis
@@ -28,11 +29,11 @@ func TestPaymentReplayAfterRedisLostTheRecord(t *testing.T) {
 		t.Fatalf("pay = %d %s", first.Status, first.Body)
 	}
 	ctx := context.Background()
-	keys, err := env.Redis.Keys(ctx, env.Prefix+"idem:*").Result()
+	keys, err := testenv.Keys(ctx, env.Redis, env.Prefix+"idem:*")
 	if err != nil || len(keys) == 0 {
 		t.Fatalf("idempotency keys %v, %v", keys, err)
 	}
-	if err := env.Redis.Del(ctx, keys...).Err(); err != nil {
+	if err := testenv.DeleteKeys(ctx, env.Redis, env.Prefix+"idem:*"); err != nil {
 		t.Fatal(err)
 	}
 	again := env.Do(t, "POST", "/v1/wallet/payments", body, hdr...)
@@ -55,8 +56,9 @@ func TestPaymentReplayAfterExpiry(t *testing.T) {
 		t.Fatalf("pay = %d %s", r.Status, r.Body)
 	}
 	ctx := context.Background()
-	keys, _ := env.Redis.Keys(ctx, env.Prefix+"idem:*").Result()
-	env.Redis.Del(ctx, keys...)
+	if err := testenv.DeleteKeys(ctx, env.Redis, env.Prefix+"idem:*"); err != nil {
+		t.Fatal(err)
+	}
 	env.Clock.Advance(20 * time.Minute) // past the 15-minute expiry, within the session
 	if again := env.Do(t, "POST", "/v1/wallet/payments", body, hdr...); again.Status != http.StatusCreated {
 		t.Errorf("retry of a committed payment after expiry = %d %s; want 201", again.Status, again.Body)

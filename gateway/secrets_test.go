@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
+	"github.com/qrpay/qrpay/testenv"
 )
 
 // TestSecretsAreNeitherStoredNorLogged runs every flow that handles a
@@ -212,9 +213,11 @@ func redisDump(t *testing.T, env *gatewaytest.Env) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
-	iter := env.Redis.Scan(ctx, 0, env.Prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
+	keys, err := testenv.Keys(ctx, env.Redis, env.Prefix+"*")
+	if err != nil {
+		t.Fatalf("Redis scan: %v", err)
+	}
+	for _, key := range keys {
 		// The outbox is the test's stand-in for customers' phones
 		// (OTP_DELIVERY=outbox, never in production): it holds the codes
 		// sent, as a phone's messages do.
@@ -243,9 +246,6 @@ func redisDump(t *testing.T, env *gatewaytest.Env) map[string]string {
 			t.Fatalf("Redis key %s: %v", key, err)
 		}
 		out[key] = fmt.Sprint(v)
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatalf("Redis scan: %v", err)
 	}
 	if len(out) == 0 {
 		t.Fatal("the gateway has no Redis keys")

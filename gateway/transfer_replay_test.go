@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
+	"github.com/qrpay/qrpay/testenv"
 )
 
 // TestTransferReplayAfterRecipientClosed: a committed transfer retried with
@@ -32,8 +33,9 @@ func TestTransferReplayAfterRecipientClosed(t *testing.T) {
 		t.Fatalf("close = %d %s", r.Status, r.Body)
 	}
 	ctx := context.Background()
-	keys, _ := env.Redis.Keys(ctx, env.Prefix+"idem:*").Result()
-	env.Redis.Del(ctx, keys...)
+	if err := testenv.DeleteKeys(ctx, env.Redis, env.Prefix+"idem:*"); err != nil {
+		t.Fatal(err)
+	}
 	again := env.Do(t, "POST", "/v1/wallet/transfers", body, hdr...)
 	if again.Status != http.StatusCreated || !bytes.Equal(again.Body, first.Body) {
 		t.Errorf("retry of a committed transfer = %d %s; want 201 %s", again.Status, again.Body, first.Body)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
+	"github.com/qrpay/qrpay/testenv"
 	"github.com/qrpay/qrpay/wallet"
 )
 
@@ -129,11 +130,7 @@ func TestReplayAfterRedisLostTheRecord(t *testing.T) {
 		t.Fatalf("top-up = %d %s", first.Status, first.Body)
 	}
 	ctx := context.Background()
-	keys, err := env.Redis.Keys(ctx, env.Prefix+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Redis.Del(ctx, keys...).Err(); err != nil { // idempotency records and limit counters alike
+	if err := testenv.DeleteKeys(ctx, env.Redis, env.Prefix+"*"); err != nil { // idempotency records and limit counters alike
 		t.Fatal(err)
 	}
 	again := env.Do(t, "POST", "/v1/wallet/topups", body, c.Idem("k")...)

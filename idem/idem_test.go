@@ -2,6 +2,9 @@ package idem
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,13 +94,52 @@ func TestAbandonFreesTheKey(t *testing.T) {
 }
 
 func TestRedisDownIsUnavailable(t *testing.T) {
-	rdb, prefix := testenv.Redis(t)
-	o := *rdb.Options()
-	o.Addr = "127.0.0.1:1" // nothing listens
-	o.MaxRetries, o.DialTimeout = 0, 100*time.Millisecond
-	down := New(redis.NewClient(&o), prefix, time.Minute, 24*time.Hour)
+	down := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", // nothing listens
+		MaxRetries: 0, DialTimeout: 100 * time.Millisecond}), "down:", time.Minute, 24*time.Hour)
 	_, err := down.Begin(context.Background(), "w", "k", "fp")
 	if err == nil || !errs.Is(err, errs.Unavailable) {
 		t.Errorf("Begin with Redis down = %v; want unavailable", err)
+	}
+}
+
+// TestConcurrentClaimsThroughAutopipeline: the gateway sends the claim
+// scripts through the client's autopipeliner. Of concurrent requests with
+// one key, exactly one claims it, for keys whose records lie on different
+// nodes of a cluster.
+func TestConcurrentClaimsThroughAutopipeline(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	ap, err := rdb.AutoPipeline()
+	if err != nil {
+		t.Fatalf("AutoPipeline on a %T: %v", rdb, err)
+	}
+	s := New(rdb, prefix, time.Minute, 24*time.Hour).Batching(ap)
+	ctx := context.Background()
+	const keys, perKey = 10, 20
+	var claimed, inProgress [keys]atomic.Int64
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range keys * perKey {
+		wg.Go(func() {
+			<-start
+			k := fmt.Sprint("key-", i%keys)
+			o, err := s.Begin(ctx, "wallet:ap", k, "fp")
+			switch {
+			case err != nil:
+				t.Errorf("Begin(%s) = %v", k, err)
+			case o.State == Claimed:
+				claimed[i%keys].Add(1)
+			case o.State == InProgress:
+				inProgress[i%keys].Add(1)
+			default:
+				t.Errorf("Begin(%s) = %+v; want Claimed or InProgress", k, o)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for k := range keys {
+		if c, p := claimed[k].Load(), inProgress[k].Load(); c != 1 || p != perKey-1 {
+			t.Errorf("key-%d: %d claimed, %d in progress; want 1 and %d", k, c, p, perKey-1)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package limits_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,5 +126,44 @@ func TestConcurrentReserveCommitRelease(t *testing.T) {
 	}
 	if p, err := e.store.Pending(ctx, card, now); err != nil || p != 0 {
 		t.Errorf("Pending = %d, %v; want 0", p, err)
+	}
+}
+
+// TestConcurrentLimitsHoldThroughAutopipeline: the gateway sends the
+// reservation scripts through the client's autopipeliner, which merges the
+// scripts of concurrent requests into shared round trips (on a cluster, one
+// pipeline per master). Each card's daily amount still holds exactly, for
+// cards whose keys lie on different nodes.
+func TestConcurrentLimitsHoldThroughAutopipeline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ap, err := e.rdb.AutoPipeline()
+	if err != nil {
+		t.Fatalf("AutoPipeline on a %T: %v", e.rdb, err)
+	}
+	store := e.store.Batching(ap)
+	ctx, now := context.Background(), noon(t)
+	const cards, perCard, amount, limit = 8, 40, 7, 100 // 14 of 40 fit on each card
+	lim := limits.Limits{PerTransaction: amount, DailyAmount: limit, DailyCount: 1000}
+	var ok [cards]atomic.Int64
+	race(cards*perCard, func(i int) {
+		card := fmt.Sprint("ap-card-", i%cards)
+		_, err := store.Reserve(ctx, card, amount, lim, now)
+		switch {
+		case err == nil:
+			ok[i%cards].Add(1)
+		case errs.Is(err, errs.LimitExceeded):
+		default:
+			t.Errorf("Reserve(%s) = %v; want success or limit_exceeded", card, err)
+		}
+	})
+	for c := range cards {
+		card := fmt.Sprint("ap-card-", c)
+		if got := ok[c].Load(); got != limit/amount {
+			t.Errorf("%s: %d of %d concurrent reservations succeeded; want %d", card, got, perCard, limit/amount)
+		}
+		if got, want := e.usage(t, card, now), (limits.Usage{Amount: limit / amount * amount, Count: limit / amount}); got != want {
+			t.Errorf("%s: Usage = %+v; want %+v", card, got, want)
+		}
 	}
 }

@@ -24,6 +24,8 @@ package limits
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
@@ -201,6 +203,9 @@ func (s *Store) reserve(ctx context.Context, cardID string, amount int64, lim Li
 	day, start, end := DayBounds(now, s.loc)
 	key := s.key(cardID, day)
 	r := Reservation{CardID: cardID, ID: rand.Text(), Day: day, Amount: amount}
+	if ref.Key != "" {
+		r.ID = refID(ref, amount)
+	}
 	args := []any{"r:" + r.ID, amount, min(lim.DailyAmount, maxAmount), min(lim.DailyCount, maxAmount)}
 	if ref.Key != "" {
 		args = append(args, "k:"+r.ID, encodeRef(now, ref))
@@ -369,13 +374,27 @@ func (s *Store) Reconcile(ctx context.Context, cardID string, now time.Time) (in
 			if done {
 				script = commitScript
 			}
-			if err := script.Run(ctx, s.rdb, []string{key}, "r:"+id, field).Err(); err != nil {
+			// Settled only if the reference is still the one read: a
+			// retry that took the reservation over meanwhile renewed it.
+			if err := script.Run(ctx, s.rdb, []string{key}, "r:"+id, field, v).Err(); err != nil {
 				return settled, errs.Wrap(errs.Unavailable, err, "card limits unavailable; try again")
 			}
 			settled++
 		}
 	}
 	return settled, nil
+}
+
+// refID is the id of the reservation made for ref's transfer of amount.
+// One transfer, however many times it is attempted, holds one reservation:
+// a retry after its process died (its idempotency lease ran out) takes
+// over the dead attempt's reservation instead of adding a second, which
+// Reconcile would confirm too once the retry commits, counting the
+// transfer twice. The amount is part of it so that a retry with another
+// amount never inherits a reservation checked for a smaller one.
+func refID(ref Ref, amount int64) string {
+	h := sha256.Sum256([]byte(ref.Scope + "\x1f" + ref.Key + "\x1f" + strconv.FormatInt(amount, 10)))
+	return "t" + base64.RawURLEncoding.EncodeToString(h[:18])
 }
 
 // A reservation's reference is kept as "<unix ms>\x1f<scope>\x1f<key>".

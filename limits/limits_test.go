@@ -71,7 +71,7 @@ func (l *ledger) post(cardID string, start time.Time, amount int64) {
 type env struct {
 	store  *limits.Store
 	ledger *ledger
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	loc    *time.Location
 }
@@ -89,14 +89,8 @@ func newEnv(t testing.TB) *env {
 func (e *env) forget(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := e.rdb.Keys(ctx, e.prefix+"*").Result()
-	if err != nil {
-		t.Fatalf("KEYS: %v", err)
-	}
-	if len(keys) > 0 {
-		if err := e.rdb.Del(ctx, keys...).Err(); err != nil {
-			t.Fatalf("DEL: %v", err)
-		}
+	if err := testenv.DeleteKeys(ctx, e.rdb, e.prefix+"*"); err != nil {
+		t.Fatalf("delete the keys: %v", err)
 	}
 }
 
@@ -338,7 +332,7 @@ func TestKeysShareHashTagAndExpire(t *testing.T) {
 	if _, err := e.store.Reserve(ctx, "card-9", 1, wide, now); err != nil {
 		t.Fatalf("Reserve = %v", err)
 	}
-	keys, err := e.rdb.Keys(ctx, e.prefix+"*").Result()
+	keys, err := testenv.Keys(ctx, e.rdb, e.prefix+"*")
 	if err != nil {
 		t.Fatalf("KEYS: %v", err)
 	}

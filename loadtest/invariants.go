@@ -82,6 +82,9 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 			}
 		}
 		for id, n := range ids {
+			if n > 1 {
+				r.duplicated.Add(int64(n - 1))
+			}
 			if n != 1 || !p.paymentIDs[id] {
 				fail("wallet %s: payment %s is in the ledger %d time(s), acknowledged %v", p.id, id, n, p.paymentIDs[id])
 			}
@@ -113,17 +116,31 @@ func card(m map[string]*tally, mask string) *tally {
 	return m[mask]
 }
 
+// resolveWithin bounds how long resolve waits for a key still in
+// progress: longer than the gateway's default idempotency lease (60 s),
+// after which the key of a request whose server died is free again.
+const resolveWithin = 90 * time.Second
+
 // resolve sends a request whose answer was lost again, with the same key
-// and body: the gateway answers what happened to the first.
+// and body: the gateway answers what happened to the first. While the
+// first still holds the key (it runs, or its server died and the lease has
+// not run out) the gateway says in progress, and when to come back.
 func (r *runner) resolve(ctx context.Context, q pending, fail func(string, ...any)) {
 	var err error
-	for attempt := 0; attempt < 50; attempt++ {
-		if err = r.resend(ctx, q); !isInProgress(err) {
+	deadline := time.Now().Add(resolveWithin)
+	for {
+		if err = r.resend(ctx, q); !isInProgress(err) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond) // the first is still running
+		wait := 100 * time.Millisecond
+		var e *sdk.Error
+		if errors.As(err, &e) && e.RetryAfter > 0 {
+			wait = min(e.RetryAfter, 5*time.Second)
+		}
+		time.Sleep(wait)
 	}
 	if err != nil && (isUnknown(err) || isInProgress(err)) {
+		r.unresolved.Add(1)
 		fail("%s %s: outcome still unknown after the run: %v", q.kind, q.key, err)
 	}
 }

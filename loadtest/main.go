@@ -105,6 +105,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*result, error) {
 	logf(progress, "checking the invariants …")
 	res.Violations = r.checkInvariants(ctx)
 	res.InvariantsOK = len(res.Violations) == 0
+	res.Answers.Unresolved, res.Answers.Duplicated = r.unresolved.Load(), r.duplicated.Load()
 	return res, nil
 }
 

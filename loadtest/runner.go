@@ -34,6 +34,13 @@ type runner struct {
 	orders    chan order // hot-pay: orders created before the run
 	ranOut    atomic.Bool
 
+	// http is the one HTTP client of every SDK client of the run; wire
+	// counts its requests of the timed phase.
+	http *http.Client
+	wire *wire
+	// unresolved and duplicated are learnt by the checks after the run.
+	unresolved, duplicated atomic.Int64
+
 	seq     atomic.Int64
 	stats   map[string]*stats // by step kind: pay, create, cycle, topup, transfer, history, statement
 	steps   atomic.Int64
@@ -101,8 +108,9 @@ type pending struct {
 
 func newRunner(o options, progress io.Writer) *runner {
 	tr := &http.Transport{MaxIdleConns: 4 * o.concurrency, MaxIdleConnsPerHost: 4 * o.concurrency, IdleConnTimeout: time.Minute}
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	r := &runner{o: o, progress: progress, stats: map[string]*stats{}}
+	w := &wire{next: tr}
+	client := &http.Client{Transport: w, Timeout: 30 * time.Second}
+	r := &runner{o: o, progress: progress, stats: map[string]*stats{}, http: client, wire: w}
 	for _, u := range o.urls() {
 		r.apis = append(r.apis, walletapi.New(u, client))
 	}
@@ -123,6 +131,8 @@ func (r *runner) drive(ctx context.Context, step func(ctx context.Context, r *ru
 	ctx, cancel := context.WithTimeout(ctx, r.o.duration)
 	defer cancel()
 	r.start = time.Now()
+	r.wire.on.Store(true)
+	defer r.wire.on.Store(false)
 	stopProgress := r.showProgress(ctx)
 	defer stopProgress()
 	if r.o.profileURL != "" {

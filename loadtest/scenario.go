@@ -187,7 +187,8 @@ func (r *runner) onboard(ctx context.Context) error {
 		}
 		var clients []*sdk.Client
 		for _, u := range r.o.urls() {
-			clients = append(clients, sdk.NewClient(u, k.ID, k.Secret, sdk.WithMaxRetries(3), sdk.WithUserAgent("qrpay-loadtest/"+sdk.Version)))
+			clients = append(clients, sdk.NewClient(u, k.ID, k.Secret, sdk.WithMaxRetries(3), sdk.WithHTTPClient(r.http),
+				sdk.WithUserAgent("qrpay-loadtest/"+sdk.Version)))
 		}
 		info, err := clients[0].GetMerchant(ctx)
 		if err != nil {

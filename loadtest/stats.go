@@ -97,6 +97,7 @@ type result struct {
 	Errors         int64              `json:"errors"`
 	ErrorsByCode   map[string]int64   `json:"errors_by_code"`
 	Steps          map[string]latency `json:"steps"`
+	Answers        answers            `json:"answers"`
 	OrdersRanOut   bool               `json:"orders_ran_out,omitempty"`
 	InvariantsOK   bool               `json:"invariants_ok"`
 	Violations     []string           `json:"violations"`
@@ -105,7 +106,10 @@ type result struct {
 func (r *runner) result(elapsed time.Duration) *result {
 	res := &result{Scenario: r.o.scenario, URL: r.o.url, DurationS: elapsed.Seconds(), Concurrency: r.o.concurrency,
 		Rate: r.o.rate, Merchants: len(r.merchants), Wallets: len(r.payers), ErrorsByCode: map[string]int64{},
-		Steps: map[string]latency{}, OrdersRanOut: r.ranOut.Load(), Violations: []string{}}
+		Steps: map[string]latency{}, OrdersRanOut: r.ranOut.Load(), Violations: []string{}, Answers: r.wire.answers()}
+	r.unknown.Lock()
+	res.Answers.Lost = int64(len(r.unknown.list))
+	r.unknown.Unlock()
 	for kind, s := range r.stats {
 		l := s.latency(elapsed)
 		if l.Count == 0 && len(l.Errors) == 0 {
@@ -158,6 +162,10 @@ func (res *result) print(w io.Writer) {
 			fmt.Fprintf(w, "%10s %8d failed: %s\n", "", l.Errors[c], c)
 		}
 	}
+	a := res.Answers
+	fmt.Fprintf(w, "requests %d: %d 2xx, %d 4xx, %d 5xx (%d 503, %d of them without Retry-After), %d unanswered; "+
+		"%d lost and resent after the run, %d still unknown, %d duplicated\n",
+		a.Requests, a.S2xx, a.S4xx, a.S5xx, a.S503, a.S503NoRetryAfter, a.NoAnswer, a.Lost, a.Unresolved, a.Duplicated)
 	if res.OrdersRanOut {
 		fmt.Fprintln(w, "the orders created before the run ran out before its end (-orders)")
 	}

@@ -50,7 +50,7 @@ func TestEngineCounts(t *testing.T) {
 	if d, c := pay("k7", "m3", 3000); c.Declines != 3 || d.Outcome != StepUp {
 		t.Errorf("after 3 declines: %v, %d declines; want step_up, 3", d.Outcome, c.Declines)
 	}
-	if n := rdb.Keys(ctx, prefix+"risk:{w1}:*").Val(); len(n) != 4 {
+	if n, _ := testenv.Keys(ctx, rdb, prefix+"risk:{w1}:*"); len(n) != 4 {
 		t.Errorf("keys = %v; want the wallet's 4 under one hash tag", n)
 	}
 }

@@ -11,10 +11,11 @@ import (
 // as a stopped server does, and bring it back without touching the shared
 // server.
 type Proxy struct {
-	Addr string // where clients connect
+	Addr string // where clients connect to reach the first target
+	// Via maps each target to where clients connect to reach it.
+	Via map[string]string
 
-	target string
-	ln     net.Listener
+	lns    []net.Listener
 	mu     sync.Mutex
 	down   bool
 	frozen chan struct{} // closed when not frozen; open while frozen
@@ -23,21 +24,31 @@ type Proxy struct {
 	wg     sync.WaitGroup
 }
 
-// NewProxy starts a proxy to target ("host:port") on a random loopback port,
-// stopped when the test ends.
-func NewProxy(t testing.TB, target string) *Proxy {
+// NewProxy starts a proxy to each target ("host:port"; the nodes of a
+// Redis Cluster, say), each on a random loopback port, all cut and frozen
+// together, stopped when the test ends.
+func NewProxy(t testing.TB, targets ...string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("proxy: %v", err)
-	}
 	thawed := make(chan struct{})
 	close(thawed)
-	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}, frozen: thawed}
-	p.wg.Add(1)
-	go p.accept()
+	p := &Proxy{Via: map[string]string{}, conns: map[net.Conn]bool{}, frozen: thawed}
+	for _, target := range targets {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("proxy: %v", err)
+		}
+		if p.Addr == "" {
+			p.Addr = ln.Addr().String()
+		}
+		p.Via[target] = ln.Addr().String()
+		p.lns = append(p.lns, ln)
+		p.wg.Add(1)
+		go p.accept(ln, target)
+	}
 	t.Cleanup(func() {
-		ln.Close()
+		for _, ln := range p.lns {
+			ln.Close()
+		}
 		p.Thaw()
 		p.Cut()
 		p.wg.Wait()
@@ -94,10 +105,10 @@ func (p *Proxy) Restore() {
 	p.mu.Unlock()
 }
 
-func (p *Proxy) accept() {
+func (p *Proxy) accept(ln net.Listener, target string) {
 	defer p.wg.Done()
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -108,7 +119,7 @@ func (p *Proxy) accept() {
 			c.Close()
 			continue
 		}
-		up, err := net.Dial("tcp", p.target)
+		up, err := net.Dial("tcp", target)
 		if err != nil {
 			c.Close()
 			continue

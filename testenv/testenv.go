@@ -130,30 +130,125 @@ func open(t testing.TB, url string, maxConns int32) *pgxpool.Pool {
 	return pool
 }
 
-// Redis returns a client and a key prefix unique to this test; the keys
-// under the prefix are deleted when the test ends.
-func Redis(t testing.TB) (*redis.Client, string) {
-	t.Helper()
-	opts, err := redis.ParseURL(RedisURL())
-	if err != nil {
-		t.Fatalf("TEST_REDIS_URL: %v", err)
+// RedisCluster is the seed nodes of the test Redis Cluster, from
+// TEST_REDIS_CLUSTER (comma-separated host:port), or nil when the tests use
+// the single server of TEST_REDIS_URL. .ci/redis-cluster run sets it.
+func RedisCluster() []string {
+	v := strings.TrimSpace(os.Getenv("TEST_REDIS_CLUSTER"))
+	if v == "" {
+		return nil
 	}
-	client := redis.NewClient(opts)
+	var addrs []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
+
+// Redis returns a client and a key prefix unique to this test; the keys
+// under the prefix are deleted when the test ends. The client is a cluster
+// client when TEST_REDIS_CLUSTER is set (see RedisCluster), a client of
+// TEST_REDIS_URL's server otherwise.
+func Redis(t testing.TB) (redis.UniversalClient, string) {
+	t.Helper()
+	var client redis.UniversalClient
+	where := RedisURL()
+	if addrs := RedisCluster(); addrs != nil {
+		client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		where = "the cluster " + strings.Join(addrs, ",")
+	} else {
+		opts, err := redis.ParseURL(RedisURL())
+		if err != nil {
+			t.Fatalf("TEST_REDIS_URL: %v", err)
+		}
+		client = redis.NewClient(opts)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
 		t.Fatalf("Redis is required for this test and is not reachable at %s: %v\n"+
-			"start it (make services) or set TEST_REDIS_URL", RedisURL(), err)
+			"start it (make services) or set TEST_REDIS_URL (TEST_REDIS_CLUSTER for a cluster)", where, err)
 	}
 	prefix := fmt.Sprintf("%s:", Name(t))
 	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			client.Del(ctx, iter.Val())
+		if err := DeleteKeys(context.Background(), client, prefix+"*"); err != nil {
+			t.Errorf("delete the test's Redis keys: %v", err)
 		}
 		client.Close()
 	})
 	return client, prefix
+}
+
+// Keys returns the keys matching pattern. On a cluster each master holds
+// its own keys and answers a scan for those only, so every master is
+// scanned.
+func Keys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
+	cluster, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return scan(ctx, rdb, pattern)
+	}
+	var mu sync.Mutex
+	var keys []string
+	err := cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		k, err := scan(ctx, node, pattern)
+		mu.Lock()
+		keys = append(keys, k...)
+		mu.Unlock()
+		return err
+	})
+	return keys, err
+}
+
+func scan(ctx context.Context, rdb redis.Cmdable, pattern string) ([]string, error) {
+	var keys []string
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	return keys, iter.Err()
+}
+
+// DeleteKeys deletes the keys matching pattern, as a Redis restart without
+// persistence would, one key per command so that keys of different hash
+// slots can go together.
+func DeleteKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
+	keys, err := Keys(ctx, rdb, pattern)
+	if err != nil {
+		return err
+	}
+	pipe := rdb.Pipeline()
+	for _, k := range keys {
+		pipe.Del(ctx, k)
+	}
+	if len(keys) > 0 {
+		_, err = pipe.Exec(ctx)
+	}
+	return err
+}
+
+// Slot is the Redis Cluster hash slot of key: CRC16 (XMODEM) of its hash
+// tag, the text between the first "{" and the next "}" when that is not
+// empty, or of the whole key, modulo 16384. Tests use it to lose the keys
+// of one slot, as a cluster loses a master's.
+func Slot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for k := 0; k < len(key); k++ {
+		crc ^= uint16(key[k]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc % 16384)
 }

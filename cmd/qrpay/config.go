@@ -31,6 +31,7 @@ type Config struct {
 	Port            int           `env:"PORT" envDefault:"8080"`
 	DatabaseURL     string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/qrpay?sslmode=disable"`
 	RedisURL        string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	RedisCluster    []string      `env:"REDIS_CLUSTER"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
 	AccessLog       bool          `env:"ACCESS_LOG" envDefault:"true"`
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"20"`

@@ -72,6 +72,10 @@ func TestServeLifecycle(t *testing.T) {
 	t.Setenv("PORT", fmt.Sprint(port))
 	t.Setenv("DATABASE_URL", testenv.Schema(t))
 	t.Setenv("REDIS_URL", testenv.RedisURL())
+	if addrs := testenv.RedisCluster(); addrs != nil {
+		t.Setenv("REDIS_URL", "redis://")
+		t.Setenv("REDIS_CLUSTER", strings.Join(addrs, ","))
+	}
 	t.Setenv("LOG_LEVEL", "warn")
 	t.Setenv("SECRET_PEPPER", "test-pepper-0123456789")
 	t.Setenv("CARD_TOKEN_KEY", "test-card-key-0123456789")

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,20 +57,43 @@ func openPostgres(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	return postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 }
 
-func openRedis(ctx context.Context, url string, timeout time.Duration) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
+// openRedis connects to the Redis server of REDIS_URL or, when
+// REDIS_CLUSTER names nodes, to that Redis Cluster, with REDIS_URL's
+// credentials and TLS; it fails unless the server, or every master,
+// answers.
+func openRedis(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
+	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis: REDIS_URL: %w", err)
 	}
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = timeout
-	opts.WriteTimeout = timeout
-	client := redis.NewClient(opts)
+	const dialTimeout = 2 * time.Second
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := client.Ping(pingCtx).Err(); err != nil {
+	if len(cfg.RedisCluster) == 0 {
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = dialTimeout, cfg.RedisTimeout, cfg.RedisTimeout
+		client := redis.NewClient(opts)
+		if err := client.Ping(pingCtx).Err(); err != nil {
+			client.Close()
+			return nil, fmt.Errorf("redis: ping %s: %w", opts.Addr, err)
+		}
+		return client, nil
+	}
+	if opts.DB != 0 {
+		return nil, fmt.Errorf("redis: REDIS_URL names database %d; a Redis Cluster has database 0 only", opts.DB)
+	}
+	client := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: cfg.RedisCluster, Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig,
+		DialTimeout: dialTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+	})
+	err = client.ForEachMaster(pingCtx, func(ctx context.Context, node *redis.Client) error {
+		if err := node.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("%s: %w", node.Options().Addr, err)
+		}
+		return nil
+	})
+	if err != nil {
 		client.Close()
-		return nil, fmt.Errorf("redis: ping %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("redis: the cluster of REDIS_CLUSTER (%s): ping %w", strings.Join(cfg.RedisCluster, ","), err)
 	}
 	return client, nil
 }
@@ -103,7 +127,7 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 			log.Info("migrated", "applied", applied)
 		}
 	}
-	rdb, err := openRedis(ctx, cfg.RedisURL, cfg.RedisTimeout)
+	rdb, err := openRedis(ctx, cfg)
 	if err != nil {
 		return err
 	}

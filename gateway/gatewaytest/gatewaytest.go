@@ -47,12 +47,14 @@ const OperatorToken = "test-operator-token"
 type Env struct {
 	URL string
 	// App is the application, built by the same constructor as qrpay serve.
-	App        *gateway.App
-	Server     *gateway.Server
-	SchemaURL  string // the database URL of the test's schema
-	Pool       *pgxpool.Pool
-	DB         *postgres.DB // Pool behind the application's deadlines and breaker
-	Redis      *redis.Client
+	App       *gateway.App
+	Server    *gateway.Server
+	SchemaURL string // the database URL of the test's schema
+	Pool      *pgxpool.Pool
+	DB        *postgres.DB // Pool behind the application's deadlines and breaker
+	// Redis is a client of the test's Redis: a cluster client when
+	// TEST_REDIS_CLUSTER is set (see testenv.Redis).
+	Redis      redis.UniversalClient
 	Prefix     string
 	Ledger     *ledger.Ledger
 	Wallet     *wallet.Service
@@ -216,13 +218,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 	env.Pool = pool
 	rdb := env.Redis
 	if opts.RedisProxy {
-		env.RedisProxy = testenv.NewProxy(t, env.Redis.Options().Addr)
-		o := *env.Redis.Options()
-		o.Addr = env.RedisProxy.Addr
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
-		o.MaxRetries = 0
-		rdb = redis.NewClient(&o)
-		t.Cleanup(func() { rdb.Close() })
+		rdb = proxiedRedis(t, env)
 	}
 	log := slog.New(gateway.LogHandler(slog.NewJSONHandler(env.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	wcfg := opts.Wallet
@@ -280,6 +276,53 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		}
 	})
 	return env
+}
+
+// proxiedRedis puts a proxy (env.RedisProxy) between a new client and
+// env.Redis: its one server, or every master of its cluster, the cluster
+// client then dialling each node through the proxy.
+func proxiedRedis(t testing.TB, env *Env) redis.UniversalClient {
+	t.Helper()
+	const timeout = 200 * time.Millisecond
+	var rdb redis.UniversalClient
+	switch c := env.Redis.(type) {
+	case *redis.Client:
+		env.RedisProxy = testenv.NewProxy(t, c.Options().Addr)
+		o := *c.Options()
+		o.Addr = env.RedisProxy.Addr
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
+		o.MaxRetries = 0
+		rdb = redis.NewClient(&o)
+	case *redis.ClusterClient:
+		var mu sync.Mutex
+		var masters []string
+		err := c.ForEachMaster(context.Background(), func(_ context.Context, node *redis.Client) error {
+			mu.Lock()
+			masters = append(masters, node.Options().Addr)
+			mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("the cluster's masters: %v", err)
+		}
+		env.RedisProxy = testenv.NewProxy(t, masters...)
+		o := *c.Options()
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
+		o.MaxRetries = 0
+		via := env.RedisProxy.Via
+		o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if a, ok := via[addr]; ok {
+				addr = a
+			}
+			d := net.Dialer{Timeout: timeout}
+			return d.DialContext(ctx, network, addr)
+		}
+		rdb = redis.NewClusterClient(&o)
+	default:
+		t.Fatalf("a Redis proxy in front of a %T", env.Redis)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
 }
 
 // checkContract checks every exchange the gateway serves against its
