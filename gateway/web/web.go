@@ -23,7 +23,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/merchant"
-	"github.com/qrpay/qrpay/money"
 	"github.com/qrpay/qrpay/settlement"
 )
 
@@ -99,7 +98,7 @@ func New(d Deps) *Pages {
 		d.Now = time.Now
 	}
 	p := &Pages{d: d, pages: map[string]*template.Template{}}
-	funcs := template.FuncMap{"money": money.Format}
+	funcs := template.FuncMap{"money": formatMoney}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -125,6 +124,7 @@ func (p *Pages) Register(app *fiber.App) {
 	})
 	app.Get("/assets/:name", p.asset)
 	p.displayRoutes(app)
+	p.financeRoutes(app)
 }
 
 // secureHeaders sets the headers every page and asset carries.
