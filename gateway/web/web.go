@@ -105,11 +105,11 @@ func New(d Deps) *Pages {
 	}
 	for _, n := range names {
 		base := path.Base(n)
-		if base == "layout.html" {
+		if base == "layout.html" || base == "partials.html" {
 			continue
 		}
 		p.pages[strings.TrimSuffix(base, ".html")] = template.Must(template.New(base).Funcs(funcs).
-			ParseFS(templateFS, "templates/layout.html", n))
+			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", n))
 	}
 	return p
 }
@@ -125,6 +125,7 @@ func (p *Pages) Register(app *fiber.App) {
 	app.Get("/assets/:name", p.asset)
 	p.displayRoutes(app)
 	p.financeRoutes(app)
+	p.walletRoutes(app)
 }
 
 // secureHeaders sets the headers every page and asset carries.
