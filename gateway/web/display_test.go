@@ -141,6 +141,9 @@ func TestDisplayLink(t *testing.T) {
 	if r := env.Do(t, "GET", link+"/events", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"status":"paid"`) {
 		t.Errorf("events after payment = %d %s; want paid, then the end", r.Status, r.Body)
 	}
+	if strings.Contains(env.Logs.String(), token) {
+		t.Errorf("the logs hold a display link's token")
+	}
 	// After the order's expiry (and the link's grace) nothing answers.
 	env.Clock.Advance(15*time.Minute + 2*time.Minute)
 	for _, path := range []string{link, link + "/qr.png", link + "/events"} {
@@ -174,5 +177,43 @@ func TestDisplayClosedAndExpired(t *testing.T) {
 	}
 	if r := env.Do(t, "GET", link+"/events", nil); !strings.Contains(string(r.Body), `"status":"expired"`) {
 		t.Errorf("expired order's events = %s; want expired", r.Body)
+	}
+}
+
+// TestDisplayAcrossReplicas: a display streaming from one gateway turns
+// paid when the payment commits through another.
+func TestDisplayAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	other := env.Replica(t)
+	k := env.NewMerchant(t, nil)
+	_, payload, link := displayOrder(t, env, k, 990, "")
+	resp, err := http.Get(env.URL + link + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan string, 4)
+	go func() {
+		defer close(got)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				got <- data
+			}
+		}
+	}()
+	if e := <-got; !strings.Contains(e, `"created"`) {
+		t.Fatalf("first event = %s", e)
+	}
+	p := other.NewPayer(t, 5000)
+	other.Pay(t, p, payload)
+	select {
+	case e := <-got:
+		if !strings.Contains(e, `"paid"`) {
+			t.Fatalf("event = %s; want paid", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the display did not learn of a payment through another replica within 5 s")
 	}
 }

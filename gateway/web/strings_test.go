@@ -43,3 +43,17 @@ func TestFromAcceptLanguage(t *testing.T) {
 		}
 	}
 }
+
+func TestRedact(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"/pay/display/AbC123", "/pay/display/:token"},
+		{"/pay/display/AbC123/events", "/pay/display/:token/events"},
+		{"/pay/display/AbC123/qr.png", "/pay/display/:token/qr.png"},
+		{"/finance/settlements/2026-11-25/file", "/finance/settlements/2026-11-25/file"},
+		{"/v1/orders", "/v1/orders"},
+	} {
+		if got := Redact(c.in); got != c.want {
+			t.Errorf("Redact(%q) = %q; want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -58,6 +58,20 @@ func IsPage(path string) bool {
 	return false
 }
 
+// Redact hides the capability a page's path carries (a display link's
+// token), for logs.
+func Redact(path string) string {
+	rest, ok := strings.CutPrefix(path, "/pay/display/")
+	if !ok {
+		return path
+	}
+	_, tail, _ := strings.Cut(rest, "/")
+	if tail != "" {
+		tail = "/" + tail
+	}
+	return "/pay/display/:token" + tail
+}
+
 // DisplayPath is the checkout display page of a display token.
 func DisplayPath(token string) string { return "/pay/display/" + token }
 
