@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/gateway/web"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/payment"
 )
@@ -32,6 +33,12 @@ type rotateWebhookSecretRequest struct {
 	GraceSeconds *int `json:"grace_seconds,omitempty" example:"86400" doc:"How long the previous secret keeps signing beside the new one: 0 (retire it at once, after a leak) to 604800; default 86400."`
 }
 
+// createdOrder is a new order with the link of its checkout display.
+type createdOrder struct {
+	merchant.Order
+	DisplayURL string `json:"display_url" example:"/pay/display/AZOhsnw9fk-KmwwdLj9KW2kAAAAAZ0x8wzX1XwqUXnmh3yZpP8fS7uE" doc:"The checkout display page, relative to the gateway: amount, QR code and a countdown, turning to Paid the moment the payment commits. Unguessable and bound to this order; it shows the order while it is open and stops working a minute after the order's expiry."`
+}
+
 type refundList struct {
 	Data []merchant.Refund `json:"data"`
 }
@@ -43,7 +50,7 @@ func (s *Server) merchantRoutes() {
 	s.handle(Op{Method: "GET", Path: "/v1/merchant", Tag: tag, Auth: Merchant, Summary: "Read the calling merchant, with its static QR",
 		Response: merchant.Merchant{}}, s.getSelf)
 	s.handle(Op{Method: "POST", Path: "/v1/orders", Tag: tag, Auth: Merchant, Scope: pos, Idempotent: true,
-		Summary: "Create an order and its dynamic QR payload", Request: createOrderRequest{}, Response: merchant.Order{},
+		Summary: "Create an order and its dynamic QR payload", Request: createOrderRequest{}, Response: createdOrder{},
 		Status: http.StatusCreated, Errors: []errs.Code{errs.Conflict, errs.MerchantSuspended, errs.Forbidden}}, s.createOrder)
 	s.handle(Op{Method: "GET", Path: "/v1/orders", Tag: tag, Auth: Merchant, Scope: pos, Summary: "List orders, newest first",
 		Response: merchant.OrderPage{}, Params: []Param{
@@ -133,7 +140,11 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(http.StatusCreated).JSON(o)
+	token, err := s.deps.Merchant.DisplayToken(o)
+	if err != nil {
+		return err
+	}
+	return c.Status(http.StatusCreated).JSON(createdOrder{Order: o, DisplayURL: web.DisplayPath(token)})
 }
 
 func (s *Server) listOrders(c *fiber.Ctx) error {
@@ -176,6 +187,7 @@ func (s *Server) closeOrder(c *fiber.Ctx) error {
 		return err
 	}
 	s.delivered()
+	s.web.OrderChanged(o.ID)
 	return c.JSON(o)
 }
 

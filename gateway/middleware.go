@@ -14,6 +14,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/qrpay/qrpay/gateway/web"
 )
 
 var (
@@ -103,7 +105,7 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 		httpDuration.With(labels).Observe(elapsed.Seconds())
 		if s.cfg.AccessLog {
 			s.log.InfoContext(c.UserContext(), "request",
-				slog.String("method", c.Method()), slog.String("path", c.Path()), slog.String("route", route),
+				slog.String("method", c.Method()), slog.String("path", web.Redact(c.Path())), slog.String("route", route),
 				slog.Int("status", status), slog.Duration("duration", elapsed))
 		}
 	}()

@@ -66,6 +66,9 @@ func (s *Server) pay(c *fiber.Ctx) error {
 	}
 	s.delivered()
 	s.feed.poke(principal(c).AccountID)
+	if mv.OrderID != "" {
+		s.web.OrderChanged(mv.OrderID) // its checkout display turns to Paid now
+	}
 	if mv.Replayed {
 		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/errs"
+	"github.com/qrpay/qrpay/gateway/web"
 	"github.com/qrpay/qrpay/idem"
 	"github.com/qrpay/qrpay/merchant"
 	"github.com/qrpay/qrpay/notice"
@@ -97,6 +98,8 @@ type Server struct {
 	feed      feedHub
 	closing   chan struct{}
 	closeOnce sync.Once
+	// web serves the pages: checkout display, finance console, wallet.
+	web *web.Pages
 }
 
 // New builds the server and its routes.
@@ -137,6 +140,10 @@ func New(cfg Config, deps Deps) *Server {
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
 	s.app.Get("/openapi.json", s.serveOpenAPI)
 	s.routes()
+	s.web = web.New(web.Deps{Merchant: deps.Merchant, Settlement: deps.Settlement, Redis: deps.Redis,
+		RedisPrefix: cfg.RedisPrefix, PNG: deps.PNG, Logger: deps.Logger, Poll: cfg.NotificationPoll,
+		Closing: s.closing, Now: cfg.Now})
+	s.web.Register(s.app)
 	doc, err := json.MarshalIndent(openAPI(cfg.Version, s.ops), "", "  ")
 	if err != nil {
 		panic("openapi: " + err.Error()) // a programming error in an Op

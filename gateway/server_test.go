@@ -16,6 +16,7 @@ import (
 
 	"github.com/qrpay/qrpay/gateway"
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
+	"github.com/qrpay/qrpay/gateway/web"
 	"github.com/qrpay/qrpay/ledger"
 )
 
@@ -213,6 +214,9 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		switch r.Path {
 		case "/livez", "/readyz", "/metrics", "/openapi.json", "/":
 			continue
+		}
+		if web.IsPage(r.Path) {
+			continue // pages for people (package web), not the API
 		}
 		path := r.Path
 		for _, p := range r.Params {

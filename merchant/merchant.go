@@ -77,7 +77,7 @@ type cachedMerchant struct {
 // merchantCacheSize bounds the merchants remembered in-process.
 const merchantCacheSize = 10_000
 
-type derivedKeys struct{ apiKey, webhook, qr []byte }
+type derivedKeys struct{ apiKey, webhook, qr, display []byte }
 
 // New returns the merchant service.
 func New(cfg Config, pool *postgres.DB, log *slog.Logger) *Service {
@@ -102,7 +102,7 @@ func New(cfg Config, pool *postgres.DB, log *slog.Logger) *Service {
 		return m.Sum(nil)
 	}
 	s := &Service{cfg: cfg, pool: pool, log: log,
-		keys: derivedKeys{apiKey: derive("api-key"), webhook: derive("webhook"), qr: derive("qr-mac")}}
+		keys: derivedKeys{apiKey: derive("api-key"), webhook: derive("webhook"), qr: derive("qr-mac"), display: derive("display-link")}}
 	if cfg.CacheTTL > 0 {
 		s.byCode, _ = lru.New[string, cachedMerchant](merchantCacheSize)
 		s.byKey, _ = lru.New[string, cachedKey](merchantCacheSize)

@@ -47,9 +47,14 @@ type Order struct {
 	// terminal is faster than fetching OrderQRPNG.
 	QRPayload string `json:"qr_payload"`
 	// QRPNGURL is the path of the rendered PNG, relative to the gateway.
-	QRPNGURL  string    `json:"qr_png_url"`
-	ExpiresAt time.Time `json:"expires_at"`
-	CreatedAt time.Time `json:"created_at"`
+	QRPNGURL string `json:"qr_png_url"`
+	// DisplayURL is the checkout display page, relative to the gateway: a
+	// screen facing the customer opens it to show the amount, the QR code
+	// and a countdown, turning to Paid the moment the payment commits. Only
+	// CreateOrder returns it; it works while the order is open.
+	DisplayURL string    `json:"display_url,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	CreatedAt  time.Time `json:"created_at"`
 	// PaidAt is nil until the order is paid.
 	PaidAt *time.Time `json:"paid_at"`
 	// Fee is what the gateway keeps of the payment.

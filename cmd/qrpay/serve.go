@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qrpay/qrpay/gateway"
+	"github.com/qrpay/qrpay/gateway/web"
 	"github.com/qrpay/qrpay/postgres"
 )
 
@@ -170,6 +171,9 @@ func runServe(ctx context.Context, _ []string, _, _ io.Writer) error {
 		defer stopDebug()
 	}
 	log.Info("qrpay serving", "addr", ln.Addr().String(), "version", version)
+	base := "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	log.Info("web pages", "wallet", base+web.WalletPath, "finance_console", base+web.FinancePath,
+		"checkout_display", "the display_url of each new order (POST /v1/orders)")
 
 	select {
 	case err := <-serveErr:

@@ -19,6 +19,8 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/valyala/fasthttp"
+
+	"github.com/qrpay/qrpay/gateway/web"
 )
 
 // Contract holds the gateway to its OpenAPI document: every route a client
@@ -138,7 +140,7 @@ func (c *Contract) checkContentType(op *openapi3.Operation, ex Exchange) error {
 // one of those served outside the API.
 func (c *Contract) checkUndocumented(ex Exchange, routeErr error) error {
 	path := ex.Request.URL.Path
-	if outsideAPI[path] || strings.HasPrefix(path, testRoutes) {
+	if outsideAPI[path] || strings.HasPrefix(path, testRoutes) || web.IsPage(path) {
 		return nil
 	}
 	if ex.Status != http.StatusNotFound && ex.Status != http.StatusMethodNotAllowed {
