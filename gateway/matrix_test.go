@@ -421,6 +421,8 @@ func (w *world) validBody(r route) map[string]any {
 		return map[string]any{"card_id": w.a.CardID, "amount": 100, "currency": "CNY", "pin": w.a.PIN}
 	case "POST /v1/wallet/transfers":
 		return map[string]any{"to_phone": w.b.Phone, "amount": 100, "pin": w.a.PIN, "note": "lunch", "currency": "CNY"}
+	case "POST /v1/wallet/withdrawals":
+		return map[string]any{"card_id": w.a.CardID, "amount": 100, "currency": "CNY", "pin": w.a.PIN}
 	case "POST /v1/wallet/devices":
 		return w.newDevice
 	case "PUT /v1/wallet/password":

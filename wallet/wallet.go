@@ -80,6 +80,8 @@ type Service struct {
 	log    *slog.Logger
 	// clearing caches the issuer's clearing account id per currency.
 	clearing sync.Map
+	// transit caches the withdrawals' transit account id per currency.
+	transit sync.Map
 	// walletCards reads the wallet and card of concurrent debits in one
 	// query.
 	walletCards *postgres.Loader[walletCard, walletAndCardRow]
