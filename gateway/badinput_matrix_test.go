@@ -237,6 +237,8 @@ func badInputs(w *world, r route) ([]call, error) {
 			values = []string{"garbage", strings.Repeat("z", 1000)}
 		case p.Name == "order_id" || p.Name == "wallet_id":
 			values = []string{"garbage", strings.Repeat("z", 1000)}
+		case p.Name == "terminal_id":
+			values = []string{strings.Repeat("z", 33), "tab\there"}
 		case p.Name == "status" || p.Name == "type" || p.Name == "format" || p.Name == "rule":
 			values = []string{"garbage"}
 		default:

@@ -187,6 +187,7 @@ func (s *Server) routes() {
 	s.payRoutes()
 	s.billRoutes()
 	s.merchantRoutes()
+	s.posRoutes()
 	s.financeRoutes()
 	s.noticeRoutes()
 	s.riskRoutes()

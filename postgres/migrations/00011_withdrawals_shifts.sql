@@ -1,4 +1,6 @@
--- Withdrawals: a wallet's money on its way to a card is held in a transit
+-- Withdrawals, and what a POS reads at the end of a shift.
+--
+-- A wallet's money on its way to a card is held in a transit
 -- account (one per currency, never negative) from the moment it leaves the
 -- wallet until the issuer has credited the card (then it moves on to the
 -- issuer's clearing account) or refused (then it goes back to the wallet).
@@ -11,7 +13,14 @@ ALTER TABLE accounts ADD CONSTRAINT accounts_kind_check
 -- A wallet with a withdrawal still in transit cannot be closed.
 CREATE INDEX transfers_wallet_withdrawals ON transfers (wallet_id, created_at) WHERE kind LIKE 'withdrawal%';
 
+-- A terminal's orders by creation time (listing by terminal and period), and
+-- a merchant's payments and refunds by ledger time (a shift's summary).
+CREATE INDEX orders_merchant_terminal ON orders (merchant_id, terminal_id, created_at);
+CREATE INDEX transfers_merchant_time ON transfers (merchant_id, created_at) WHERE merchant_id IS NOT NULL;
+
 -- +goose Down
+DROP INDEX transfers_merchant_time;
+DROP INDEX orders_merchant_terminal;
 DROP INDEX transfers_wallet_withdrawals;
 ALTER TABLE accounts DROP CONSTRAINT accounts_kind_check;
 ALTER TABLE accounts ADD CONSTRAINT accounts_kind_check
