@@ -13,7 +13,7 @@ import (
 // of a payment on both sides of it.
 func (s *Server) posRoutes() {
 	s.handle(Op{Method: "GET", Path: "/v1/terminals/:terminal_id/summary", Tag: "merchant", Auth: Merchant, Scope: merchant.ScopePOS,
-		Summary: "A terminal's shift: payments, refunds, fees and net in a period, by way of paying (from the ledger)",
+		Summary:  "A terminal's shift: payments, refunds, fees and net in a period, by way of paying (from the ledger)",
 		Response: merchant.ShiftSummary{}, Params: []Param{
 			{Name: "terminal_id", Doc: "The terminal_id its orders were created with."},
 			{Name: "from", In: "query", Doc: "RFC 3339 time, inclusive; default a day before to."},

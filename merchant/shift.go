@@ -89,14 +89,14 @@ type WaySummary struct {
 
 // WayTotals are a shift's counts and sums, minor units.
 type WayTotals struct {
-	Payments    int64 `json:"payments" example:"40" doc:"Payments received in the period."`
-	Gross       int64 `json:"gross" example:"48000" doc:"What those payments paid."`
-	Refunds     int64 `json:"refunds" example:"2" doc:"Refunds made in the period, of orders paid at any time."`
-	Refunded    int64 `json:"refunded" example:"700" doc:"What those refunds returned to customers."`
-	Fees        int64 `json:"fees" example:"284" doc:"The gateway's fees on the payments, less the fees given back with the refunds."`
-	FeesCharged int64 `json:"fees_charged" example:"288"`
-	FeesRefunded  int64 `json:"fees_refunded" example:"4"`
-	Net         int64 `json:"net" example:"47016" doc:"gross − refunded − fees: what the merchant is owed for the period."`
+	Payments     int64 `json:"payments" example:"40" doc:"Payments received in the period."`
+	Gross        int64 `json:"gross" example:"48000" doc:"What those payments paid."`
+	Refunds      int64 `json:"refunds" example:"2" doc:"Refunds made in the period, of orders paid at any time."`
+	Refunded     int64 `json:"refunded" example:"700" doc:"What those refunds returned to customers."`
+	Fees         int64 `json:"fees" example:"284" doc:"The gateway's fees on the payments, less the fees given back with the refunds."`
+	FeesCharged  int64 `json:"fees_charged" example:"288"`
+	FeesRefunded int64 `json:"fees_refunded" example:"4"`
+	Net          int64 `json:"net" example:"47016" doc:"gross − refunded − fees: what the merchant is owed for the period."`
 }
 
 func (t *WayTotals) add(o WayTotals) {
