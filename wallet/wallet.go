@@ -59,7 +59,7 @@ type Config struct {
 	PINThreshold  int64  // payments above this need the PIN
 	DefaultLimits Limits // a new card's limits
 	MaxLimits     Limits // the most a customer may set
-	// OTPTransferThreshold: transfers above it need a one-time code.
+	// OTPTransferThreshold: transfers and withdrawals above it need a one-time code.
 	OTPTransferThreshold int64
 	// OTPPerPhone bounds the one-time codes sent to one phone number.
 	OTPPerPhone ratelimit.Limit
