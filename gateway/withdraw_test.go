@@ -292,3 +292,83 @@ func TestWithdrawAllThenClose(t *testing.T) {
 	}
 	checkLedger(t, env)
 }
+
+// heldIssuer is the simulated issuer whose credits wait for the test: each
+// Credit reports itself on called and answers what the test sends on answer.
+type heldIssuer struct {
+	wallet.SimulatedIssuer
+	called chan struct{}
+	answer chan error
+}
+
+func (h heldIssuer) Credit(ctx context.Context, ref string, amount int64, currency string) error {
+	h.called <- struct{}{}
+	select {
+	case err := <-h.answer:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestWithdrawalInTransit: while the issuer has not answered, the money is
+// out of the wallet and in transit, and the wallet cannot be closed; an
+// answer that settles nothing (the issuer's outcome unknown) leaves it
+// there, the ledger still consistent; an acceptance lets the wallet close.
+func TestWithdrawalInTransit(t *testing.T) {
+	t.Parallel()
+	issuer := heldIssuer{called: make(chan struct{}), answer: make(chan error)}
+	env := gatewaytest.Start(t, func(o *gatewaytest.Options) { o.Issuer = issuer })
+	p := newPayer(t, env, 5000)
+	body := map[string]any{"card_id": p.card.ID, "amount": 5000, "pin": gatewaytest.PIN}
+
+	done := make(chan gatewaytest.Response, 1)
+	go func() { done <- env.Do(t, "POST", "/v1/wallet/withdrawals", body, p.Idem("held")...) }()
+	<-issuer.called
+	if got := balance(t, env, p.customer); got != 0 {
+		t.Errorf("balance while the issuer is asked = %d; want 0", got)
+	}
+	if got := accountBalance(t, env, "withdrawals", "transit"); got != 5000 {
+		t.Errorf("in transit = %d; want 5000", got)
+	}
+	closing := env.Do(t, "POST", "/v1/wallet/close", map[string]any{"password": gatewaytest.Password}, p.Auth()...)
+	if closing.Status != http.StatusConflict || closing.Code() != "conflict" {
+		t.Errorf("close with a withdrawal in transit = %d %s; want 409 conflict", closing.Status, closing.Body)
+	}
+	// The issuer's answer is lost: the outcome is unknown.
+	issuer.answer <- context.DeadlineExceeded
+	r := <-done
+	var mv wallet.Movement
+	if r.Status != http.StatusCreated {
+		t.Fatalf("withdrawal with an unknown outcome = %d %s; want 201: the money has left the wallet", r.Status, r.Body)
+	}
+	r.JSON(t, &mv)
+	if got := accountBalance(t, env, "withdrawals", "transit"); got != 5000 || countTransfers(t, env, "withdrawal_settle") != 0 || countTransfers(t, env, "withdrawal_reversal") != 0 {
+		t.Errorf("in transit = %d; want the 5000 held, neither settled nor reversed", got)
+	}
+	if again := withdraw(env, t, p.customer, "held", body); again.Status != http.StatusCreated {
+		t.Errorf("retry = %d %s; want the movement again", again.Status, again.Body)
+	}
+	if r := env.Do(t, "POST", "/v1/wallet/close", map[string]any{"password": gatewaytest.Password}, p.Auth()...); r.Code() != "conflict" {
+		t.Errorf("close = %d %s; want conflict while the withdrawal is in transit", r.Status, r.Body)
+	}
+	checkLedger(t, env)
+
+	// Another wallet's withdrawal that the issuer accepts: it can close.
+	q := newPayer(t, env, 3000)
+	go func() {
+		done <- env.Do(t, "POST", "/v1/wallet/withdrawals", map[string]any{"card_id": q.card.ID, "amount": 3000, "pin": gatewaytest.PIN}, q.Idem("ok")...)
+	}()
+	<-issuer.called
+	issuer.answer <- nil
+	if r := <-done; r.Status != http.StatusCreated {
+		t.Fatalf("withdrawal = %d %s", r.Status, r.Body)
+	}
+	if r := env.DoOTP(t, "POST", "/v1/wallet/close", map[string]any{"password": gatewaytest.Password}, q.Auth()...); r.Status != http.StatusOK {
+		t.Errorf("close after the withdrawal settled = %d %s", r.Status, r.Body)
+	}
+	if got := accountBalance(t, env, "withdrawals", "transit"); got != 5000 {
+		t.Errorf("in transit = %d; want only the first wallet's 5000", got)
+	}
+	checkLedger(t, env)
+}
