@@ -266,6 +266,21 @@ func TestReceipts(t *testing.T) {
 	if r := env.Do(t, "GET", "/v1/wallet/payments/"+top.ID+"/receipt", nil, p.Auth()...); r.Status != http.StatusNotFound {
 		t.Errorf("a top-up's receipt = %d %s; want 404", r.Status, r.Body)
 	}
+	// A static QR's payment has a receipt too, on both sides.
+	var m merchant.Merchant
+	env.Signed(t, k, "GET", "/v1/merchant", nil).JSON(t, &m)
+	r = env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": m.StaticQRPayload, "card_id": p.card.ID, "amount": 800}, p.Idem("static")...)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("static pay = %d %s", r.Status, r.Body)
+	}
+	var smv wallet.Movement
+	r.JSON(t, &smv)
+	var src, swr merchant.Receipt
+	env.Signed(t, k, "GET", "/v1/orders/"+smv.OrderID+"/receipt", nil).JSON(t, &src)
+	env.Do(t, "GET", "/v1/wallet/payments/"+smv.ID+"/receipt", nil, p.Auth()...).JSON(t, &swr)
+	if src.Way != "static_qr" || src.Amount != 800 || src.PaymentID != smv.ID || swr.Way != "static_qr" || swr.Amount != 800 || swr.Fee != nil {
+		t.Errorf("static receipts: merchant %+v, wallet %+v", src, swr)
+	}
 	open := createOrder(t, env, k, "RC-2", 100)
 	if r := env.Signed(t, k, "GET", "/v1/orders/"+open.ID+"/receipt", nil); r.Status != http.StatusConflict {
 		t.Errorf("an unpaid order's receipt = %d %s; want 409", r.Status, r.Body)
