@@ -141,18 +141,20 @@ func (s *Service) ShiftSummary(ctx context.Context, c Caller, terminal string, f
 	if !known {
 		return ShiftSummary{}, errs.E(errs.NotFound, "terminal %q has no orders", terminal)
 	}
-	// Each transfer's amount is what it moved (a payment's gross, a
-	// refund's amount); its posting on the merchant's account is what the
-	// merchant got or gave back, and the difference the fee. A payment
-	// whose fee is all of it has no merchant posting.
+	// The period's postings on the merchant's account, as settlement reads
+	// them (postings_account_time): each is what the merchant got or gave
+	// back; its transfer's amount is what the transfer moved (a payment's
+	// gross, a refund's amount), and the difference the fee. A payment
+	// whose fee is all of it (fee_bps 10000) posts nothing to the merchant
+	// and is in no summary, as in no settlement file.
 	rows, err := s.pool.Query(ctx, `SELECT t.kind, o.static, count(*), coalesce(sum(t.amount), 0)::bigint,
-			coalesce(sum(mp.amount), 0)::bigint
-		FROM transfers t
+			coalesce(sum(p.amount), 0)::bigint
+		FROM postings p
+		JOIN transfers t ON t.id = p.transfer_id
 		JOIN orders o ON o.id = t.order_id
-		LEFT JOIN postings mp ON mp.transfer_id = t.id AND mp.account_id = $5
-		WHERE t.merchant_id = $1 AND t.kind IN ('payment', 'refund') AND t.created_at >= $3 AND t.created_at < $4
-			AND o.merchant_id = $1 AND o.terminal_id = $2
-		GROUP BY 1, 2`, m.ID, terminal, from, to, m.AccountID)
+		WHERE p.account_id = $1 AND p.created_at >= $3 AND p.created_at < $4
+			AND t.kind IN ('payment', 'refund') AND o.terminal_id = $2
+		GROUP BY 1, 2`, m.AccountID, terminal, from, to)
 	if err != nil {
 		return ShiftSummary{}, fmt.Errorf("shift summary: %w", err)
 	}

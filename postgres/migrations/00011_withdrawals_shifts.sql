@@ -13,13 +13,12 @@ ALTER TABLE accounts ADD CONSTRAINT accounts_kind_check
 -- A wallet with a withdrawal still in transit cannot be closed.
 CREATE INDEX transfers_wallet_withdrawals ON transfers (wallet_id, created_at) WHERE kind LIKE 'withdrawal%';
 
--- A terminal's orders by creation time (listing by terminal and period), and
--- a merchant's payments and refunds by ledger time (a shift's summary).
+-- A terminal's orders by creation time: listing by terminal and period, and
+-- whether a terminal has any. (A shift's summary reads the merchant's
+-- postings by time, through postings_account_time, as settlement does.)
 CREATE INDEX orders_merchant_terminal ON orders (merchant_id, terminal_id, created_at);
-CREATE INDEX transfers_merchant_time ON transfers (merchant_id, created_at) WHERE merchant_id IS NOT NULL;
 
 -- +goose Down
-DROP INDEX transfers_merchant_time;
 DROP INDEX orders_merchant_terminal;
 DROP INDEX transfers_wallet_withdrawals;
 ALTER TABLE accounts DROP CONSTRAINT accounts_kind_check;
