@@ -192,6 +192,28 @@ func TestShiftSummaryEqualsLedger(t *testing.T) {
 	if sum != whole.WayTotals {
 		t.Errorf("two shifts add up to %+v; want %+v", sum, whole.WayTotals)
 	}
+	// Over a settled business day, the terminals' summaries add up to the
+	// settlement.
+	day := time.Now().In(shanghai).Format(time.DateOnly)
+	if r := env.Do(t, "POST", "/v1/admin/settlements/run", map[string]any{"date": day, "merchant_id": k.MerchantID, "close_early": true},
+		"Authorization", "Bearer "+gatewaytest.OperatorToken); r.Status != http.StatusOK {
+		t.Fatalf("settle = %d %s", r.Status, r.Body)
+	}
+	var st struct {
+		PeriodStart    time.Time `json:"period_start"`
+		PeriodEnd      time.Time `json:"period_end"`
+		PaymentsCount  int64     `json:"payments_count"`
+		PaymentsAmount int64     `json:"payments_amount"`
+		RefundsCount   int64     `json:"refunds_count"`
+		RefundsAmount  int64     `json:"refunds_amount"`
+		Fees           int64     `json:"fees"`
+		Net            int64     `json:"net"`
+	}
+	env.Signed(t, k, "GET", "/v1/settlements/"+day, nil).JSON(t, &st)
+	a, b := shiftSummary(t, env, k, "POS1", st.PeriodStart, st.PeriodEnd), shiftSummary(t, env, k, "POS2", st.PeriodStart, st.PeriodEnd)
+	if got := [6]int64{a.Payments + b.Payments, a.Gross + b.Gross, a.Refunds + b.Refunds, a.Refunded + b.Refunded, a.Fees + b.Fees, a.Net + b.Net}; got != [6]int64{st.PaymentsCount, st.PaymentsAmount, st.RefundsCount, st.RefundsAmount, st.Fees, st.Net} {
+		t.Errorf("the terminals' day = %v; the settlement says %+v", got, st)
+	}
 	// Another merchant's terminal of the same name is its own: unknown here.
 	if r := env.Signed(t, env.NewMerchant(t, nil), "GET", "/v1/terminals/POS1/summary", nil); r.Status != http.StatusNotFound {
 		t.Errorf("another merchant's summary of POS1 = %d %s; want 404", r.Status, r.Body)
