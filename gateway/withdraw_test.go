@@ -286,6 +286,11 @@ func TestWithdrawAllThenClose(t *testing.T) {
 	if a.Spending.Payments != 0 || a.Spending.Net != 0 || len(a.Categories) != 0 || a.Withdrawals != (wallet.Total{Count: 1, Amount: 6000}) {
 		t.Errorf("analysis spending %+v, withdrawals %+v; want no spending and one withdrawal of 6000", a.Spending, a.Withdrawals)
 	}
+	var feed wallet.NotificationPage
+	env.Do(t, "GET", "/v1/wallet/notifications", nil, p.Auth()...).JSON(t, &feed)
+	if len(feed.Data) == 0 || feed.Data[0].Type != "withdrawal" || feed.Data[0].TransferID != mv.ID || feed.Data[0].Title != "Withdrawn to card "+p.card.Masked {
+		t.Errorf("notifications = %+v; want the withdrawal first", feed.Data)
+	}
 	closed := env.DoOTP(t, "POST", "/v1/wallet/close", map[string]any{"password": gatewaytest.Password}, p.Auth()...)
 	if closed.Status != http.StatusOK {
 		t.Fatalf("close = %d %s", closed.Status, closed.Body)
