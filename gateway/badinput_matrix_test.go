@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -46,6 +47,13 @@ func TestBadInputMatrix(t *testing.T) {
 		calls = append(calls, cs...)
 	}
 
+	// The world's webhooks go to an address that refuses them, and their
+	// retries (the first after 10 s) are no bad input's doing: they wait
+	// until the matrix has run.
+	if _, err := env.Pool.Exec(context.Background(), `UPDATE webhook_events SET next_attempt_at = now() + interval '1 hour'
+		WHERE delivered_at IS NULL AND failed_at IS NULL`); err != nil {
+		t.Fatal(err)
+	}
 	before := env.Snapshot(t)
 	start := time.Now()
 	resps, errs := w.sendAll(calls, 6)
