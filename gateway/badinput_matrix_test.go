@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -46,6 +47,13 @@ func TestBadInputMatrix(t *testing.T) {
 		calls = append(calls, cs...)
 	}
 
+	// The world's webhooks go to an address that refuses them, and their
+	// retries (the first after 10 s) are no bad input's doing: they wait
+	// until the matrix has run.
+	if _, err := env.Pool.Exec(context.Background(), `UPDATE webhook_events SET next_attempt_at = now() + interval '1 hour'
+		WHERE delivered_at IS NULL AND failed_at IS NULL`); err != nil {
+		t.Fatal(err)
+	}
 	before := env.Snapshot(t)
 	start := time.Now()
 	resps, errs := w.sendAll(calls, 6)
@@ -237,6 +245,8 @@ func badInputs(w *world, r route) ([]call, error) {
 			values = []string{"garbage", strings.Repeat("z", 1000)}
 		case p.Name == "order_id" || p.Name == "wallet_id":
 			values = []string{"garbage", strings.Repeat("z", 1000)}
+		case p.Name == "terminal_id":
+			values = []string{strings.Repeat("z", 33), "tab\there"}
 		case p.Name == "status" || p.Name == "type" || p.Name == "format" || p.Name == "rule":
 			values = []string{"garbage"}
 		default:

@@ -168,6 +168,7 @@ type world struct {
 	// aSessionToken is that second session's token.
 	aSessionToken string
 	movement      string // a's top-up
+	payment       string // a's payment of the paid order, as a's history shows it
 	ma, mb        gatewaytest.MerchantKey
 	maPOS, maFin  gatewaytest.MerchantKey // keys of ma with one scope each
 	maSpare       gatewaytest.MerchantKey // a key of ma that requests may name
@@ -242,12 +243,13 @@ func newWorld(t *testing.T, env *gatewaytest.Env) *world {
 
 	w.paidNo = fresh("A-PAID")
 	r = env.Signed(t, w.ma, "POST", "/v1/orders", map[string]any{"merchant_order_no": w.paidNo, "amount": 1200,
-		"description": "matrix order"}, "Idempotency-Key", w.paidNo)
+		"description": "matrix order", "terminal_id": "POS9"}, "Idempotency-Key", w.paidNo)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("create order = %d %s", r.Status, r.Body)
 	}
 	r.JSON(t, &w.paid)
-	env.Pay(t, w.a, w.paid.QRPayload)
+	env.Pay(t, w.a, w.paid.QRPayload).JSON(t, &mv)
+	w.payment = mv.ID
 	w.open = env.CreateOrder(t, w.ma, 900)
 	no := fresh("A-REFUND")
 	r = env.Signed(t, w.ma, "POST", "/v1/orders/"+w.paid.ID+"/refunds", map[string]any{"refund_no": no, "amount": 200},
@@ -346,6 +348,8 @@ func (w *world) pathValue(r route, name string) string {
 		{"/v1/refunds/{id}", "id", w.refund},
 		{"/v1/webhooks/events/{id}", "id", w.event},
 		{"/v1/settlements/{date}", "date", w.date},
+		{"/v1/terminals/{terminal_id}", "terminal_id", "POS9"},
+		{"/v1/wallet/payments/{id}", "id", w.payment},
 		{"/v1/wallet/cards/{id}", "id", w.a.CardID},
 		{"/v1/wallet/devices/{device_id}", "device_id", w.device.id},
 		{"/v1/wallet/movements/{id}", "id", w.movement},
@@ -421,6 +425,8 @@ func (w *world) validBody(r route) map[string]any {
 		return map[string]any{"card_id": w.a.CardID, "amount": 100, "currency": "CNY", "pin": w.a.PIN}
 	case "POST /v1/wallet/transfers":
 		return map[string]any{"to_phone": w.b.Phone, "amount": 100, "pin": w.a.PIN, "note": "lunch", "currency": "CNY"}
+	case "POST /v1/wallet/withdrawals":
+		return map[string]any{"card_id": w.a.CardID, "amount": 100, "currency": "CNY", "pin": w.a.PIN}
 	case "POST /v1/wallet/devices":
 		return w.newDevice
 	case "PUT /v1/wallet/password":

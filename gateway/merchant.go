@@ -52,11 +52,14 @@ func (s *Server) merchantRoutes() {
 	s.handle(Op{Method: "POST", Path: "/v1/orders", Tag: tag, Auth: Merchant, Scope: pos, Idempotent: true,
 		Summary: "Create an order and its dynamic QR payload", Request: createOrderRequest{}, Response: createdOrder{},
 		Status: http.StatusCreated, Errors: []errs.Code{errs.Conflict, errs.MerchantSuspended, errs.Forbidden}}, s.createOrder)
-	s.handle(Op{Method: "GET", Path: "/v1/orders", Tag: tag, Auth: Merchant, Scope: pos, Summary: "List orders, newest first",
+	s.handle(Op{Method: "GET", Path: "/v1/orders", Tag: tag, Auth: Merchant, Scope: pos, Summary: "List orders, newest first, with the totals of the filter",
 		Response: merchant.OrderPage{}, Params: []Param{
 			{Name: "limit", In: "query", Type: "integer", Doc: "1 to 100, default 20."},
 			{Name: "starting_after", In: "query", Doc: "The next_cursor of the previous page."},
-			{Name: "status", In: "query", Doc: "Only orders in this status."}}}, s.listOrders)
+			{Name: "status", In: "query", Doc: "Only orders in this status."},
+			{Name: "terminal_id", In: "query", Doc: "Only orders created for this terminal."},
+			{Name: "from", In: "query", Doc: "RFC 3339 time: only orders created at or after it."},
+			{Name: "to", In: "query", Doc: "RFC 3339 time: only orders created before it."}}}, s.listOrders)
 	s.handle(Op{Method: "GET", Path: "/v1/orders/by-number/:merchant_order_no", Tag: tag, Auth: Merchant, Scope: pos,
 		Summary: "Read an order by your order number", Response: merchant.Order{},
 		Params: []Param{{Name: "merchant_order_no", Doc: "Your order number."}}, Errors: []errs.Code{errs.NotFound}}, s.getOrderByNumber)
@@ -152,7 +155,14 @@ func (s *Server) listOrders(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.deps.Merchant.ListOrders(c.UserContext(), callerOf(c), c.Query("starting_after"), c.Query("status"), limit)
+	q := merchant.OrderQuery{Status: c.Query("status"), TerminalID: c.Query("terminal_id"), StartingAfter: c.Query("starting_after"), Limit: limit}
+	if q.From, err = queryTime(c, "from"); err != nil {
+		return err
+	}
+	if q.To, err = queryTime(c, "to"); err != nil {
+		return err
+	}
+	page, err := s.deps.Merchant.ListOrders(c.UserContext(), callerOf(c), q)
 	if err != nil {
 		return err
 	}
@@ -288,4 +298,17 @@ func queryInt(c *fiber.Ctx, name string) (int, error) {
 		return 0, errs.E(errs.Invalid, "%s must be an integer", name)
 	}
 	return n, nil
+}
+
+// queryTime reads an optional RFC 3339 time query parameter.
+func queryTime(c *fiber.Ctx, name string) (time.Time, error) {
+	v := c.Query(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, errs.E(errs.Invalid, "%s must be an RFC 3339 time, like 2026-03-01T08:00:00+08:00", name)
+	}
+	return t, nil
 }

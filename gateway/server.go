@@ -194,6 +194,7 @@ func (s *Server) routes() {
 	s.payRoutes()
 	s.billRoutes()
 	s.merchantRoutes()
+	s.posRoutes()
 	s.financeRoutes()
 	s.noticeRoutes()
 	s.riskRoutes()

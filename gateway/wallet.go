@@ -104,6 +104,14 @@ type transferRequest struct {
 	OTP        *wallet.OTP      `json:"otp,omitempty" doc:"Above OTP_TRANSFER_THRESHOLD a one-time code bound to the amount and recipient is needed: without it the answer is otp_required."`
 }
 
+type withdrawRequest struct {
+	CardID   string      `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"A bound card that is not frozen: the money goes to it."`
+	Amount   int64       `json:"amount" example:"5000" doc:"Minor units."`
+	Currency string      `json:"currency,omitempty" example:"CNY" doc:"Must be the wallet's currency when given."`
+	PIN      string      `json:"pin,omitempty" example:"135790" doc:"Always required (pin_required without it): money leaves the wallet."`
+	OTP      *wallet.OTP `json:"otp,omitempty" doc:"Above OTP_TRANSFER_THRESHOLD a one-time code bound to the card and amount is needed: without it the answer is otp_required."`
+}
+
 type closeRequest struct {
 	Password string      `json:"password" example:"correct horse battery"`
 	OTP      *wallet.OTP `json:"otp,omitempty" doc:"Closing needs a one-time code: without it the answer is otp_required."`
@@ -153,6 +161,10 @@ func (s *Server) walletRoutes() {
 		Request: transferRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
 		Errors: []errs.Code{errs.NotFound, errs.InsufficientFunds, errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed,
 			errs.WalletFrozen, errs.LimitExceeded, errs.ApprovalInvalid, errs.OTPRequired, errs.OTPInvalid, errs.OTPExpired, errs.RiskDeclined}}, s.transfer)
+	s.handle(Op{Method: "POST", Path: "/v1/wallet/withdrawals", Tag: tag, Auth: Session, Idempotent: true, Summary: "Withdraw to a bound card (PIN required; a one-time code above OTP_TRANSFER_THRESHOLD)",
+		Request: withdrawRequest{}, Response: wallet.Movement{}, Status: http.StatusCreated,
+		Errors: []errs.Code{errs.NotFound, errs.InsufficientFunds, errs.CardFrozen, errs.CardDeclined, errs.LimitExceeded, errs.WalletClosed, errs.WalletFrozen,
+			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.OTPRequired, errs.OTPInvalid, errs.OTPExpired, errs.Conflict}}, s.withdraw)
 	s.handle(Op{Method: "GET", Path: "/v1/wallet/movements/:id", Tag: tag, Auth: Session, Summary: "Read one money movement (top-up, transfer, payment, refund)",
 		Response: wallet.Movement{}, Params: []Param{{Name: "id", Doc: "The ledger transfer id."}}, Errors: []errs.Code{errs.NotFound}}, s.getMovement)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/close", Tag: tag, Auth: Session, Summary: "Close the wallet (zero balance, nothing in flight; password and a one-time code)",
@@ -330,6 +342,23 @@ func (s *Server) transfer(c *fiber.Ctx) error {
 	mv, err := s.deps.Wallet.Transfer(c.UserContext(), principal(c), wallet.TransferInput{
 		ToPhone: req.ToPhone, ToWalletID: req.ToWalletID, Amount: req.Amount, Currency: req.Currency,
 		Note: req.Note, PIN: req.PIN, Approval: req.Approval, OTP: req.OTP}, s.walletRequest(c))
+	if err != nil {
+		return err
+	}
+	s.feed.poke(principal(c).AccountID)
+	if mv.Replayed {
+		c.Set(headerReplayed, "true") // answered from the ledger: its Redis record was gone
+	}
+	return c.Status(http.StatusCreated).JSON(mv)
+}
+
+func (s *Server) withdraw(c *fiber.Ctx) error {
+	var req withdrawRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	mv, err := s.deps.Wallet.Withdraw(c.UserContext(), principal(c), wallet.WithdrawInput{
+		CardID: req.CardID, Amount: req.Amount, Currency: req.Currency, PIN: req.PIN, OTP: req.OTP}, s.walletRequest(c))
 	if err != nil {
 		return err
 	}

@@ -24,9 +24,17 @@ func TestWalletAuthorization(t *testing.T) {
 	mv := topUp(t, env, a, card.ID, 4200)
 	var sessions struct{ Data []struct{ ID string } }
 	env.Do(t, "GET", "/v1/wallet/sessions", nil, a.Auth()...).JSON(t, &sessions)
+	order := env.CreateOrder(t, env.NewMerchant(t, nil), 1000)
+	r := env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": order.QRPayload, "card_id": card.ID}, a.Idem("authz-pay")...)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("pay = %d %s", r.Status, r.Body)
+	}
+	var pay struct{ ID string }
+	r.JSON(t, &pay)
 	ids := map[string]string{ // route prefix -> A's object
 		"/v1/wallet/cards/":     card.ID,
 		"/v1/wallet/movements/": mv.ID,
+		"/v1/wallet/payments/":  pay.ID,
 		"/v1/wallet/sessions/":  sessions.Data[0].ID,
 	}
 	bodies := map[string]any{
@@ -61,7 +69,7 @@ func TestWalletAuthorization(t *testing.T) {
 		t.Errorf("tried %d id-taking routes; expected the card, movement and session routes", tried)
 	}
 	// A's objects are untouched.
-	r := env.Do(t, "GET", "/v1/wallet/cards/"+card.ID, nil, a.Auth()...)
+	r = env.Do(t, "GET", "/v1/wallet/cards/"+card.ID, nil, a.Auth()...)
 	if r.Status != 200 || !strings.Contains(string(r.Body), `"status":"active"`) {
 		t.Errorf("A's card after B's attempts = %d %s; want it active and bound", r.Status, r.Body)
 	}

@@ -40,6 +40,7 @@ const (
 	Fee      Kind = "fee"      // the gateway's fee income
 	Payout   Kind = "payout"   // a merchant's bank: settlement moves money here
 	Clearing Kind = "clearing" // a card issuer: top-ups come from here
+	Transit  Kind = "transit"  // money between a wallet and an issuer: a withdrawal awaiting the issuer's answer; never negative
 )
 
 // MaxAmount bounds any single posting (10^15 minor units) so that sums of a

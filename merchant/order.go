@@ -269,33 +269,76 @@ func (s *Service) GetOrderByNumber(ctx context.Context, c Caller, no string) (Or
 	return s.order(ctx, c, "o.merchant_order_no = $2", no)
 }
 
-// OrderPage is one page of orders, newest first.
+// OrderPage is one page of orders, newest first, with the totals of every
+// order the filter selects (not only this page's).
 type OrderPage struct {
-	Data       []Order `json:"data"`
-	HasMore    bool    `json:"has_more" example:"true"`
-	NextCursor string  `json:"next_cursor,omitempty" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"Pass as starting_after for the next page."`
+	Data       []Order     `json:"data"`
+	HasMore    bool        `json:"has_more" example:"true"`
+	NextCursor string      `json:"next_cursor,omitempty" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"Pass as starting_after for the next page."`
+	Totals     OrderTotals `json:"totals" doc:"Every order the filter selects, on all pages."`
+}
+
+// OrderQuery selects orders: by status, terminal and creation time
+// ([From, To); a zero bound is open), a page at a time.
+type OrderQuery struct {
+	Status        string
+	TerminalID    string
+	From, To      time.Time
+	StartingAfter string
+	Limit         int
+}
+
+// orderFilter is the SQL condition of a query's filter (not its page) on
+// orders o, with its arguments from $2 on ($1 is the merchant). An order
+// past its expiry that the sweeper has not reached yet counts as expired,
+// as reading it shows it.
+func (q OrderQuery) orderFilter(now time.Time) (string, []any, error) {
+	switch q.Status {
+	case "", StatusCreated, StatusPaid, StatusPartiallyRefunded, StatusRefunded, StatusClosed, StatusExpired:
+	default:
+		return "", nil, errs.E(errs.Invalid, "unknown status %q", q.Status)
+	}
+	if q.TerminalID != "" && !Printable(q.TerminalID, 32) {
+		return "", nil, errs.E(errs.Invalid, "terminal_id must be at most 32 printable characters")
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return "", nil, errs.E(errs.Invalid, "from must be before to")
+	}
+	where := `($2 = '' OR ` + effectiveStatus + ` = $2) AND ($3 = '' OR o.terminal_id = $3)
+		AND ($4::timestamptz IS NULL OR o.created_at >= $4) AND ($5::timestamptz IS NULL OR o.created_at < $5)`
+	return where, []any{q.Status, q.TerminalID, optionalTime(q.From), optionalTime(q.To), now}, nil
+}
+
+// effectiveStatus is an order's status as reading it shows it ($6 is now).
+const effectiveStatus = `(CASE WHEN o.status = 'created' AND o.expires_at <= $6 THEN 'expired' ELSE o.status END)`
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // ListOrders pages through the caller's orders, newest first. The cursor
 // is an order id (ids grow with time), so pages stay stable while new
-// orders arrive. status filters by the stored status.
-func (s *Service) ListOrders(ctx context.Context, c Caller, startingAfter, status string, limit int) (OrderPage, error) {
-	limit, after, err := pageParams(limit, startingAfter, "an order id")
+// orders arrive.
+func (s *Service) ListOrders(ctx context.Context, c Caller, q OrderQuery) (OrderPage, error) {
+	limit, after, err := pageParams(q.Limit, q.StartingAfter, "an order id")
 	if err != nil {
 		return OrderPage{}, err
 	}
-	switch status {
-	case "", StatusCreated, StatusPaid, StatusPartiallyRefunded, StatusRefunded, StatusClosed, StatusExpired:
-	default:
-		return OrderPage{}, errs.E(errs.Invalid, "unknown status %q", status)
+	where, args, err := q.orderFilter(s.now())
+	if err != nil {
+		return OrderPage{}, err
 	}
 	m, err := s.Get(ctx, c.MerchantID)
 	if err != nil {
 		return OrderPage{}, err
 	}
+	args = append([]any{c.MerchantID}, args...)
 	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+` FROM orders o
-		WHERE o.merchant_id = $1 AND o.id < $2 AND ($3 = '' OR o.status = $3)
-		ORDER BY o.id DESC LIMIT $4`, c.MerchantID, after, status, limit+1)
+		WHERE o.merchant_id = $1 AND `+where+` AND o.id < $7
+		ORDER BY o.id DESC LIMIT $8`, append(args, after, limit+1)...)
 	if err != nil {
 		return OrderPage{}, fmt.Errorf("list orders: %w", err)
 	}
@@ -314,6 +357,9 @@ func (s *Service) ListOrders(ctx context.Context, c Caller, startingAfter, statu
 	if len(page.Data) > limit {
 		page.Data, page.HasMore = page.Data[:limit], true
 		page.NextCursor = page.Data[limit-1].ID
+	}
+	if page.Totals, err = s.orderTotals(ctx, m, where, args); err != nil {
+		return OrderPage{}, err
 	}
 	return page, nil
 }

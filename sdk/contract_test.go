@@ -82,6 +82,16 @@ func TestSDKMatchesOpenAPI(t *testing.T) {
 			return err
 		}},
 		{"GetRefund", func() error { _, err := client.GetRefund(ctx, refund.ID); return err }},
+		{"ListOrdersPage", func() error {
+			_, err := client.ListOrdersPage(ctx, &sdk.ListOrdersParams{Status: sdk.OrderPartiallyRefunded, TerminalID: "POS1",
+				From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour), Limit: 5})
+			return err
+		}},
+		{"ShiftSummary", func() error {
+			_, err := client.ShiftSummary(ctx, "POS1", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+			return err
+		}},
+		{"Receipt", func() error { _, err := client.Receipt(ctx, order.ID); return err }},
 		{"ListRefunds", func() error { _, err := client.ListRefunds(ctx, order.ID); return err }},
 		{"ListEvents", func() error {
 			for e, err := range client.ListEvents(ctx, &sdk.ListEventsParams{OrderID: order.ID, Limit: 1}) {

@@ -124,6 +124,11 @@ func (c *Client) getOrder(ctx context.Context, what, prefix, key string) (*Order
 type ListOrdersParams struct {
 	// Status, if set, lists only orders with this status.
 	Status OrderStatus
+	// TerminalID, if set, lists only orders created for this terminal.
+	TerminalID string
+	// From and To, if set, list only orders created at or after From and
+	// before To.
+	From, To time.Time
 	// Limit is the page size, 1–100 (gateway default 20). It changes how many
 	// requests a full listing takes, not how many orders it yields.
 	Limit int
@@ -143,14 +148,28 @@ type ListOrdersParams struct {
 //
 // A failed page is yielded as (nil, err) and ends the listing.
 func (c *Client) ListOrders(ctx context.Context, params *ListOrdersParams) iter.Seq2[*Order, error] {
+	return paginate(ctx, c, "/v1/orders", params.query(), func(o *Order) string { return o.ID })
+}
+
+func (params *ListOrdersParams) query() url.Values {
 	q := url.Values{}
-	if params != nil {
-		if params.Status != "" {
-			q.Set("status", string(params.Status))
-		}
-		setPaging(q, params.Limit, params.StartingAfter)
+	if params == nil {
+		return q
 	}
-	return paginate(ctx, c, "/v1/orders", q, func(o *Order) string { return o.ID })
+	if params.Status != "" {
+		q.Set("status", string(params.Status))
+	}
+	if params.TerminalID != "" {
+		q.Set("terminal_id", params.TerminalID)
+	}
+	if !params.From.IsZero() {
+		q.Set("from", params.From.Format(time.RFC3339Nano))
+	}
+	if !params.To.IsZero() {
+		q.Set("to", params.To.Format(time.RFC3339Nano))
+	}
+	setPaging(q, params.Limit, params.StartingAfter)
+	return q
 }
 
 // CloseOrder closes an unpaid order so that it can no longer be paid, for a

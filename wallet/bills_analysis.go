@@ -27,6 +27,7 @@ type Analysis struct {
 	TopUps       Total           `json:"top_ups"`
 	TransfersIn  Total           `json:"transfers_in"`
 	TransfersOut Total           `json:"transfers_out"`
+	Withdrawals  Total           `json:"withdrawals" doc:"Money sent to the wallet's cards, less withdrawals the issuer refused: not spending."`
 }
 
 // Spend is spending over a period. A refund counts against the payment it
@@ -225,6 +226,11 @@ func analyse(a *Analysis, groups []spendGroup, top int) {
 			other = &a.TransfersIn
 		case TypeTransferOut:
 			other = &a.TransfersOut
+		case TypeWithdrawal:
+			other = &a.Withdrawals
+		case TypeWithdrawalReversal:
+			a.Withdrawals.Count, a.Withdrawals.Amount = a.Withdrawals.Count-g.count, a.Withdrawals.Amount-abs(g.sum)
+			continue
 		default:
 			continue
 		}

@@ -46,22 +46,24 @@ const (
 // typeFilters are the SQL conditions selecting each type; a transfer is in
 // or out by the sign of the wallet's posting.
 var typeFilters = map[string]string{
-	TypeTopUp:       `t.kind = 'topup'`,
-	TypeTransferIn:  `(t.kind = 'transfer' AND p.amount > 0)`,
-	TypeTransferOut: `(t.kind = 'transfer' AND p.amount < 0)`,
-	TypePayment:     `t.kind = 'payment'`,
-	TypeRefund:      `t.kind = 'refund'`,
+	TypeTopUp:              `t.kind = 'topup'`,
+	TypeTransferIn:         `(t.kind = 'transfer' AND p.amount > 0)`,
+	TypeTransferOut:        `(t.kind = 'transfer' AND p.amount < 0)`,
+	TypePayment:            `t.kind = 'payment'`,
+	TypeRefund:             `t.kind = 'refund'`,
+	TypeWithdrawal:         `t.kind = 'withdrawal'`,
+	TypeWithdrawalReversal: `t.kind = 'withdrawal_reversal'`,
 }
 
 // HistoryItem is one movement in the wallet's history.
 type HistoryItem struct {
 	ID           string    `json:"id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"The ledger transfer id: the reference of a top-up or transfer, and the id for GET /v1/wallet/movements/{id}."`
-	Type         string    `json:"type" example:"payment" enum:"topup,transfer_in,transfer_out,payment,refund"`
+	Type         string    `json:"type" example:"payment" enum:"topup,transfer_in,transfer_out,payment,refund,withdrawal,withdrawal_reversal"`
 	Amount       int64     `json:"amount" example:"-1200" doc:"Minor units, signed: negative when money left the wallet."`
 	Currency     string    `json:"currency" example:"CNY"`
 	BalanceAfter int64     `json:"balance_after" example:"8800" doc:"The wallet's balance right after this movement."`
 	Counterparty string    `json:"counterparty,omitempty" example:"Blue Bottle Coffee" doc:"The merchant's name, or the other wallet's phone number masked."`
-	Card         string    `json:"card,omitempty" example:"**** 1111" doc:"The card of a top-up or payment, masked."`
+	Card         string    `json:"card,omitempty" example:"**** 1111" doc:"The card of a top-up, payment or withdrawal, masked."`
 	Category     string    `json:"category,omitempty" example:"dining" doc:"Spending category of a payment or refund, from the merchant's MCC."`
 	OrderID      string    `json:"order_id,omitempty" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5c" doc:"The merchant order of a payment or refund."`
 	RefundID     string    `json:"refund_id,omitempty" example:"" doc:"The merchant's refund, for a refund."`
@@ -128,7 +130,7 @@ func (s *Service) History(ctx context.Context, p Principal, q HistoryQuery) (His
 		for _, t := range q.Types {
 			c, ok := typeFilters[t]
 			if !ok {
-				return HistoryPage{}, errs.E(errs.Invalid, "type must be one of topup, transfer_in, transfer_out, payment, refund")
+				return HistoryPage{}, errs.E(errs.Invalid, "type must be one of topup, transfer_in, transfer_out, payment, refund, withdrawal, withdrawal_reversal")
 			}
 			conds = append(conds, c)
 		}

@@ -42,7 +42,7 @@ type Flow struct {
 
 // TypeTotal is the count and sum of one type of movement.
 type TypeTotal struct {
-	Type   string `json:"type" example:"topup" enum:"topup,transfer_in,refund,payment,transfer_out"`
+	Type   string `json:"type" example:"topup" enum:"topup,transfer_in,refund,withdrawal_reversal,payment,transfer_out,withdrawal"`
 	Count  int64  `json:"count" example:"2"`
 	Amount int64  `json:"amount" example:"10000" doc:"Minor units, positive."`
 }

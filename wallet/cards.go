@@ -286,14 +286,16 @@ func limitsOf(c Card) limits.Limits {
 }
 
 // CardUsageFromLedger rebuilds a card's usage for a day from the ledger —
-// the truth that Redis's counters are a fast copy of. Top-ups and payments
-// made with the card count; refunds do not give usage back.
+// the truth that Redis's counters are a fast copy of. Top-ups, payments
+// and withdrawals made with the card count; refunds do not give usage back.
 func CardUsageFromLedger(q ledger.Querier) limits.SeedFunc {
 	return func(ctx context.Context, cardID string, start, end time.Time) (limits.Usage, error) {
 		var u limits.Usage
-		err := q.QueryRow(ctx, `SELECT coalesce(sum(amount), 0)::bigint, count(*) FROM transfers
+		// A withdrawal the issuer refused gives its usage back.
+		err := q.QueryRow(ctx, `SELECT coalesce(sum(CASE WHEN kind = 'withdrawal_reversal' THEN -amount ELSE amount END), 0)::bigint,
+			coalesce(sum(CASE WHEN kind = 'withdrawal_reversal' THEN -1 ELSE 1 END), 0)::bigint FROM transfers
 			WHERE card_id = $1::uuid AND created_at >= $2 AND created_at < $3
-			AND kind IN ('topup', 'payment')`, cardID, start, end).Scan(&u.Amount, &u.Count)
+			AND kind IN ('topup', 'payment', 'withdrawal', 'withdrawal_reversal')`, cardID, start, end).Scan(&u.Amount, &u.Count)
 		if err != nil {
 			return u, errs.Wrap(errs.Unavailable, err, "card usage could not be read")
 		}

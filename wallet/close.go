@@ -14,7 +14,7 @@ import (
 )
 
 // Close closes a wallet whose balance is zero and that has no payment in
-// flight (no outstanding card reservation). Its cards are unbound and its
+// flight (no outstanding card reservation) and no withdrawal in transit. Its cards are unbound and its
 // sessions revoked; its history is kept. The ledger account is closed
 // under its row lock, so a transfer racing the close either lands first
 // (and the balance is no longer zero) or fails with the account closed.
@@ -55,6 +55,12 @@ func (s *Service) Close(ctx context.Context, p Principal, password string, code 
 		if n > 0 {
 			return errs.E(errs.Conflict, "a payment with card %s is still in progress", c.Masked)
 		}
+	}
+	// A withdrawal in transit may still come back to the wallet.
+	if n, err := s.withdrawalsInTransit(ctx, id); err != nil {
+		return err
+	} else if n > 0 {
+		return errs.E(errs.Conflict, "a withdrawal is still waiting for the card issuer's answer")
 	}
 	// Refused early what the transaction below would refuse, so that no
 	// code is sent, or spent, for a close that cannot happen.

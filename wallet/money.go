@@ -21,7 +21,7 @@ import (
 // exactly the first answer.
 type Movement struct {
 	ID           string    `json:"id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"The ledger transfer id."`
-	Type         string    `json:"type" example:"topup" enum:"topup,transfer_in,transfer_out,payment,refund"`
+	Type         string    `json:"type" example:"topup" enum:"topup,transfer_in,transfer_out,payment,refund,withdrawal,withdrawal_reversal"`
 	Amount       int64     `json:"amount" example:"10000" doc:"Minor units, signed: negative when money left the wallet."`
 	Currency     string    `json:"currency" example:"CNY"`
 	BalanceAfter int64     `json:"balance_after" example:"22000"`

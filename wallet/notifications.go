@@ -26,6 +26,9 @@ const (
 	NoticeCardFrozen    = "card_frozen"
 	NoticeCardUnfrozen  = "card_unfrozen"
 	NoticeAlert         = "alert"
+	// A withdrawal to a card, and its return when the issuer refused it.
+	NoticeWithdrawal         = TypeWithdrawal
+	NoticeWithdrawalReversal = TypeWithdrawalReversal
 )
 
 // Notification is one entry of a wallet's feed: what happened to its money
@@ -33,7 +36,7 @@ const (
 // its access (a sign-in, a limit change, a card freeze, a security alert).
 type Notification struct {
 	ID           int64     `json:"id" example:"1042" doc:"Grows with every entry of this wallet; the stream's event id."`
-	Type         string    `json:"type" example:"payment" enum:"payment,refund,topup,transfer_in,transfer_out,login,limits_changed,card_frozen,card_unfrozen,alert"`
+	Type         string    `json:"type" example:"payment" enum:"payment,refund,topup,transfer_in,transfer_out,withdrawal,withdrawal_reversal,login,limits_changed,card_frozen,card_unfrozen,alert"`
 	Title        string    `json:"title" example:"Paid Blue Bottle Coffee"`
 	Amount       *int64    `json:"amount,omitempty" example:"-1200" doc:"Minor units, signed, for money movements."`
 	Currency     string    `json:"currency,omitempty" example:"CNY"`
@@ -189,6 +192,10 @@ func describeMoney(n *Notification, m Meta) {
 		n.Counterparty, n.Title = m.Merchant, "Refund from "+m.Merchant
 	case "topup":
 		n.Title = "Topped up from card " + m.Card
+	case NoticeWithdrawal:
+		n.Title = "Withdrawn to card " + m.Card
+	case NoticeWithdrawalReversal:
+		n.Title = "Withdrawal to card " + m.Card + " returned: the card's issuer refused it"
 	case "transfer":
 		if out {
 			n.Type, n.Counterparty, n.Title = NoticeTransferOut, m.ToPhone, "Sent to "+m.ToPhone

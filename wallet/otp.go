@@ -28,6 +28,7 @@ const (
 	PurposeRegisterDevice Purpose = "register_device"       // registering a device's approval key
 	PurposeUnfreeze       Purpose = "unfreeze_wallet"       // unfreezing the wallet
 	PurposeChangePassword Purpose = "change_password"       // changing the sign-in password
+	PurposeWithdraw       Purpose = "withdraw"              // a withdrawal above OTPTransferThreshold (amount and card)
 )
 
 // OTP is a one-time code as a request carries it: the challenge it answers
@@ -42,7 +43,7 @@ type OTP struct {
 // {"otp": {"challenge_id", "code"}}.
 type Challenge struct {
 	ID        string    `json:"challenge_id" example:"ch_KZ2VQ4NJ3MDGX7YB5A6RWTE3HC"`
-	Purpose   Purpose   `json:"purpose" example:"bind_card" enum:"register,login,bind_card,raise_card_limits,transfer,raise_transfer_limits,close_wallet,register_device,unfreeze_wallet,change_password"`
+	Purpose   Purpose   `json:"purpose" example:"bind_card" enum:"register,login,bind_card,raise_card_limits,transfer,raise_transfer_limits,close_wallet,register_device,unfreeze_wallet,change_password,withdraw"`
 	Channel   string    `json:"channel" example:"sms" enum:"sms"`
 	SentTo    string    `json:"sent_to" example:"+86138****8000" doc:"The phone number the code went to, masked."`
 	ExpiresAt time.Time `json:"expires_at"`

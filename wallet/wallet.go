@@ -59,7 +59,7 @@ type Config struct {
 	PINThreshold  int64  // payments above this need the PIN
 	DefaultLimits Limits // a new card's limits
 	MaxLimits     Limits // the most a customer may set
-	// OTPTransferThreshold: transfers above it need a one-time code.
+	// OTPTransferThreshold: transfers and withdrawals above it need a one-time code.
 	OTPTransferThreshold int64
 	// OTPPerPhone bounds the one-time codes sent to one phone number.
 	OTPPerPhone ratelimit.Limit
@@ -80,6 +80,8 @@ type Service struct {
 	log    *slog.Logger
 	// clearing caches the issuer's clearing account id per currency.
 	clearing sync.Map
+	// transit caches the withdrawals' transit account id per currency.
+	transit sync.Map
 	// walletCards reads the wallet and card of concurrent debits in one
 	// query.
 	walletCards *postgres.Loader[walletCard, walletAndCardRow]

@@ -15,11 +15,18 @@ const orderUsage = `Usage:
   qrpay order get ID
   qrpay order get -no NUMBER
   qrpay order close ID
+  qrpay order list [-terminal ID] [-status STATUS] [-from TIME] [-to TIME] [-limit N] [-after ID]
+  qrpay order receipt ID
+  qrpay order shift -terminal ID [-from TIME] [-to TIME]
 
 create makes an order and prints it with its QR payload; -amount is in minor units (1200 is
 12.00 CNY). Without -no a merchant order number is generated. The order number is also the
 Idempotency-Key, so running the same create again returns the first order instead of a
-second one. The key needs the pos scope.
+second one. list prints one page of orders, newest first, with the totals by status of every
+order the filter selects; pass its next_cursor as -after for the next page. receipt prints a
+paid order's receipt. shift prints what a terminal took from -from to -to (default: the last
+24 hours): payments, refunds, fees and net, by way of paying. TIME is RFC 3339, such as
+2026-03-01T08:00:00+08:00. The key needs the pos scope.
 
 ` + credentialsHelp
 
@@ -100,8 +107,81 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return explain(err)
 		}
 		return printJSON(stdout, o)
+	case "list", "shift":
+		var p sdk.ListOrdersParams
+		var status, from, to string
+		fs.StringVar(&p.TerminalID, "terminal", "", "only this terminal's orders")
+		fs.StringVar(&from, "from", "", "RFC 3339 time: created (list) or committed (shift) at or after it")
+		fs.StringVar(&to, "to", "", "RFC 3339 time: before it")
+		if verb == "list" {
+			fs.StringVar(&status, "status", "", "only orders in this status")
+			fs.IntVar(&p.Limit, "limit", 0, "orders per page, 1 to 100 (default 20)")
+			fs.StringVar(&p.StartingAfter, "after", "", "the next_cursor of the previous page")
+		}
+		if err := fs.Parse(args); err != nil {
+			return helpOrErr(err)
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("unexpected argument %q\n\n%s", fs.Arg(0), orderUsage)
+		}
+		var err error
+		if p.From, err = parseTimeFlag("from", from); err != nil {
+			return err
+		}
+		if p.To, err = parseTimeFlag("to", to); err != nil {
+			return err
+		}
+		p.Status = sdk.OrderStatus(status)
+		if verb == "shift" && p.TerminalID == "" {
+			return errors.New("-terminal is required: the terminal whose shift to sum")
+		}
+		client, err := creds.client()
+		if err != nil {
+			return err
+		}
+		if verb == "shift" {
+			sum, err := client.ShiftSummary(ctx, p.TerminalID, p.From, p.To)
+			if err != nil {
+				return explain(err)
+			}
+			return printJSON(stdout, sum)
+		}
+		page, err := client.ListOrdersPage(ctx, &p)
+		if err != nil {
+			return explain(err)
+		}
+		return printJSON(stdout, page)
+	case "receipt":
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return helpOrErr(err)
+		}
+		if len(pos) != 1 {
+			return errors.New("usage: qrpay order receipt ID")
+		}
+		client, err := creds.client()
+		if err != nil {
+			return err
+		}
+		r, err := client.Receipt(ctx, pos[0])
+		if err != nil {
+			return explain(err)
+		}
+		return printJSON(stdout, r)
 	}
 	return fmt.Errorf("unknown order command %q\n\n%s", verb, orderUsage)
+}
+
+// parseTimeFlag reads an optional RFC 3339 time flag.
+func parseTimeFlag(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("-%s %q: want an RFC 3339 time, such as 2026-03-01T08:00:00+08:00", name, v)
+	}
+	return t, nil
 }
 
 // newOrderNo makes a merchant order number for a create without -no:

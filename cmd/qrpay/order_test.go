@@ -95,3 +95,44 @@ func TestOrderCommandRefusals(t *testing.T) {
 		t.Errorf("order help = %d %s", code, stdout)
 	}
 }
+
+// TestShiftCommands: a terminal's order list with its totals, its shift and
+// a receipt, from the command line.
+func TestShiftCommands(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	k := env.NewMerchant(t, nil)
+	creds := keyFlags(env, k)
+	order := func(args ...string) (string, string, int) {
+		t.Helper()
+		return qrpay(t, append(append([]string{"order"}, args...), creds...)...)
+	}
+	from := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	stdout, stderr, code := order("create", "-amount", "2000", "-terminal", "TILL-3")
+	if code != 0 {
+		t.Fatalf("order create = %d: %s", code, stderr)
+	}
+	o := decode[sdk.Order](t, stdout)
+	env.Pay(t, env.NewPayer(t, 10000), o.QRPayload)
+	order("create", "-amount", "500", "-terminal", "TILL-3")
+
+	stdout, stderr, code = order("list", "-terminal", "TILL-3", "-from", from, "-limit", "1")
+	page := decode[sdk.OrderPage](t, stdout)
+	if code != 0 || len(page.Data) != 1 || !page.HasMore || page.Totals.Count != 2 || page.Totals.Amount != 2500 {
+		t.Errorf("order list = %d %+v %s; want one order of two, 2500 in all", code, page, stderr)
+	}
+	stdout, stderr, code = order("shift", "-terminal", "TILL-3", "-from", from)
+	sum := decode[sdk.ShiftSummary](t, stdout)
+	if code != 0 || sum.Payments != 1 || sum.Gross != 2000 || sum.Net != 2000-sum.Fees || sum.Fees != 12 {
+		t.Errorf("order shift = %d %+v %s; want one payment of 2000 less 12 fee", code, sum, stderr)
+	}
+	stdout, stderr, code = order("receipt", o.ID)
+	if rc := decode[sdk.Receipt](t, stdout); code != 0 || rc.OrderID != o.ID || rc.Amount != 2000 || rc.Funding != "balance" {
+		t.Errorf("order receipt = %d %+v %s", code, rc, stderr)
+	}
+	for _, args := range [][]string{{"shift"}, {"list", "-from", "yesterday"}, {"receipt"}} {
+		if _, stderr, code := order(args...); code == 0 || stderr == "" {
+			t.Errorf("order %v = %d; want a refusal on stderr", args, code)
+		}
+	}
+}
