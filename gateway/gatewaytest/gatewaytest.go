@@ -97,6 +97,9 @@ type Options struct {
 	// Risk configures the risk checks (off by default: tests that are not
 	// about them pay as fast as they can) and the notices.
 	Risk gateway.RiskConfig
+	// PaymentCodes configures charges of payment codes (the defaults when
+	// zero).
+	PaymentCodes gateway.PaymentCodeConfig
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -247,6 +250,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		BreakerFailures:  opts.BreakerFailures,
 		BreakerOpenFor:   opts.BreakerOpenFor,
 		Risk:             opts.Risk,
+		PaymentCodes:     opts.PaymentCodes,
 		RedisPrefix:      env.Prefix,
 		IdempotencyLease: time.Minute, IdempotencyRetention: 48 * time.Hour,
 		Logger: log,
