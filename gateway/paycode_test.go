@@ -243,14 +243,35 @@ func TestPaymentCodeUnknownCodesAreLimited(t *testing.T) {
 	p := env.NewPayer(t, 10_000)
 	key := env.NewCodeKey(t, p)
 	m := env.NewMerchant(t, map[string]any{"name": "Guess Grill"})
-	for i := range 3 {
-		guess := fmt.Sprintf("28%07d%d%08d", key.Index, wallet.CodeStepAt(env.Clock.Now())%10, 12345670+i)
-		if guess == key.Code(env.Clock.Now()) {
-			continue
+	// Ten guesses at once: three are checked, the others refused unchecked.
+	real := key.Code(env.Clock.Now())
+	const n = 10
+	resps := make([]gatewaytest.Response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			guess := fmt.Sprintf("28%07d%d%08d", key.Index, wallet.CodeStepAt(env.Clock.Now())%10, 12345670+i)
+			if guess == real {
+				guess = fmt.Sprintf("28%07d%d%08d", key.Index, wallet.CodeStepAt(env.Clock.Now())%10, 22345670+i)
+			}
+			resps[i] = env.Charge(t, m, guess, 100)
+		}()
+	}
+	wg.Wait()
+	checked := 0
+	for i, r := range resps {
+		switch {
+		case r.Status == http.StatusUnprocessableEntity && r.Code() == "payment_code_invalid":
+			checked++
+		case r.Status == http.StatusTooManyRequests && r.Code() == "rate_limited":
+		default:
+			t.Errorf("guess %d = %d %s; want 422 payment_code_invalid or 429 rate_limited", i, r.Status, r.Body)
 		}
-		if r := env.Charge(t, m, guess, 100); r.Status != http.StatusUnprocessableEntity || r.Code() != "payment_code_invalid" {
-			t.Fatalf("guess %d = %d %s; want 422 payment_code_invalid", i, r.Status, r.Body)
-		}
+	}
+	if checked != 3 {
+		t.Errorf("%d of %d concurrent guesses were checked; want the budget, 3", checked, n)
 	}
 	r := env.Charge(t, m, key.Code(env.Clock.Now()), 100)
 	if r.Status != http.StatusTooManyRequests || r.Code() != "rate_limited" {

@@ -264,6 +264,18 @@ func declined(ch codeCharge) error {
 func (s *Service) resolveCode(ctx context.Context, c merchant.Caller, code string) (wallet.CodeClaim, error) {
 	key := "paycode-unknown:" + c.KeyID
 	a, check, wait, err := s.codes.Rate.Begin(ctx, key, s.codes.UnknownCodes, s.now())
+	// A busy terminal fleet shares one key: while more of its checks are
+	// in flight than unknown codes are left, a check waits for them (each
+	// takes one read) rather than failing, so that guesses sent at once
+	// are still checked no more than the budget allows.
+	for tries := 0; err == nil && check == ratelimit.Busy && tries < 50; tries++ {
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return wallet.CodeClaim{}, ctx.Err()
+		}
+		a, check, wait, err = s.codes.Rate.Begin(ctx, key, s.codes.UnknownCodes, s.now())
+	}
 	if err != nil {
 		return wallet.CodeClaim{}, errs.Wrap(errs.Unavailable, err, "the payment-code budget could not be checked")
 	}
