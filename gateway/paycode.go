@@ -62,12 +62,12 @@ func (s *Server) paymentCodeRoutes() {
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/payment-codes/keys", Tag: tag, Auth: Session,
 		Summary: "Give a device a new payment-code seed (shown once) to compute its codes offline; the device's previous seed for that funding stops working",
 		Request: codeKeyRequest{}, Response: wallet.PayCodeKey{}, Status: http.StatusCreated,
-		Errors: []errs.Code{errs.NotFound, errs.FundingUnsupported, errs.CardFrozen, errs.CardDeclined, errs.WalletClosed, errs.WalletFrozen}},
+		Errors: []errs.Code{errs.NotFound, errs.FundingUnsupported, errs.CardFrozen, errs.CardDeclined, errs.WalletClosed, errs.WalletFrozen, errs.Conflict}},
 		s.newCodeKey)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/payment-codes", Tag: tag, Auth: Session,
 		Summary: "The device's current payment code for a funding source, with a QR code and a Code 128 barcode to show the cashier",
 		Request: codeKeyRequest{}, Response: paymentCode{},
-		Errors: []errs.Code{errs.NotFound, errs.FundingUnsupported, errs.CardFrozen, errs.CardDeclined, errs.WalletClosed, errs.WalletFrozen}},
+		Errors: []errs.Code{errs.NotFound, errs.FundingUnsupported, errs.CardFrozen, errs.CardDeclined, errs.WalletClosed, errs.WalletFrozen, errs.Conflict}},
 		s.currentCode)
 	s.handle(Op{Method: "GET", Path: "/v1/wallet/payment-codes/charges", Tag: tag, Auth: Session,
 		Summary:  "List the charges of the wallet's payment codes that wait for its PIN, oldest first",

@@ -243,6 +243,11 @@ func (s *Service) chargeAgain(ctx context.Context, c merchant.Caller, prev merch
 	case merchant.StatusPaid, merchant.StatusPartiallyRefunded, merchant.StatusRefunded:
 		return ChargeResult{Status: ChargePaid, Order: prev, account: ch.AccountID}, nil
 	case merchant.StatusCreated:
+		if s.wallet.NeedsPIN(prev.Amount) {
+			// The wallet was told when the charge was made.
+			confirmBy := ch.ConfirmBy
+			return ChargeResult{Status: ChargeRequiresConfirmation, Order: prev, ConfirmBy: &confirmBy, account: ch.AccountID}, nil
+		}
 		m, err := s.merchant.Get(ctx, c.MerchantID)
 		if err != nil {
 			return ChargeResult{}, err

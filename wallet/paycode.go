@@ -240,11 +240,18 @@ func (s *Service) insertCodeKey(ctx context.Context, p Principal, in PayCodeKeyI
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING idx, card_id::text`,
 			p.WalletID, in.DeviceID, in.Funding, in.CardID, s.sealSeed(seed, p.WalletID, in.DeviceID), k.CreatedAt).Scan(&k.KeyIndex, &k.CardID)
 	})
+	if postgres.IsUniqueViolation(err, "payment_code_keys_live") {
+		return PayCodeKey{}, errKeyRace
+	}
 	if err != nil {
 		return PayCodeKey{}, fmt.Errorf("new payment-code key: %w", err)
 	}
 	return k, nil
 }
+
+// errKeyRace is a key made while another was being made for the same
+// device, funding source and card.
+var errKeyRace = errs.E(errs.Conflict, "another payment-code key was made for this device at the same moment; try again")
 
 // Code is a payment code as the wallet app shows it.
 type Code struct {
@@ -273,6 +280,10 @@ func (s *Service) CurrentCode(ctx context.Context, p Principal, in PayCodeKeyInp
 		seed = make([]byte, 32)
 		_, _ = rand.Read(seed)
 		k, err := s.insertCodeKey(ctx, p, in, seed)
+		if errors.Is(err, errKeyRace) {
+			// Another request of the device made the key: show its code.
+			return s.CurrentCode(ctx, p, in)
+		}
 		if err != nil {
 			return Code{}, err
 		}
