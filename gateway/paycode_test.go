@@ -90,6 +90,41 @@ func TestPaymentCodePaysOnce(t *testing.T) {
 	if got := balance(t, env, p.Customer); got != 10_000-1200 {
 		t.Errorf("balance = %d; want %d", got, 10_000-1200)
 	}
+
+	// One charge sent many times at once under one order number (a
+	// terminal retrying with new Idempotency-Keys): one payment, and every
+	// answer is that charge, paid, or the code's refusal.
+	env.Clock.Advance(wallet.CodeStep)
+	code = key.Code(env.Clock.Now())
+	orders := map[string]bool{}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resps[i] = env.Charge(t, ma, code, 700, "SAME-NO")
+		}()
+	}
+	wg.Wait()
+	for i, r := range resps {
+		switch {
+		case r.Status == http.StatusCreated:
+			var a chargeAnswer
+			r.JSON(t, &a)
+			if a.Status != "paid" {
+				t.Errorf("duplicate %d = %s; want paid", i, r.Body)
+			}
+			orders[a.Order.ID] = true
+		case r.Status == http.StatusConflict && r.Code() == "payment_code_used":
+		default:
+			t.Errorf("duplicate %d = %d %s; want 201 or 409 payment_code_used", i, r.Status, r.Body)
+		}
+	}
+	if len(orders) != 1 {
+		t.Errorf("the duplicates answered %d orders; want 1", len(orders))
+	}
+	if got := paymentTransfers(t, env, p.WalletID); got != 2 {
+		t.Errorf("the ledger holds %d payments from the wallet; want 2", got)
+	}
 	checkLedger(t, env)
 }
 

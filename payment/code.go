@@ -143,6 +143,10 @@ func (s *Service) Charge(ctx context.Context, c merchant.Caller, in ChargeInput)
 		return ChargeResult{}, err
 	}
 	if !fresh {
+		// The same charge sent twice at once: the first may have committed.
+		if prev, gerr := s.merchant.GetOrderByNumber(ctx, c, in.MerchantOrderNo); gerr == nil {
+			return s.chargeAgain(ctx, c, prev, in)
+		}
 		return ChargeResult{}, wallet.ErrCodeUsed
 	}
 	ch := codeCharge{OrderID: o.ID, MerchantID: m.ID, WalletID: claim.WalletID, DeviceID: claim.DeviceID, CardID: claim.CardID,
