@@ -40,11 +40,12 @@ func paymentTransfers(t *testing.T, env *gatewaytest.Env, walletID string) int {
 }
 
 // TestPaymentCodePaysOnce charges one code many times at once, through two
-// merchants: exactly one charge pays, every other is told the code was
-// used, and the ledger holds one payment.
+// merchants and two gateway replicas: exactly one charge pays, every other
+// is told the code was used, and the ledger holds one payment.
 func TestPaymentCodePaysOnce(t *testing.T) {
 	t.Parallel()
 	env := gatewaytest.Start(t)
+	replica := env.Replica(t)
 	p := env.NewPayer(t, 10_000)
 	key := env.NewCodeKey(t, p)
 	ma := env.NewMerchant(t, map[string]any{"name": "Code Coffee A"})
@@ -58,11 +59,14 @@ func TestPaymentCodePaysOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m := ma
+			m, gw := ma, env
 			if i%2 == 1 {
 				m = mb
 			}
-			resps[i] = env.Charge(t, m, code, 1200)
+			if i%3 == 0 {
+				gw = replica
+			}
+			resps[i] = gw.Charge(t, m, code, 1200)
 		}()
 	}
 	wg.Wait()
@@ -101,7 +105,11 @@ func TestPaymentCodePaysOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resps[i] = env.Charge(t, ma, code, 700, "SAME-NO")
+			gw := env
+			if i%2 == 1 {
+				gw = replica
+			}
+			resps[i] = gw.Charge(t, ma, code, 700, "SAME-NO")
 		}()
 	}
 	wg.Wait()
