@@ -43,7 +43,7 @@ var rules = []rule{
 	{why: "settlement reads the ledger and the merchant's records, not the wallet or payments",
 		from: []string{"settlement/..."}, to: []string{"wallet/...", "merchant/...", "payment/..."}},
 	{why: "plumbing serves the domains and imports none of them",
-		from: []string{"errs/...", "money/...", "postgres/...", "breaker/...", "idem/...", "limits/...", "otp/...", "ratelimit/...", "testenv/...", "spreadsheet/..."},
+		from: []string{"errs/...", "money/...", "postgres/...", "breaker/...", "idem/...", "limits/...", "otp/...", "ratelimit/...", "testenv/...", "spreadsheet/...", "barcode/..."},
 		to:   []string{"ledger/...", "wallet/...", "merchant/...", "payment/...", "settlement/..."}},
 	{why: "the risk rules judge plain facts: they know no wallet, merchant or ledger",
 		from: []string{"risk/..."}, to: []string{"wallet/...", "merchant/...", "payment/...", "ledger/...", "settlement/...", "notice/..."}},

@@ -54,6 +54,11 @@ const (
 	StepUpRequired         Code = "step_up_required"
 	RiskDeclined           Code = "risk_declined"
 	Maintenance            Code = "maintenance"
+	PaymentCodeInvalid     Code = "payment_code_invalid"
+	PaymentCodeExpired     Code = "payment_code_expired"
+	PaymentCodeUsed        Code = "payment_code_used"
+	CurrencyMismatch       Code = "currency_mismatch"
+	FundingUnsupported     Code = "funding_unsupported"
 	Unavailable            Code = "unavailable"
 	Internal               Code = "internal"
 )
@@ -68,6 +73,7 @@ var All = []Code{
 	RateLimited, Unavailable, Internal,
 	OTPRequired, OTPInvalid, OTPExpired, ApprovalInvalid, WalletFrozen,
 	StepUpRequired, RiskDeclined, Maintenance,
+	PaymentCodeInvalid, PaymentCodeExpired, PaymentCodeUsed, CurrencyMismatch, FundingUnsupported,
 }
 
 // Error is a failure the caller can act on. Message is safe to show to the

@@ -51,6 +51,8 @@ type AppConfig struct {
 	OTP OTPConfig
 	// Risk configures the risk checks, their alerts and the notices.
 	Risk RiskConfig
+	// PaymentCodes configures charges of customer-presented payment codes.
+	PaymentCodes PaymentCodeConfig
 	// RedisPrefix prefixes every Redis key the application writes.
 	RedisPrefix                            string
 	IdempotencyLease, IdempotencyRetention time.Duration
@@ -69,6 +71,17 @@ type OTPConfig struct {
 	// Notifier delivers codes (an SMS provider); nil writes them to the log
 	// (and to the outbox when Outbox is set).
 	Notifier wallet.Notifier
+}
+
+// PaymentCodeConfig configures charges of customer-presented payment
+// codes (docs/payment-codes.md).
+type PaymentCodeConfig struct {
+	// ConfirmWindow is how long a charge above the PIN threshold waits for
+	// the wallet's PIN (default 2 min).
+	ConfirmWindow time.Duration
+	// UnknownCodes bounds the unknown codes one merchant API key may charge
+	// (default 20, then refused for 15 min).
+	UnknownCodes ratelimit.Lockout
 }
 
 // App is the whole application: the domain services, wired once, and the
@@ -188,7 +201,9 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 		Notifier: notifier,
 	})
 	a.Merchant = merchant.New(cfg.Merchant, db, log)
-	a.Payment = payment.New(a.Ledger, a.Wallet, a.Merchant)
+	a.Payment = payment.New(a.Ledger, a.Wallet, a.Merchant).UsingCodes(payment.CodeOptions{DB: db, Redis: scripts,
+		Prefix: cfg.RedisPrefix, Rate: rate, UnknownCodes: cfg.PaymentCodes.UnknownCodes,
+		ConfirmWindow: cfg.PaymentCodes.ConfirmWindow, Now: cfg.Wallet.Now, Logger: log})
 	a.Settlement = settlement.New(cfg.Settlement, db, a.Ledger, cfg.Files)
 	a.Dispatcher = a.Merchant.NewDispatcher(cfg.Webhooks)
 	a.Alerts = risk.NewDeliverer(db, risk.DeliveryOptions{URL: cfg.Risk.AlertWebhookURL, Secret: cfg.Risk.AlertWebhookSecret,

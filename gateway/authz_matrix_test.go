@@ -254,7 +254,7 @@ func (w *world) login(t *testing.T, c gatewaytest.Customer) string {
 
 // walletIDs are the identifiers of a's objects.
 func (w *world) walletIDs() []string {
-	return []string{w.a.WalletID, w.a.Phone, w.a.CardID, w.movement, w.payment, w.aSession, w.device.id}
+	return []string{w.a.WalletID, w.a.Phone, w.a.CardID, w.movement, w.payment, w.aSession, w.device.id, w.charge}
 }
 
 // merchantIDs are the identifiers of ma's objects.

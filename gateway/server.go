@@ -199,6 +199,7 @@ func (s *Server) routes() {
 	s.noticeRoutes()
 	s.riskRoutes()
 	s.notificationRoutes()
+	s.paymentCodeRoutes()
 }
 
 func (s *Server) now() time.Time {

@@ -41,6 +41,7 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 		}
 		var payments, topups, sent, received tally
 		ids := map[string]int{}
+		orderOf := map[string]string{}
 		byCard := map[string]*tally{}
 		cursor := ""
 		for {
@@ -58,6 +59,7 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 				case "payment":
 					payments.add(-it.Amount)
 					ids[it.ID]++
+					orderOf[it.ID] = it.OrderID
 					card(byCard, it.Card).add(-it.Amount)
 				case "topup":
 					topups.add(it.Amount)
@@ -85,8 +87,10 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 			if n > 1 {
 				r.duplicated.Add(int64(n - 1))
 			}
-			if n != 1 || !p.paymentIDs[id] {
-				fail("wallet %s: payment %s is in the ledger %d time(s), acknowledged %v", p.id, id, n, p.paymentIDs[id])
+			// A charged payment code is acknowledged by its order.
+			acked := p.paymentIDs[id] || p.paidOrders[orderOf[id]]
+			if n != 1 || !acked {
+				fail("wallet %s: payment %s is in the ledger %d time(s), acknowledged %v", p.id, id, n, acked)
 			}
 		}
 		for c, id := range p.cards {
@@ -162,6 +166,8 @@ func (r *runner) resend(ctx context.Context, q pending) error {
 		if _, err = r.api.TopUp(ctx, q.from.token, q.key, q.from.cards[q.card], q.amt, loadPIN); err == nil {
 			q.from.ackTopUp(q.from.masks[q.card], q.amt)
 		}
+	case "charge":
+		err = r.resendCharge(ctx, q)
 	case "transfer":
 		if _, err = r.api.Transfer(ctx, q.from.token, q.key, walletapi.TransferParams{ToWalletID: q.to.id, Amount: q.amt, PIN: loadPIN}); err == nil {
 			ackTransfer(q.from, q.to, q.amt)

@@ -14,6 +14,8 @@
 //	spread-cycle  1,000 merchants (-merchants); each step creates an order at one of them and pays it
 //	static-pay    one merchant's static QR, paid with an amount
 //	wallet-mix    top-ups, transfers between wallets, history and statement reads
+//	code-pay      customer-presented codes: a wallet asks for its payment code, a POS charges it (one
+//	              payment per wallet every 30 s, the code's step: -payers bounds the rate, default 200)
 //
 // The operator token comes from OPERATOR_TOKEN; -operator-token overrides
 // it. It exits 1 when an invariant does not hold.
@@ -48,7 +50,7 @@ func main() {
 	o := options{}
 	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "gateway base URL; several, comma-separated, share the steps round-robin (replicas)")
 	flag.StringVar(&o.operator, "operator-token", os.Getenv("OPERATOR_TOKEN"), "operator token (default $OPERATOR_TOKEN)")
-	flag.StringVar(&o.scenario, "scenario", "hot-pay", "hot-pay, hot-cycle, spread-cycle, static-pay or wallet-mix")
+	flag.StringVar(&o.scenario, "scenario", "hot-pay", "hot-pay, hot-cycle, spread-cycle, static-pay, wallet-mix or code-pay")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send load")
 	flag.IntVar(&o.concurrency, "concurrency", 32, "steps in flight (closed loop); with -rate, the most in flight")
 	flag.Float64Var(&o.rate, "rate", 0, "steps started per second (open loop); 0 runs a closed loop of -concurrency")

@@ -33,6 +33,9 @@ type runner struct {
 	payers    []*payer
 	orders    chan order // hot-pay: orders created before the run
 	ranOut    atomic.Bool
+	// codeTurns are the wallets whose next payment code is free to charge,
+	// in the order they become free (code-pay).
+	codeTurns chan codeTurn
 
 	// http is the one HTTP client of every SDK client of the run; wire
 	// counts its requests of the timed phase.
@@ -42,7 +45,7 @@ type runner struct {
 	unresolved, duplicated atomic.Int64
 
 	seq     atomic.Int64
-	stats   map[string]*stats // by step kind: pay, create, cycle, topup, transfer, history, statement
+	stats   map[string]*stats // by step kind: pay, create, cycle, topup, transfer, history, statement, code, charge
 	steps   atomic.Int64
 	failed  atomic.Int64
 	unknown struct {
@@ -87,6 +90,10 @@ type payer struct {
 	payments, topups, sent, received tally
 	byCard                           map[string]*tally // by mask: payments and top-ups, today
 	paymentIDs                       map[string]bool
+	// device is the device the wallet signed in from; paidOrders are the
+	// orders its payment codes paid, acknowledged by the charge's answer.
+	device     string
+	paidOrders map[string]bool
 }
 
 type tally struct{ count, amount int64 }
@@ -104,6 +111,9 @@ type pending struct {
 	card int
 	body walletapi.PayParams
 	amt  int64
+	// A charge of a payment code: the code and the merchant that charged it.
+	code     string
+	merchant *merchantHandle
 }
 
 func newRunner(o options, progress io.Writer) *runner {
@@ -118,7 +128,7 @@ func newRunner(o options, progress io.Writer) *runner {
 	// Registering, binding cards and raising limits need one-time codes:
 	// the gateway keeps them for the operator (OTP_DELIVERY=outbox).
 	r.api.Codes = r.api.OperatorCodes(o.operator)
-	for _, k := range []string{"pay", "create", "cycle", "topup", "transfer", "history", "statement"} {
+	for _, k := range []string{"pay", "create", "cycle", "topup", "transfer", "history", "statement", "code", "charge"} {
 		r.stats[k] = newStats()
 	}
 	return r

@@ -27,6 +27,7 @@ var scenarios = map[string]scenario{
 	"spread-cycle": {merchants: 1000, setup: setupPayers, step: stepCycle},
 	"static-pay":   {merchants: 1, setup: setupPayers, step: stepStaticPay},
 	"wallet-mix":   {merchants: 0, setup: setupPayers, step: stepWalletMix},
+	"code-pay":     {merchants: 1, setup: setupCodePay, step: stepCodePay},
 }
 
 const (
@@ -207,8 +208,9 @@ const maxTransferPerTxn, maxTransferDaily = 5_000_000, 10_000_000
 // limits a customer may set, sets the PIN and funds it from every card.
 func (r *runner) newPayer(ctx context.Context, i int) (*payer, error) {
 	p := &payer{phone: fmt.Sprintf("+8619%09d", (time.Now().UnixNano()/1000+int64(i)*7919)%1e9),
-		byCard: map[string]*tally{}, paymentIDs: map[string]bool{}}
+		byCard: map[string]*tally{}, paymentIDs: map[string]bool{}, paidOrders: map[string]bool{}}
 	device := "loadtest-" + p.phone[1:]
+	p.device = device
 	if err := r.api.Register(ctx, p.phone, loadPassword, device); err != nil {
 		return nil, err
 	}

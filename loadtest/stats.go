@@ -124,8 +124,11 @@ func (r *runner) result(elapsed time.Duration) *result {
 		}
 	}
 	main := "pay"
-	if r.o.scenario == "wallet-mix" {
+	switch r.o.scenario {
+	case "wallet-mix":
 		main = "topup"
+	case "code-pay":
+		main = "charge"
 	}
 	if l, ok := res.Steps[main]; ok {
 		res.Payments, res.PaymentsPerSec = l.Count, l.PerSec

@@ -74,42 +74,11 @@ const MaxOrderAmount int64 = 10_000_000_000_000
 // terminals draw the payload themselves. The merchant order number makes it
 // idempotent: the same order again returns the first.
 func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Order, error) {
-	m, err := s.merchantByID(ctx, c.MerchantID)
+	o, m, err := s.newOrder(ctx, c, in)
 	if err != nil {
 		return Order{}, err
 	}
-	if in.Currency == "" {
-		in.Currency = m.Currency
-	}
-	if in.ExpiresIn == 0 {
-		in.ExpiresIn = s.cfg.DefaultExpiry
-	}
-	switch {
-	case m.Status != "active":
-		return Order{}, errs.E(errs.MerchantSuspended, "the merchant is suspended")
-	case !Printable(in.MerchantOrderNo, 64):
-		return Order{}, errs.E(errs.Invalid, "merchant_order_no must be 1 to 64 printable characters")
-	case in.Amount <= 0 || in.Amount > MaxOrderAmount:
-		return Order{}, errs.E(errs.Invalid, "amount must be 1 to %d minor units", MaxOrderAmount)
-	case in.Currency != m.Currency:
-		return Order{}, errs.E(errs.Invalid, "the merchant accepts %s, not %s", m.Currency, in.Currency)
-	case !fitsQR(in.Amount, in.Currency):
-		return Order{}, errs.E(errs.Invalid, "amount %s %s does not fit in a QR code: at most %d characters",
-			money.Format(in.Amount, in.Currency), in.Currency, emv.MaxAmountLength)
-	case len([]rune(in.Description)) > 256:
-		return Order{}, errs.E(errs.Invalid, "description must be at most 256 characters")
-	case in.TerminalID != "" && !Printable(in.TerminalID, 32):
-		return Order{}, errs.E(errs.Invalid, "terminal_id must be at most 32 printable characters")
-	case in.ExpiresIn < time.Minute || in.ExpiresIn > s.cfg.MaxExpiry:
-		return Order{}, errs.E(errs.Invalid, "expires_in must be 60 to %d seconds", int(s.cfg.MaxExpiry.Seconds()))
-	}
-	now := s.now()
-	o := Order{
-		ID: uuid.Must(uuid.NewV7()).String(), MerchantID: m.ID, MerchantOrderNo: in.MerchantOrderNo,
-		Amount: in.Amount, Currency: in.Currency, Description: in.Description, TerminalID: in.TerminalID,
-		Status: StatusCreated, CreatedAt: now, ExpiresAt: now.Add(in.ExpiresIn).Truncate(time.Second),
-		ref: randomCode(20),
-	}
+	o.ref = randomCode(20)
 	if o.QRPayload, err = s.dynamicPayload(m, o, o.ref); err != nil {
 		return Order{}, fmt.Errorf("create order: %w", err)
 	}
@@ -137,6 +106,46 @@ func (s *Service) CreateOrder(ctx context.Context, c Caller, in OrderInput) (Ord
 	}
 	o.QRPNGURL = "/v1/orders/" + o.ID + "/qr.png"
 	return o, nil
+}
+
+// newOrder checks an order's input against its merchant and builds it,
+// without its reference and payload.
+func (s *Service) newOrder(ctx context.Context, c Caller, in OrderInput) (Order, Merchant, error) {
+	m, err := s.merchantByID(ctx, c.MerchantID)
+	if err != nil {
+		return Order{}, m, err
+	}
+	if in.Currency == "" {
+		in.Currency = m.Currency
+	}
+	if in.ExpiresIn == 0 {
+		in.ExpiresIn = s.cfg.DefaultExpiry
+	}
+	switch {
+	case m.Status != "active":
+		return Order{}, m, errs.E(errs.MerchantSuspended, "the merchant is suspended")
+	case !Printable(in.MerchantOrderNo, 64):
+		return Order{}, m, errs.E(errs.Invalid, "merchant_order_no must be 1 to 64 printable characters")
+	case in.Amount <= 0 || in.Amount > MaxOrderAmount:
+		return Order{}, m, errs.E(errs.Invalid, "amount must be 1 to %d minor units", MaxOrderAmount)
+	case in.Currency != m.Currency:
+		return Order{}, m, errs.E(errs.Invalid, "the merchant accepts %s, not %s", m.Currency, in.Currency)
+	case !fitsQR(in.Amount, in.Currency):
+		return Order{}, m, errs.E(errs.Invalid, "amount %s %s does not fit in a QR code: at most %d characters",
+			money.Format(in.Amount, in.Currency), in.Currency, emv.MaxAmountLength)
+	case len([]rune(in.Description)) > 256:
+		return Order{}, m, errs.E(errs.Invalid, "description must be at most 256 characters")
+	case in.TerminalID != "" && !Printable(in.TerminalID, 32):
+		return Order{}, m, errs.E(errs.Invalid, "terminal_id must be at most 32 printable characters")
+	case in.ExpiresIn < time.Minute || in.ExpiresIn > s.cfg.MaxExpiry:
+		return Order{}, m, errs.E(errs.Invalid, "expires_in must be 60 to %d seconds", int(s.cfg.MaxExpiry.Seconds()))
+	}
+	now := s.now()
+	return Order{
+		ID: uuid.Must(uuid.NewV7()).String(), MerchantID: m.ID, MerchantOrderNo: in.MerchantOrderNo,
+		Amount: in.Amount, Currency: in.Currency, Description: in.Description, TerminalID: in.TerminalID,
+		Status: StatusCreated, CreatedAt: now, ExpiresAt: now.Add(in.ExpiresIn).Truncate(time.Second),
+	}, m, nil
 }
 
 // insertOrders stores the orders being created at once with one statement
@@ -229,7 +238,7 @@ func (s *Service) completeOrder(o Order, m *Merchant) (Order, error) {
 	if o.Status == StatusCreated && !s.now().Before(o.ExpiresAt) {
 		o.Status = StatusExpired // the sweeper may not have run yet; the clock has
 	}
-	if !o.static {
+	if !o.static && !o.CustomerPresented() {
 		if o.QRPayload, err = s.dynamicPayload(*m, o, o.ref); err != nil {
 			return o, err
 		}

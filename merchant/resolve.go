@@ -70,6 +70,10 @@ func (s *Service) Resolve(ctx context.Context, payload, orderID string) (Target,
 		if err != nil {
 			return t, err
 		}
+		if o.CustomerPresented() {
+			// Only the wallet whose code was charged pays it.
+			return t, errs.E(errs.NotFound, "order not found")
+		}
 		t.Order = &o
 	default:
 		return t, errs.E(errs.Invalid, "qr_payload or order_id is required")

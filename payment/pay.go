@@ -23,6 +23,9 @@ type PayInput struct {
 	// Approval, instead of the PIN, is a registered device's signature
 	// over a challenge made for this payment (Approve).
 	Approval *wallet.Approval
+	// codeMerchant, for the order of a payment-code charge, is its
+	// merchant: such an order is resolved by targetOf, never by Resolve.
+	codeMerchant string
 }
 
 // Pay pays an order (or a merchant's static QR) from a wallet: one ledger
@@ -47,7 +50,7 @@ func (s *Service) Pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 }
 
 func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req wallet.Request) (wallet.Movement, error) {
-	t, err := s.merchant.Resolve(ctx, in.QRPayload, in.OrderID)
+	t, err := s.targetOf(ctx, in)
 	if err != nil {
 		return wallet.Movement{}, err
 	}

@@ -22,6 +22,8 @@ type Service struct {
 	merchant *merchant.Service
 	// refunding serialises refunds of one order (see orderLocks).
 	refunding orderLocks
+	// codes charges customer-presented payment codes (UsingCodes).
+	codes *CodeOptions
 }
 
 // New returns the payment service.

@@ -38,6 +38,7 @@ func TestSDKMatchesOpenAPI(t *testing.T) {
 	// Every exported method of *sdk.Client, in an order that gives each the
 	// state it needs. A method added to the SDK must be added here.
 	var order *sdk.Order
+	var charge *sdk.Charge
 	var refund *sdk.Refund
 	var event *sdk.Event
 	var day string
@@ -74,6 +75,19 @@ func TestSDKMatchesOpenAPI(t *testing.T) {
 				return err
 			}
 			_, err = client.CloseOrder(ctx, o.ID)
+			return err
+		}},
+		{"Charge", func() (err error) {
+			codes := env.NewCodeKey(t, payer)
+			charge, err = client.Charge(ctx, &sdk.ChargeParams{MerchantOrderNo: "C-CODE-1", Amount: 300, Currency: "CNY",
+				Description: "contract", TerminalID: "POS1", Code: codes.Code(env.Clock.Now())})
+			return err
+		}},
+		{"WaitForPayment", func() error {
+			if _, err := client.WaitForPayment(ctx, &sdk.WaitParams{MerchantOrderNo: "C-CODE-1"}); err != nil {
+				return err
+			}
+			_, err := client.WaitForPayment(ctx, &sdk.WaitParams{OrderID: charge.Order.ID})
 			return err
 		}},
 		{"CreateRefund", func() (err error) {

@@ -558,3 +558,77 @@ func TestRetriedCreateOrderIsCreatedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayPaymentCodeThroughTheSDK: a terminal charges the codes a
+// customer shows, and waits for the customer's confirmation above the PIN
+// threshold.
+func TestGatewayPaymentCodeThroughTheSDK(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	key := env.NewMerchant(t, map[string]any{"name": "SDK Code Shop"})
+	client := sdk.NewClient(env.URL, key.KeyID, key.Secret)
+	ctx := context.Background()
+	payer := env.NewPayer(t, 100_000)
+	codes := env.NewCodeKey(t, payer)
+
+	code := codes.Code(env.Clock.Now())
+	ch, err := client.Charge(ctx, &sdk.ChargeParams{MerchantOrderNo: "CODE-1", Amount: 1200, Description: "2 coffees",
+		TerminalID: "POS1", Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Status != sdk.ChargePaid || ch.Order.Status != sdk.OrderPaid || ch.Order.Amount != 1200 || ch.Order.MerchantOrderNo != "CODE-1" {
+		t.Errorf("Charge = %+v; want paid", ch)
+	}
+	if _, err := client.Charge(ctx, &sdk.ChargeParams{MerchantOrderNo: "CODE-2", Amount: 1200, Code: code}); !errors.Is(err, sdk.ErrPaymentCodeUsed) {
+		t.Errorf("charging a used code = %v; want ErrPaymentCodeUsed", err)
+	}
+	// The same charge again, as a terminal that restarted sends it.
+	again, err := client.Charge(ctx, &sdk.ChargeParams{MerchantOrderNo: "CODE-1", Amount: 1200, Description: "2 coffees",
+		TerminalID: "POS1", Code: code})
+	if err != nil || again.Status != sdk.ChargePaid || again.Order.ID != ch.Order.ID {
+		t.Errorf("the same charge again = %+v, %v; want the first, paid", again, err)
+	}
+
+	// Above the threshold: the customer confirms while the terminal waits.
+	env.Clock.Advance(30 * time.Second)
+	ch, err = client.Charge(ctx, &sdk.ChargeParams{MerchantOrderNo: "CODE-3", Amount: 25_000, Code: codes.Code(env.Clock.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Status != sdk.ChargeRequiresConfirmation || ch.ConfirmBy == nil {
+		t.Fatalf("Charge above the threshold = %+v; want requires_confirmation", ch)
+	}
+	confirmed := make(chan gatewaytest.Response, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		confirmed <- env.Do(t, "POST", "/v1/wallet/payment-codes/charges/"+ch.Order.ID+"/confirm", map[string]any{"pin": payer.PIN},
+			payer.Idem("sdk-confirm")...)
+	}()
+	o, err := client.WaitForPayment(ctx, &sdk.WaitParams{OrderID: ch.Order.ID, FirstInterval: 100 * time.Millisecond})
+	if r := <-confirmed; r.Status != http.StatusCreated {
+		t.Fatalf("confirm = %d %s", r.Status, r.Body)
+	}
+	if err != nil || o.Status != sdk.OrderPaid || o.PaidAt == nil {
+		t.Errorf("WaitForPayment = %+v, %v; want paid", o, err)
+	}
+
+	// Not confirmed: the order expires and the wait ends with it.
+	env.Clock.Advance(30 * time.Second)
+	ch, err = client.Charge(ctx, &sdk.ChargeParams{MerchantOrderNo: "CODE-4", Amount: 25_000, Code: codes.Code(env.Clock.Now())})
+	if err != nil || ch.Status != sdk.ChargeRequiresConfirmation {
+		t.Fatalf("Charge = %+v, %v; want requires_confirmation", ch, err)
+	}
+	env.Clock.Advance(ch.ConfirmBy.Sub(env.Clock.Now()) + time.Second)
+	o, err = client.WaitForPayment(ctx, &sdk.WaitParams{MerchantOrderNo: "CODE-4"})
+	if !errors.Is(err, sdk.ErrOrderExpired) || o == nil || o.Status != sdk.OrderExpired {
+		t.Errorf("WaitForPayment on an unconfirmed charge = %+v, %v; want expired", o, err)
+	}
+	var w struct {
+		Balance int64 `json:"balance"`
+	}
+	env.Do(t, "GET", "/v1/wallet", nil, payer.Auth()...).JSON(t, &w)
+	if w.Balance != 100_000-1200-25_000 {
+		t.Errorf("balance = %d; want %d", w.Balance, 100_000-1200-25_000)
+	}
+}

@@ -29,6 +29,9 @@ const (
 	// A withdrawal to a card, and its return when the issuer refused it.
 	NoticeWithdrawal         = TypeWithdrawal
 	NoticeWithdrawalReversal = TypeWithdrawalReversal
+	// NoticeChargeRequest: a merchant charged one of the wallet's payment
+	// codes above the PIN threshold and waits for the PIN.
+	NoticeChargeRequest = "charge_request"
 )
 
 // Notification is one entry of a wallet's feed: what happened to its money
@@ -36,7 +39,7 @@ const (
 // its access (a sign-in, a limit change, a card freeze, a security alert).
 type Notification struct {
 	ID           int64     `json:"id" example:"1042" doc:"Grows with every entry of this wallet; the stream's event id."`
-	Type         string    `json:"type" example:"payment" enum:"payment,refund,topup,transfer_in,transfer_out,withdrawal,withdrawal_reversal,login,limits_changed,card_frozen,card_unfrozen,alert"`
+	Type         string    `json:"type" example:"payment" enum:"payment,refund,topup,transfer_in,transfer_out,withdrawal,withdrawal_reversal,login,limits_changed,card_frozen,card_unfrozen,alert,charge_request"`
 	Title        string    `json:"title" example:"Paid Blue Bottle Coffee"`
 	Amount       *int64    `json:"amount,omitempty" example:"-1200" doc:"Minor units, signed, for money movements."`
 	Currency     string    `json:"currency,omitempty" example:"CNY"`
@@ -44,6 +47,7 @@ type Notification struct {
 	Counterparty string    `json:"counterparty,omitempty" example:"Blue Bottle Coffee"`
 	Card         string    `json:"card,omitempty" example:"**** 1111"`
 	Reason       string    `json:"reason,omitempty" example:"" doc:"Why a security alert was raised."`
+	OrderID      string    `json:"order_id,omitempty" example:"" doc:"The order a charge_request asks to confirm (POST /v1/wallet/payment-codes/charges/{order_id}/confirm)."`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
@@ -59,6 +63,9 @@ type noticeData struct {
 	Card   string `json:"card,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	Rule   string `json:"rule,omitempty"`
+	// A charge request's order and merchant.
+	OrderID  string `json:"order_id,omitempty"`
+	Merchant string `json:"merchant,omitempty"`
 }
 
 // notify writes a non-money entry to the account's feed. It locks the
@@ -219,6 +226,8 @@ func describeAccess(n *Notification, d noticeData) {
 		n.Title = "Card " + d.Card + " unfrozen"
 	case NoticeAlert:
 		n.Title = "Security alert: " + d.Reason
+	case NoticeChargeRequest:
+		n.OrderID, n.Counterparty, n.Title = d.OrderID, d.Merchant, d.Merchant+" asks you to confirm a payment with your PIN"
 	default:
 		n.Title = n.Type
 	}

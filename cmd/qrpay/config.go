@@ -122,6 +122,10 @@ type Config struct {
 	AlertWebhookSecret        string        `env:"ALERT_WEBHOOK_SECRET"`
 	MaintenanceCacheTTL       time.Duration `env:"MAINTENANCE_CACHE_TTL" envDefault:"1s"`
 	NotificationPoll          time.Duration `env:"NOTIFICATION_POLL" envDefault:"1s"`
+
+	PaymentCodeConfirmWindow time.Duration `env:"PAYMENT_CODE_CONFIRM_WINDOW" envDefault:"2m"`
+	PaymentCodeUnknownMax    int           `env:"PAYMENT_CODE_UNKNOWN_MAX" envDefault:"20"`
+	PaymentCodeUnknownFor    time.Duration `env:"PAYMENT_CODE_UNKNOWN_LOCKOUT" envDefault:"15m"`
 }
 
 func loadConfig() (Config, error) {
@@ -160,6 +164,12 @@ func loadConfig() (Config, error) {
 	}
 	if c.NotificationPoll <= 0 {
 		return c, fmt.Errorf("configuration: NOTIFICATION_POLL must be positive")
+	}
+	if c.PaymentCodeConfirmWindow < time.Minute || c.PaymentCodeConfirmWindow > 15*time.Minute {
+		return c, fmt.Errorf("configuration: PAYMENT_CODE_CONFIRM_WINDOW must be 1m to 15m")
+	}
+	if c.PaymentCodeUnknownMax < 1 || c.PaymentCodeUnknownFor <= 0 {
+		return c, fmt.Errorf("configuration: PAYMENT_CODE_UNKNOWN_MAX and PAYMENT_CODE_UNKNOWN_LOCKOUT must be positive")
 	}
 	return c, nil
 }
@@ -350,7 +360,9 @@ func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometh
 		Issuer:           wallet.SimulatedIssuer{MaxCharge: c.IssuerMaxCharge},
 		OTP: gateway.OTPConfig{TTL: c.OTPTTL, MaxAttempts: c.OTPMaxAttempts, ApprovalTTL: c.ApprovalTTL,
 			Outbox: c.OTPDelivery == "outbox"},
-		Risk:                 c.riskConfig(),
+		Risk: c.riskConfig(),
+		PaymentCodes: gateway.PaymentCodeConfig{ConfirmWindow: c.PaymentCodeConfirmWindow,
+			UnknownCodes: ratelimit.Lockout{Max: c.PaymentCodeUnknownMax, For: c.PaymentCodeUnknownFor}},
 		RedisPrefix:          c.RedisPrefix,
 		IdempotencyLease:     c.IdempotencyLease,
 		IdempotencyRetention: c.IdempotencyRetention,

@@ -29,7 +29,8 @@ onboard a merchant whose webhooks come to a listener the demo starts on 127.0.0.
 two wallets (answering the one-time codes of registration and card binding from the gateway's
 code outbox: its OTP_DELIVERY must be outbox, as make run sets), create an order through the SDK, scan and pay it, receive and verify its
 webhooks, refund part of it, transfer between the wallets, settle today for the demo
-merchant, download and verify its file, and check the first wallet's monthly statement. It
+merchant, download and verify its file, check the first wallet's monthly statement, and
+pay the other way round: the wallet shows its payment code and the POS charges it. It
 exits 1 at the first step that fails and says why. Every run creates a new merchant and new
 wallets, so it can run again and again. -time-zone must be the gateway's TIME_ZONE.
 
@@ -93,6 +94,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		{"settle today", d.settle},
 		{"monthly statement", d.statement},
 		{"step-up and security notice", d.stepUp},
+		{"pay by showing a payment code", d.codePay},
 	}
 	for i, s := range steps {
 		line, err := s.run(ctx)

@@ -18,6 +18,7 @@ const orderUsage = `Usage:
   qrpay order list [-terminal ID] [-status STATUS] [-from TIME] [-to TIME] [-limit N] [-after ID]
   qrpay order receipt ID
   qrpay order shift -terminal ID [-from TIME] [-to TIME]
+  qrpay order charge -amount MINOR -code DIGITS [-no NUMBER] [-description TEXT] [-terminal ID] [-wait 2m]
 
 create makes an order and prints it with its QR payload; -amount is in minor units (1200 is
 12.00 CNY). Without -no a merchant order number is generated. The order number is also the
@@ -27,6 +28,11 @@ order the filter selects; pass its next_cursor as -after for the next page. rece
 paid order's receipt. shift prints what a terminal took from -from to -to (default: the last
 24 hours): payments, refunds, fees and net, by way of paying. TIME is RFC 3339, such as
 2026-03-01T08:00:00+08:00. The key needs the pos scope.
+
+charge charges the payment code a customer shows (the 18 digits under its barcode): it prints
+the charge, paid at once or, above the wallet's PIN threshold, waiting for the customer to
+confirm on the phone; then it waits up to -wait (0: not at all) for the order to be paid,
+closed or expired, and prints the order. A declined charge exits 1 with the gateway's code.
 
 ` + credentialsHelp
 
@@ -75,6 +81,50 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return explain(err)
 		}
 		return printJSON(stdout, o)
+	case "charge":
+		var p sdk.ChargeParams
+		fs.Int64Var(&p.Amount, "amount", 0, "amount in minor units (required)")
+		fs.StringVar(&p.Code, "code", "", "the customer's payment code, 18 digits (required)")
+		fs.StringVar(&p.MerchantOrderNo, "no", "", "merchant order number, unique per merchant (default: generated)")
+		fs.StringVar(&p.Description, "description", "", "what is sold")
+		fs.StringVar(&p.TerminalID, "terminal", "", "terminal id")
+		wait := fs.Duration("wait", 2*time.Minute, "how long to wait for a charge the customer confirms")
+		if err := fs.Parse(args); err != nil {
+			return helpOrErr(err)
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("unexpected argument %q\n\n%s", fs.Arg(0), orderUsage)
+		}
+		if p.Amount <= 0 || p.Code == "" {
+			return errors.New("-amount (a positive number of minor units) and -code are required")
+		}
+		if p.MerchantOrderNo == "" {
+			p.MerchantOrderNo = newOrderNo(time.Now())
+		}
+		p.IdempotencyKey = "charge-" + p.MerchantOrderNo
+		client, err := creds.client()
+		if err != nil {
+			return err
+		}
+		ch, err := client.Charge(ctx, &p)
+		if err != nil {
+			return explain(err)
+		}
+		if err := printJSON(stdout, ch); err != nil || ch.Status == sdk.ChargePaid || *wait <= 0 {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, *wait)
+		defer cancel()
+		o, err := client.WaitForPayment(wctx, &sdk.WaitParams{OrderID: ch.Order.ID})
+		if o != nil {
+			if perr := printJSON(stdout, o); perr != nil {
+				return perr
+			}
+		}
+		if err != nil {
+			return explain(err)
+		}
+		return nil
 	case "get", "close":
 		var no string
 		if verb == "get" {

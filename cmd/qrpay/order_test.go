@@ -136,3 +136,28 @@ func TestShiftCommands(t *testing.T) {
 		}
 	}
 }
+
+func TestOrderChargeCommand(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	k := env.NewMerchant(t, nil)
+	creds := keyFlags(env, k)
+	payer := env.NewPayer(t, 10_000)
+	codes := env.NewCodeKey(t, payer)
+	code := codes.Code(env.Clock.Now())
+	charge := func(args ...string) (string, string, int) {
+		t.Helper()
+		return qrpay(t, append(append([]string{"order", "charge"}, args...), creds...)...)
+	}
+	stdout, stderr, code1 := charge("-amount", "1200", "-code", code, "-no", "POS1-C1", "-terminal", "POS1")
+	ch := decode[sdk.Charge](t, stdout)
+	if code1 != 0 || ch.Status != sdk.ChargePaid || ch.Order.MerchantOrderNo != "POS1-C1" || ch.Order.Status != sdk.OrderPaid {
+		t.Errorf("order charge = %d %+v %s; want paid", code1, ch, stderr)
+	}
+	if _, stderr, code1 = charge("-amount", "1200", "-code", code); code1 != 1 || !strings.Contains(stderr, "payment_code_used") {
+		t.Errorf("charging a used code = %d %s; want exit 1 with payment_code_used", code1, stderr)
+	}
+	if _, stderr, code1 = charge("-amount", "1200"); code1 == 0 || !strings.Contains(stderr, "-code") {
+		t.Errorf("order charge without -code = %d %s; want a usage error", code1, stderr)
+	}
+}

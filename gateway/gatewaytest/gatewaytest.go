@@ -99,6 +99,9 @@ type Options struct {
 	Risk gateway.RiskConfig
 	// Issuer is the card issuer; nil is the simulated one.
 	Issuer wallet.Issuer
+	// PaymentCodes configures charges of payment codes (the defaults when
+	// zero).
+	PaymentCodes gateway.PaymentCodeConfig
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -253,6 +256,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		BreakerFailures:  opts.BreakerFailures,
 		BreakerOpenFor:   opts.BreakerOpenFor,
 		Risk:             opts.Risk,
+		PaymentCodes:     opts.PaymentCodes,
 		RedisPrefix:      env.Prefix,
 		IdempotencyLease: time.Minute, IdempotencyRetention: 48 * time.Hour,
 		Logger: log,
