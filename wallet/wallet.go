@@ -80,6 +80,9 @@ type Service struct {
 	log    *slog.Logger
 	// clearing caches the issuer's clearing account id per currency.
 	clearing sync.Map
+	// cardClearings caches the clearing accounts of card-funded payments
+	// by currency and shard (cardClearing).
+	cardClearings sync.Map
 	// walletCards reads the wallet and card of concurrent debits in one
 	// query.
 	walletCards *postgres.Loader[walletCard, walletAndCardRow]

@@ -95,6 +95,8 @@ type Options struct {
 	// Risk configures the risk checks (off by default: tests that are not
 	// about them pay as fast as they can) and the notices.
 	Risk gateway.RiskConfig
+	// Issuer is the card issuer (a wallet.SimulatedIssuer when nil).
+	Issuer wallet.Issuer
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -229,6 +231,10 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 	if wcfg.Now == nil {
 		wcfg.Now = env.Clock.Now
 	}
+	var issuer wallet.Issuer = wallet.SimulatedIssuer{MaxCharge: 5000000}
+	if opts.Issuer != nil {
+		issuer = opts.Issuer
+	}
 	mcfg := opts.Merchant
 	if mcfg.Now == nil {
 		mcfg.Now = env.Clock.Now
@@ -245,7 +251,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		Settlement: settlement.Config{Location: wcfg.Location, Now: env.Clock.Now},
 		Webhooks: merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second,
 			AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, // the tests' receivers
-		Issuer:           wallet.SimulatedIssuer{MaxCharge: 5000000},
+		Issuer:           issuer,
 		OTP:              gateway.OTPConfig{TTL: opts.OTP.TTL, MaxAttempts: opts.OTP.MaxAttempts, ApprovalTTL: opts.OTP.ApprovalTTL, Outbox: true},
 		DBTimeout:        opts.DBTimeout,
 		BreakerFailures:  opts.BreakerFailures,
