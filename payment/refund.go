@@ -179,7 +179,7 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 // leg in the ledger is what the issuer's clearing settles, and a push that
 // failed is logged for it (docs/cards.md).
 func (s *Service) creditCard(ctx context.Context, o merchant.Order, card string, amount int64) {
-	_ = s.wallet.CreditCard(context.WithoutCancel(ctx), o.WalletID(), card, amount, o.Currency) // logged there
+	_ = s.wallet.RefundToCard(context.WithoutCancel(ctx), o.WalletID(), card, amount, o.Currency) // logged there
 }
 
 // sleepJitter waits a few milliseconds, more after each attempt, so that

@@ -105,12 +105,12 @@ func (s *Service) voidHold(ctx context.Context, a Authorization) {
 	}
 }
 
-// CreditCard returns amount to one of a wallet's cards through its issuer:
+// RefundToCard returns amount to one of a wallet's cards through its issuer:
 // the card part of a refund of a card-funded payment. The card may have
 // been unbound since; the issuer still knows it. It answers card_declined
 // or unavailable as the issuer does, and logs a credit that did not go
 // through: the clearing settlement with the issuer owes it.
-func (s *Service) CreditCard(ctx context.Context, walletID, cardID string, amount int64, currency string) (err error) {
+func (s *Service) RefundToCard(ctx context.Context, walletID, cardID string, amount int64, currency string) (err error) {
 	defer func() {
 		if err != nil {
 			s.log.ErrorContext(ctx, "a credit to a card was not accepted by the issuer; the clearing settlement owes it",
