@@ -87,10 +87,10 @@ type fundingEnv struct {
 	caller merchant.Caller
 }
 
-func startFunding(t *testing.T) *fundingEnv {
+func startFunding(t *testing.T, adjust ...func(*gatewaytest.Options)) *fundingEnv {
 	t.Helper()
 	issuer := &issuerLog{SimulatedIssuer: wallet.SimulatedIssuer{MaxCharge: 5_000_000}}
-	env := gatewaytest.Start(t, func(o *gatewaytest.Options) { o.Issuer = issuer })
+	env := gatewaytest.Start(t, append(adjust, func(o *gatewaytest.Options) { o.Issuer = issuer })...)
 	k := env.NewMerchant(t, nil)
 	caller, _, err := env.Merchant.KeySecret(context.Background(), k.KeyID)
 	if err != nil {
