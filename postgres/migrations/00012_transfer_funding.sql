@@ -14,9 +14,10 @@ ALTER TABLE refunds
     ADD COLUMN funding     text,
     ADD COLUMN card_amount bigint NOT NULL DEFAULT 0 CHECK (card_amount >= 0);
 
--- A wallet's history shows its card-funded payments and refunds, which post
--- nothing on the wallet's account: it finds them by wallet.
-CREATE INDEX transfers_wallet_card_funded ON transfers (wallet_id) WHERE funding = 'card';
+-- A wallet's bills show its card-funded payments and refunds, which post
+-- nothing (or, split, only the balance's part) on the wallet's account: they
+-- find them by wallet.
+CREATE INDEX transfers_wallet_card_funded ON transfers (wallet_id) WHERE funding IN ('card', 'balance_then_card');
 
 -- +goose Down
 DROP INDEX transfers_wallet_card_funded;
