@@ -19,7 +19,14 @@ ALTER TABLE refunds
 -- find them by wallet.
 CREATE INDEX transfers_wallet_card_funded ON transfers (wallet_id) WHERE funding IN ('card', 'balance_then_card');
 
+-- A settlement file names its layout; version 2 adds each row's funding.
+-- A day settled before keeps the layout it was written with, so that
+-- regenerating it from the ledger (verify) gives the same bytes.
+ALTER TABLE settlements
+    ADD COLUMN format_version text NOT NULL DEFAULT 'qrpay-settlement/1';
+
 -- +goose Down
+ALTER TABLE settlements DROP COLUMN format_version;
 DROP INDEX transfers_wallet_card_funded;
 ALTER TABLE refunds DROP COLUMN card_amount, DROP COLUMN funding;
 ALTER TABLE transfers DROP COLUMN funding;
