@@ -14,9 +14,9 @@ import (
 	"github.com/qrpay/qrpay/risk"
 )
 
-// Debit is a payment the wallet is asked to make from its balance, with
-// one of its cards: the card's limits apply, and the PIN above the
-// threshold.
+// Debit is a payment the wallet is asked to make with one of its cards,
+// from its balance, the card itself, or both (Funding): the card's limits
+// apply, and the PIN above the threshold.
 type Debit struct {
 	CardID   string
 	Amount   int64
@@ -40,10 +40,11 @@ type Debit struct {
 	ClearingShard int64
 }
 
-// Authorization is a checked debit: the wallet and card it comes from and
-// the card's limit reservation. The caller posts the transfer (DebitPosting
-// and Links describe the wallet's side of it) and then calls Finish with
-// the ledger's answer, which keeps or gives back the reservation.
+// Authorization is a checked debit: the wallet and card it comes from, the
+// card's limit reservation and, for a card-funded debit, the issuer's hold
+// on the card's part. The caller posts the transfer (DebitPostings and
+// Links describe the paying side of it) and then calls Finish with the
+// ledger's answer, which keeps or gives back the reservation and the hold.
 type Authorization struct {
 	Wallet Wallet
 	Card   Card
