@@ -487,3 +487,60 @@ func TestRefundSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentSplitPaymentsNeverOverdraw: split payments racing for one
+// short balance each either pay (the balance part it read, the card the
+// rest) or fail with insufficient_funds with their hold voided: the
+// balance never goes negative, and the holds kept are exactly the card
+// legs the ledger recorded.
+func TestConcurrentSplitPaymentsNeverOverdraw(t *testing.T) {
+	t.Parallel()
+	f := startFunding(t)
+	p := f.NewPayer(t, 500)
+	f.issuer.reset()
+	const payers = 6
+	orders := make([]gatewaytest.Order, payers)
+	for i := range orders {
+		orders[i] = f.CreateOrder(t, f.key, 300)
+	}
+	results := make([]wallet.Movement, payers)
+	failures := make([]error, payers)
+	var wg sync.WaitGroup
+	for i := range payers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], failures[i] = f.pay(t, p, orders[i].ID, wallet.FundingBalanceThenCard)
+		}()
+	}
+	wg.Wait()
+	var fromBalance, fromCard int64
+	for i, err := range failures {
+		switch {
+		case err == nil:
+			mv := results[i]
+			if mv.Amount != -300 || mv.CardAmount > 0 || mv.CardAmount < -300 {
+				t.Errorf("payment %d = %+v; want 300 split between balance and card", i, mv)
+			}
+			fromBalance += -(mv.Amount - mv.CardAmount)
+			fromCard += -mv.CardAmount
+		case !errs.Is(err, errs.InsufficientFunds):
+			t.Errorf("payment %d: %v; want success or insufficient_funds", i, err)
+		}
+	}
+	if b := f.balance(t, p); b < 0 || b != 500-fromBalance {
+		t.Errorf("balance = %d after %d paid from it; want %d, never negative", b, fromBalance, 500-fromBalance)
+	}
+	var ledgerCard int64
+	if err := f.Pool.QueryRow(context.Background(), `SELECT coalesce(-sum(ps.amount), 0)::bigint FROM transfers t
+		JOIN postings ps ON ps.transfer_id = t.id JOIN accounts a ON a.id = ps.account_id AND a.kind = 'clearing'
+		WHERE t.kind = 'payment' AND t.wallet_id = $1::uuid`, p.WalletID).Scan(&ledgerCard); err != nil {
+		t.Fatal(err)
+	}
+	auth, voided, _ := f.issuer.calls()
+	if ledgerCard != fromCard || sum(auth)-sum(voided) != ledgerCard {
+		t.Errorf("card legs: answered %d, ledger %d, issuer holds %d (authorized %v, voided %v); want all equal",
+			fromCard, ledgerCard, sum(auth)-sum(voided), auth, voided)
+	}
+	f.checkLedger(t)
+}
