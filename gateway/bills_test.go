@@ -184,9 +184,9 @@ func TestHistoryShowsEveryMovement(t *testing.T) {
 	page := history(t, env, alice.customer, "")
 	bobMasked := masked(bob.Phone)
 	want := []wallet.HistoryItem{
-		{ID: refundTransfer, Type: "refund", Amount: 500, BalanceAfter: 95300, Counterparty: "FreshMart", Card: "**** 1111", Category: "groceries", OrderID: order2.ID, RefundID: rf.ID},
-		{ID: pay2.ID, Type: "payment", Amount: -5000, BalanceAfter: 94800, Counterparty: "FreshMart", Card: "**** 1111", Category: "groceries", OrderID: order2.ID},
-		{ID: pay1.ID, Type: "payment", Amount: -1200, BalanceAfter: 99800, Counterparty: "Blue Bottle Coffee", Card: "**** 1111", Category: "dining", OrderID: pay1.OrderID},
+		{ID: refundTransfer, Type: "refund", Amount: 500, BalanceAfter: 95300, Counterparty: "FreshMart", Card: "**** 1111", Category: "groceries", OrderID: order2.ID, RefundID: rf.ID, Funding: "balance"},
+		{ID: pay2.ID, Type: "payment", Amount: -5000, BalanceAfter: 94800, Counterparty: "FreshMart", Card: "**** 1111", Category: "groceries", OrderID: order2.ID, Funding: "balance"},
+		{ID: pay1.ID, Type: "payment", Amount: -1200, BalanceAfter: 99800, Counterparty: "Blue Bottle Coffee", Card: "**** 1111", Category: "dining", OrderID: pay1.OrderID, Funding: "balance"},
 		{ID: out.ID, Type: "transfer_out", Amount: -2000, BalanceAfter: 101000, Counterparty: bobMasked, Note: "lunch"},
 		{ID: in.ID, Type: "transfer_in", Amount: 3000, BalanceAfter: 103000, Counterparty: bobMasked, Note: "rent share"},
 		{ID: topup.ID, Type: "topup", Amount: 100000, BalanceAfter: 100000, Card: "**** 1111"},

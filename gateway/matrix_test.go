@@ -441,7 +441,8 @@ func (w *world) validBody(r route) map[string]any {
 	case "POST /v1/wallet/sessions":
 		return map[string]any{"phone": w.a.Phone, "password": gatewaytest.Password}
 	case "POST /v1/wallet/payments":
-		return map[string]any{"qr_payload": w.open.QRPayload, "card_id": w.a.CardID, "pin": w.a.PIN, "amount": w.open.Amount}
+		return map[string]any{"qr_payload": w.open.QRPayload, "card_id": w.a.CardID, "pin": w.a.PIN, "amount": w.open.Amount,
+			"funding": "balance"}
 	case "PUT /v1/wallet/pin":
 		return map[string]any{"old_pin": w.a.PIN, "pin": "246813"}
 	case "POST /v1/wallet/pin/verify":

@@ -21,6 +21,7 @@ type payRequest struct {
 	PIN       string           `json:"pin,omitempty" example:"135790" doc:"Required above PIN_THRESHOLD, and whenever the risk checks asked for a step-up (step_up_required)."`
 	Amount    int64            `json:"amount,omitempty" example:"0" doc:"Required for a static QR; for an order, omit it or give the order's amount."`
 	Approval  *wallet.Approval `json:"approval,omitempty" doc:"A registered device's signature over a challenge made for this payment (POST /v1/wallet/approvals), instead of the PIN."`
+	Funding   string           `json:"funding,omitempty" example:"balance" enum:"balance,card,balance_then_card" doc:"Where the money comes from: the wallet's balance (the default), the card (charged through its issuer; the balance is not touched), or the balance first and the card for the rest."`
 }
 
 func (s *Server) payRoutes() {
@@ -29,9 +30,9 @@ func (s *Server) payRoutes() {
 		Summary: "Read a scanned QR: who is paid, how much, until when", Request: scanRequest{}, Response: payment.ScanResult{},
 		Errors: []errs.Code{errs.QRInvalid, errs.NotFound, errs.OrderAlreadyPaid, errs.OrderClosed, errs.OrderExpired, errs.MerchantSuspended}}, s.scan)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/payments", Tag: tag, Auth: Session, Idempotent: true,
-		Summary: "Pay a scanned QR (or an order) from the wallet with a card", Request: payRequest{}, Response: wallet.Movement{},
+		Summary: "Pay a scanned QR (or an order) from the wallet's balance or a bound card", Request: payRequest{}, Response: wallet.Movement{},
 		Status: http.StatusCreated, Errors: []errs.Code{errs.QRInvalid, errs.NotFound, errs.OrderAlreadyPaid, errs.OrderClosed,
-			errs.OrderExpired, errs.MerchantSuspended, errs.InsufficientFunds, errs.LimitExceeded, errs.CardFrozen,
+			errs.OrderExpired, errs.MerchantSuspended, errs.InsufficientFunds, errs.LimitExceeded, errs.CardFrozen, errs.CardDeclined,
 			errs.PINRequired, errs.PINInvalid, errs.Locked, errs.RateLimited, errs.WalletClosed, errs.WalletFrozen, errs.ApprovalInvalid,
 			errs.StepUpRequired, errs.RiskDeclined}}, s.pay)
 }
@@ -58,8 +59,13 @@ func (s *Server) pay(c *fiber.Ctx) error {
 	if given, null := fieldGiven(c.Body(), "amount"); given && (null || req.Amount <= 0) {
 		return errs.E(errs.Invalid, "amount must be a positive number of minor units; omit it to pay an order's own amount")
 	}
+	funding, err := wallet.ParseFunding(req.Funding)
+	if err != nil {
+		return err
+	}
 	mv, err := s.deps.Payment.Pay(c.UserContext(), principal(c), payment.PayInput{
 		QRPayload: req.QRPayload, OrderID: req.OrderID, CardID: req.CardID, PIN: req.PIN, Amount: req.Amount, Approval: req.Approval,
+		Funding: funding,
 	}, s.walletRequest(c))
 	if err != nil {
 		return err

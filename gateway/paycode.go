@@ -21,7 +21,7 @@ type codeKeyRequest struct {
 
 func (r codeKeyRequest) input() wallet.PayCodeKeyInput {
 	if r.Funding == "" {
-		r.Funding = wallet.FundingBalance
+		r.Funding = string(wallet.FundingBalance)
 	}
 	return wallet.PayCodeKeyInput{DeviceID: r.DeviceID, Funding: r.Funding, CardID: r.CardID}
 }

@@ -419,6 +419,7 @@ func (l *Ledger) commitTx(ctx context.Context, tx *postgres.PipeTx, batch []*req
 	ids := make([]uuid.UUID, n)
 	kinds, currencies, scopes, keys, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	wallets, cards, merchants, orderIDs, mccs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	fundings := make([]string, n)
 	amounts := make([]int64, n)
 	prints := make([][]byte, n)
 	for i, r := range batch {
@@ -427,7 +428,7 @@ func (l *Ledger) commitTx(ctx context.Context, tx *postgres.PipeTx, batch []*req
 		scopes[i], keys[i], prints[i], metas[i] = t.Scope, t.Key, t.Fingerprint, string(t.Metadata)
 		wallets[i], cards[i], merchants[i], orderIDs[i] = linkText(t.Links.WalletID), linkText(t.Links.CardID),
 			linkText(t.Links.MerchantID), linkText(t.Links.OrderID)
-		mccs[i] = t.Links.MCC
+		mccs[i], fundings[i] = t.Links.MCC, t.Links.Funding
 	}
 	var accountIDs []int64
 	for _, r := range batch {
@@ -447,16 +448,17 @@ func (l *Ledger) commitTx(ctx context.Context, tx *postgres.PipeTx, batch []*req
 	first.Queue(`
 		WITH stamp AS (SELECT clock_timestamp() AS at)
 		INSERT INTO transfers (id, kind, currency, amount, idem_scope, idem_key, fingerprint, metadata, created_at,
-			wallet_id, card_id, merchant_id, order_id, mcc)
+			wallet_id, card_id, merchant_id, order_id, mcc, funding)
 		SELECT id, kind, currency, amount, scope, key, fp, meta::jsonb, (SELECT at FROM stamp),
-			nullif(wallet, '')::uuid, nullif(card, '')::uuid, nullif(merchant, '')::uuid, nullif(order_id, '')::uuid, nullif(mcc, '')
+			nullif(wallet, '')::uuid, nullif(card, '')::uuid, nullif(merchant, '')::uuid, nullif(order_id, '')::uuid, nullif(mcc, ''),
+			nullif(funding, '')
 		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::text[],
-			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-			AS c(id, kind, currency, amount, scope, key, fp, meta, wallet, card, merchant, order_id, mcc)
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+			AS c(id, kind, currency, amount, scope, key, fp, meta, wallet, card, merchant, order_id, mcc, funding)
 		ORDER BY scope, key
 		ON CONFLICT (idem_scope, idem_key) DO NOTHING
 		RETURNING id, created_at`, ids, kinds, currencies, amounts, scopes, keys, prints, metas,
-		wallets, cards, merchants, orderIDs, mccs)
+		wallets, cards, merchants, orderIDs, mccs, fundings)
 	accounts, orders, claimedAt, err := readFirst(tx.SendBatch(ctx, first), hasOrders, n)
 	if err != nil {
 		return nil, err

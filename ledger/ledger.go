@@ -179,7 +179,7 @@ func (t Transfer) detached() Transfer {
 	t.Postings = slices.Clone(t.Postings)
 	t.Fingerprint = bytes.Clone(t.Fingerprint)
 	t.Metadata = bytes.Clone(t.Metadata)
-	t.Links.MCC = strings.Clone(t.Links.MCC)
+	t.Links.MCC, t.Links.Funding = strings.Clone(t.Links.MCC), strings.Clone(t.Links.Funding)
 	if t.Order != nil {
 		c := *t.Order
 		c.Event.Payload = bytes.Clone(c.Event.Payload)
@@ -278,7 +278,7 @@ func CloseAccount(ctx context.Context, tx pgx.Tx, id int64) error {
 }
 
 const transferColumns = `id, kind, currency, idem_scope, idem_key, fingerprint, metadata, created_at,
-	wallet_id, card_id, merchant_id, order_id, coalesce(mcc, '')`
+	wallet_id, card_id, merchant_id, order_id, coalesce(mcc, ''), coalesce(funding, '')`
 
 // GetTransfer reads a transfer and its postings.
 func GetTransfer(ctx context.Context, q Querier, id uuid.UUID) (Transfer, error) {
@@ -314,7 +314,7 @@ func loadTransfers(ctx context.Context, q Querier, where string, args ...any) ([
 		var meta []byte
 		var wallet, card, merchant, order *uuid.UUID
 		if err := rows.Scan(&t.ID, &t.Kind, &t.Currency, &t.Scope, &t.Key, &t.Fingerprint, &meta, &t.CreatedAt,
-			&wallet, &card, &merchant, &order, &t.Links.MCC); err != nil {
+			&wallet, &card, &merchant, &order, &t.Links.MCC, &t.Links.Funding); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load transfers: %w", err)
 		}

@@ -23,6 +23,11 @@ type Links struct {
 	MerchantID uuid.UUID // the merchant paid or refunding
 	OrderID    uuid.UUID // the merchant order paid or refunded
 	MCC        string    // the merchant's category code when it was paid
+	// Funding is where a payment's money came from, or where a refund's
+	// went back to: "balance", "card" or "balance_then_card" (the wallet's
+	// Funding). Empty for other transfers, and for payments and refunds
+	// made before cards could fund them, which moved the balance.
+	Funding string
 }
 
 // OrderOp is what a transfer does to its merchant order.
@@ -87,6 +92,10 @@ type RefundRow struct {
 	FeeRefunded    int64
 	Reason         string
 	RefundedBefore int64
+	// Funding is where the refund went back to (see Links.Funding), and
+	// CardAmount the part of it that went back to the card.
+	Funding    string
+	CardAmount int64
 }
 
 // Event is a merchant's outbox event, written with the transfer that caused
@@ -241,9 +250,9 @@ type orderWrites struct {
 	nAmount, nFee, nWalletAcct                                     []int64
 	nAt                                                            []time.Time
 	// refunds
-	rID, rOrder, rMerchant, rNo, rReason, rTransfer []string
-	rAmount, rFee                                   []int64
-	rAt                                             []time.Time
+	rID, rOrder, rMerchant, rNo, rReason, rTransfer, rFunding []string
+	rAmount, rFee, rCard                                      []int64
+	rAt                                                       []time.Time
 	// events
 	eID, eMerchant, eOrder, eType, ePayload []string
 	eSeq                                    []int32
@@ -266,6 +275,7 @@ func (w *orderWrites) add(t *Transfer, seq int) {
 		w.rID, w.rOrder, w.rMerchant = append(w.rID, r.ID.String()), append(w.rOrder, c.OrderID.String()), append(w.rMerchant, c.MerchantID.String())
 		w.rNo, w.rReason, w.rTransfer = append(w.rNo, r.No), append(w.rReason, r.Reason), append(w.rTransfer, t.ID.String())
 		w.rAmount, w.rFee, w.rAt = append(w.rAmount, r.Amount), append(w.rFee, r.FeeRefunded), append(w.rAt, t.CreatedAt)
+		w.rFunding, w.rCard = append(w.rFunding, r.Funding), append(w.rCard, r.CardAmount)
 	}
 	e := c.Event
 	w.eID, w.eMerchant, w.eOrder = append(w.eID, e.ID.String()), append(w.eMerchant, c.MerchantID.String()), append(w.eOrder, c.OrderID.String())
@@ -316,11 +326,13 @@ func (w *orderWrites) queue(b *pgx.Batch, orders map[uuid.UUID]*lockedOrder) {
 			id, status, refunded, feeRefunded, events, paidAt, fee, wallet, walletAcct, card, payment)
 	}
 	if len(w.rID) > 0 {
-		b.Queue(`INSERT INTO refunds (id, order_id, merchant_id, refund_no, amount, fee_refunded, reason, transfer_id, created_at)
-			SELECT id::uuid, order_id::uuid, merchant::uuid, no, amount, fee, reason, transfer::uuid, at
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::timestamptz[])
-				AS r(id, order_id, merchant, no, amount, fee, reason, transfer, at)`,
-			w.rID, w.rOrder, w.rMerchant, w.rNo, w.rAmount, w.rFee, w.rReason, w.rTransfer, w.rAt)
+		b.Queue(`INSERT INTO refunds (id, order_id, merchant_id, refund_no, amount, fee_refunded, reason, transfer_id, created_at,
+				funding, card_amount)
+			SELECT id::uuid, order_id::uuid, merchant::uuid, no, amount, fee, reason, transfer::uuid, at, nullif(funding, ''), card
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::timestamptz[],
+				$10::text[], $11::bigint[])
+				AS r(id, order_id, merchant, no, amount, fee, reason, transfer, at, funding, card)`,
+			w.rID, w.rOrder, w.rMerchant, w.rNo, w.rAmount, w.rFee, w.rReason, w.rTransfer, w.rAt, w.rFunding, w.rCard)
 	}
 	if len(w.eID) > 0 {
 		b.Queue(`INSERT INTO webhook_events (id, merchant_id, order_id, type, sequence, payload, created_at, next_attempt_at)

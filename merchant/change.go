@@ -80,7 +80,7 @@ func (s *Service) RefundChange(m Merchant, o Order, r Refund) (*ledger.OrderChan
 	r.CreatedAt = ledger.Stamp
 	c := &ledger.OrderChange{Op: ledger.OrderRefund, OrderID: orderID, MerchantID: merchantID, Status: after.Status,
 		Now: s.now(), Refund: &ledger.RefundRow{ID: refundID, No: r.RefundNo, Amount: r.Amount, FeeRefunded: r.FeeRefunded,
-			Reason: r.Reason, RefundedBefore: o.RefundedAmount}}
+			Reason: r.Reason, RefundedBefore: o.RefundedAmount, Funding: r.Funding, CardAmount: r.CardAmount}}
 	c.Event, err = s.changeEvent(m, after, EventRefunded, &r)
 	return c, err
 }
@@ -113,6 +113,14 @@ func (o Order) WalletID() string {
 		return ""
 	}
 	return o.walletID.String()
+}
+
+// PaymentID is the ledger transfer that paid the order, if it was paid.
+func (o Order) PaymentID() (uuid.UUID, bool) {
+	if o.paymentID == nil {
+		return uuid.Nil, false
+	}
+	return *o.paymentID, true
 }
 
 // Card is the masked card the order was paid with.

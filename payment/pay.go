@@ -26,10 +26,16 @@ type PayInput struct {
 	// codeMerchant, for the order of a payment-code charge, is its
 	// merchant: such an order is resolved by targetOf, never by Resolve.
 	codeMerchant string
+	// Funding is where the money comes from: the balance (the zero
+	// value), the card, or the balance first and the card for the rest
+	// (wallet.ParseFunding reads it).
+	Funding wallet.Funding
 }
 
 // Pay pays an order (or a merchant's static QR) from a wallet: one ledger
-// transfer from the wallet to the merchant's account and the fee account,
+// transfer from the wallet's funding legs (its balance, its card through
+// the issuer's clearing account, or both) to the merchant's account and the
+// fee account,
 // carrying the order's change and its order.paid event, which the ledger
 // batch commits with it. Of several wallets paying one order at once,
 // exactly one succeeds; the others get order_already_paid.
@@ -79,7 +85,8 @@ func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 		credits = append(credits, ledger.Posting{AccountID: feeAcct, Amount: fee})
 	}
 	auth, err := s.wallet.Authorize(ctx, p, wallet.Debit{CardID: in.CardID, Amount: amount, Currency: m.Currency, PIN: in.PIN,
-		Approval: in.Approval, Payee: payee(t), Scope: p.Scope(), Key: req.Key, Merchant: m.ID})
+		Approval: in.Approval, Payee: payee(t), Scope: p.Scope(), Key: req.Key, Merchant: m.ID,
+		Funding: in.Funding, ClearingShard: m.AccountID % merchant.FeeShards})
 	if err != nil {
 		return wallet.Movement{}, err
 	}
@@ -94,13 +101,13 @@ func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 	tr, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "payment", Currency: m.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
 		Route: feeAcct, Links: links, Metadata: md, Order: change,
-		Postings: append([]ledger.Posting{auth.DebitPosting()}, credits...),
+		Postings: append(auth.DebitPostings(), credits...),
 	})
 	s.wallet.Finish(ctx, auth, tr, err)
 	if err != nil {
 		return wallet.Movement{}, err
 	}
-	return wallet.PaymentMovement(tr, p)
+	return s.wallet.PaymentMovement(ctx, tr, p)
 }
 
 // payee names who a payment pays, as an approval binds it: the order of a

@@ -113,7 +113,23 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 	if err != nil {
 		return merchant.Refund{}, err
 	}
-	postings := []ledger.Posting{{AccountID: walletAcct, Amount: in.Amount}}
+	// The refund goes back where the payment's money came from (card
+	// first for a payment funded by both): the balance's part to the
+	// wallet, the card's to the issuer clearing account its leg came from.
+	legs, card := wallet.Legs{Balance: o.Amount}, ""
+	if pid, ok := o.PaymentID(); ok {
+		if legs, card, err = s.wallet.FundingOfPayment(ctx, pid, walletAcct); err != nil {
+			return merchant.Refund{}, err
+		}
+	}
+	funding, toBalance, toCard := wallet.RefundSplit(legs, o.RefundedAmount, in.Amount)
+	var postings []ledger.Posting
+	if toBalance > 0 {
+		postings = append(postings, ledger.Posting{AccountID: walletAcct, Amount: toBalance})
+	}
+	if toCard > 0 {
+		postings = append(postings, ledger.Posting{AccountID: legs.Clearing, Amount: toCard})
+	}
 	if in.Amount-feeBack > 0 {
 		postings = append(postings, ledger.Posting{AccountID: m.AccountID, Amount: -(in.Amount - feeBack)})
 	}
@@ -121,14 +137,17 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 		postings = append(postings, ledger.Posting{AccountID: feeAcct, Amount: -feeBack})
 	}
 	r := merchant.Refund{ID: uuid.Must(uuid.NewV7()).String(), OrderID: o.ID, RefundNo: in.RefundNo, Amount: in.Amount,
-		FeeRefunded: feeBack, Reason: in.Reason, Status: "succeeded"}
+		FeeRefunded: feeBack, Reason: in.Reason, Status: "succeeded", Funding: string(funding), CardAmount: toCard}
 	change, err := s.merchant.RefundChange(m, o, r)
 	if err != nil {
 		return merchant.Refund{}, err
 	}
-	links := ledger.Links{MerchantID: change.MerchantID, OrderID: change.OrderID, MCC: m.MCC}
+	links := ledger.Links{MerchantID: change.MerchantID, OrderID: change.OrderID, MCC: m.MCC, Funding: string(funding)}
 	if w := o.WalletID(); w != "" {
 		links.WalletID = uuid.MustParse(w)
+	}
+	if toCard > 0 {
+		links.CardID = uuid.MustParse(card)
 	}
 	md, _ := json.Marshal(wallet.Meta{RefundID: r.ID, Merchant: m.Name, Card: o.Card()})
 	tr, err := s.ledger.Post(ctx, ledger.Transfer{
@@ -146,7 +165,21 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 		return s.merchant.RefundByNo(ctx, o.ID, in.RefundNo)
 	}
 	r.CreatedAt = tr.CreatedAt
+	if toCard > 0 {
+		s.creditCard(ctx, o, card, toCard)
+	}
 	return r, nil
+}
+
+// creditCard pushes a committed refund's card part to the card through
+// its issuer. The ledger decides first, and a credit is pushed only by the
+// request whose refund committed, so that neither a retry after a lost
+// answer nor a refund re-decided after another replica's refund can credit
+// the card twice. The refund stands whatever the issuer answers: its card
+// leg in the ledger is what the issuer's clearing settles, and a push that
+// failed is logged for it (docs/cards.md).
+func (s *Service) creditCard(ctx context.Context, o merchant.Order, card string, amount int64) {
+	_ = s.wallet.RefundToCard(context.WithoutCancel(ctx), o.WalletID(), card, amount, o.Currency) // logged there
 }
 
 // sleepJitter waits a few milliseconds, more after each attempt, so that

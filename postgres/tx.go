@@ -59,12 +59,14 @@ func runTx(ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(pgx.Tx)
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		// The server refusing the COMMIT rolled the transaction back, and a
-		// COMMIT that was never sent committed nothing; any other failure
-		// (the connection lost while waiting for the answer) leaves the
-		// outcome unknown.
+		// The server refusing the COMMIT rolled the transaction back; any
+		// other failure (the connection lost while waiting for the answer)
+		// leaves the outcome unknown. pgx's "safe to retry" is no proof
+		// here: a connection cut while the server was still inside the
+		// COMMIT can come back as "conn closed", which pgx counts as never
+		// sent, though the server goes on to commit.
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) || pgconn.SafeToRetry(err) {
+		if errors.As(err, &pgErr) {
 			return err
 		}
 		return errors.Join(err, ErrCommitUnknown)

@@ -14,10 +14,15 @@ type Refund struct {
 	RefundNo string `json:"refund_no"`
 	Amount   int64  `json:"amount"`
 	// FeeRefunded is the share of the order's fee the gateway gives back.
-	FeeRefunded int64     `json:"fee_refunded"`
-	Reason      string    `json:"reason"`
-	Status      string    `json:"status"`
-	CreatedAt   time.Time `json:"created_at"`
+	FeeRefunded int64  `json:"fee_refunded"`
+	Reason      string `json:"reason"`
+	Status      string `json:"status"`
+	// Funding is where the refund went back to: "balance" (the customer's
+	// wallet), "card" (the card the payment was charged to) or
+	// "balance_then_card" (both); CardAmount is the part returned to the card.
+	Funding    string    `json:"funding"`
+	CardAmount int64     `json:"card_amount"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // RefundParams describes a refund to make.

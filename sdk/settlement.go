@@ -50,6 +50,9 @@ type Settlement struct {
 	// moved, nil while pending.
 	GeneratedAt time.Time  `json:"generated_at"`
 	SettledAt   *time.Time `json:"settled_at"`
+	// FormatVersion is the file's layout ("qrpay-settlement/2" adds each
+	// row's funding); a day keeps the layout it was settled in.
+	FormatVersion string `json:"format_version"`
 }
 
 // ListSettlementsParams selects and pages ListSettlements.

@@ -12,9 +12,19 @@ import (
 	"github.com/qrpay/qrpay/spreadsheet"
 )
 
-// FormatVersion names the file layout. docs/settlement.md specifies it; a
-// change of layout is a new version.
-const FormatVersion = "qrpay-settlement/1"
+// FormatVersion names the layout new files are written in.
+// docs/settlement.md specifies it; a change of layout is a new version, and
+// a day settled in an earlier layout is regenerated in it (verify), byte
+// for byte.
+const FormatVersion = FormatV2
+
+// The layouts: version 2 adds each detail row's funding (where a
+// payment's money came from, where a refund's went back to) as a last
+// column.
+const (
+	FormatV1 = "qrpay-settlement/1"
+	FormatV2 = "qrpay-settlement/2"
+)
 
 // Totals are a merchant's sums for a business day.
 type Totals struct {
@@ -58,12 +68,13 @@ func (s *Service) totals(ctx context.Context, m merchantInfo, day Day) (Totals, 
 // database cursor, and returns the totals it wrote. Everything in it is a
 // function of the ledger and the merchant, so writing it again gives the
 // same bytes.
-func (s *Service) writeFile(ctx context.Context, w io.Writer, m merchantInfo, day Day) (Totals, error) {
+func (s *Service) writeFile(ctx context.Context, w io.Writer, m merchantInfo, day Day, version string) (Totals, error) {
 	cw := csv.NewWriter(w)
 	var t Totals
 	put := func(rec ...string) error { return cw.Write(rec) }
+	withFunding := version != FormatV1
 	for _, h := range [][2]string{
-		{"format_version", FormatVersion}, {"merchant_id", m.id}, {"merchant_code", m.code}, {"merchant_name", spreadsheet.Text(m.name)},
+		{"format_version", version}, {"merchant_id", m.id}, {"merchant_code", m.code}, {"merchant_name", spreadsheet.Text(m.name)},
 		{"business_date", day.Date}, {"currency", m.currency}, {"time_zone", s.cfg.Location.String()},
 		{"period_start", day.Start.In(s.cfg.Location).Format(time.RFC3339)}, {"period_end", day.End.In(s.cfg.Location).Format(time.RFC3339)},
 	} {
@@ -71,24 +82,28 @@ func (s *Service) writeFile(ctx context.Context, w io.Writer, m merchantInfo, da
 			return t, err
 		}
 	}
-	if err := put("D", "type", "time", "order_id", "merchant_order_no", "refund_id", "amount", "fee", "net",
-		"amount_display", "card", "terminal_id"); err != nil {
+	header := []string{"D", "type", "time", "order_id", "merchant_order_no", "refund_id", "amount", "fee", "net",
+		"amount_display", "card", "terminal_id"}
+	if withFunding {
+		header = append(header, "funding")
+	}
+	if err := put(header...); err != nil {
 		return t, err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT t.kind, p.created_at, o.id::text, o.merchant_order_no, coalesce(r.id::text, ''),
 		CASE WHEN t.kind = 'payment' THEN o.amount ELSE -r.amount END,
 		CASE WHEN t.kind = 'payment' THEN o.fee ELSE -r.fee_refunded END,
-		p.amount, o.card_masked, o.terminal_id`+dayRows+` ORDER BY p.id`, m.account, day.Start, day.End)
+		p.amount, o.card_masked, o.terminal_id, coalesce(t.funding, 'balance')`+dayRows+` ORDER BY p.id`, m.account, day.Start, day.End)
 	if err != nil {
 		return t, fmt.Errorf("settlement rows: %w", err)
 	}
 	defer rows.Close()
 	var sums [2]struct{ count, amount, fee, net int64 } // payments, refunds
 	for rows.Next() {
-		var kind, orderID, orderNo, refundID, card, terminal string
+		var kind, orderID, orderNo, refundID, card, terminal, funding string
 		var at time.Time
 		var amount, fee, net int64
-		if err := rows.Scan(&kind, &at, &orderID, &orderNo, &refundID, &amount, &fee, &net, &card, &terminal); err != nil {
+		if err := rows.Scan(&kind, &at, &orderID, &orderNo, &refundID, &amount, &fee, &net, &card, &terminal, &funding); err != nil {
 			return t, err
 		}
 		i := 0
@@ -100,8 +115,12 @@ func (s *Service) writeFile(ctx context.Context, w io.Writer, m merchantInfo, da
 		sums[i].fee += fee
 		sums[i].net += net
 		// The merchant's order number and terminal id are the POS's text.
-		if err := put("D", kind, at.In(s.cfg.Location).Format(time.RFC3339), orderID, spreadsheet.Text(orderNo), refundID,
-			i64(amount), i64(fee), i64(net), money.Format(amount, m.currency), card, spreadsheet.Text(terminal)); err != nil {
+		rec := []string{"D", kind, at.In(s.cfg.Location).Format(time.RFC3339), orderID, spreadsheet.Text(orderNo), refundID,
+			i64(amount), i64(fee), i64(net), money.Format(amount, m.currency), card, spreadsheet.Text(terminal)}
+		if withFunding {
+			rec = append(rec, funding)
+		}
+		if err := put(rec...); err != nil {
 			return t, err
 		}
 	}

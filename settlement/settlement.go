@@ -81,6 +81,7 @@ type Settlement struct {
 	SHA256         string     `json:"sha256" example:"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"`
 	GeneratedAt    time.Time  `json:"generated_at" doc:"When the file was written; not part of the file."`
 	SettledAt      *time.Time `json:"settled_at"`
+	FormatVersion  string     `json:"format_version" example:"qrpay-settlement/2" enum:"qrpay-settlement/1,qrpay-settlement/2" doc:"The file's layout (docs/settlement.md); a day keeps the layout it was settled in."`
 }
 
 // Day is a business day: [Start, End) in the configured time zone.
@@ -288,7 +289,7 @@ func (s *Service) settle(ctx context.Context, merchantID string, day Day) (Settl
 	var got Totals
 	size, sum, err := s.files.Write(ctx, FileKey{MerchantID: m.id, Date: day.Date}, func(w io.Writer) error {
 		var err error
-		got, err = s.writeFile(ctx, w, m, day)
+		got, err = s.writeFile(ctx, w, m, day, FormatVersion)
 		return err
 	})
 	if err != nil {
@@ -303,22 +304,23 @@ func (s *Service) settle(ctx context.Context, merchantID string, day Day) (Settl
 		PaymentsCount: got.PaymentsCount, PaymentsAmount: got.PaymentsAmount, RefundsCount: got.RefundsCount,
 		RefundsAmount: got.RefundsAmount, Fees: got.Fees, Net: got.Net,
 		FileName: fmt.Sprintf("qrpay-settlement-%s-%s.csv", m.code, day.Date), FileSize: size, SHA256: sum,
-		GeneratedAt: s.cfg.Now(),
+		GeneratedAt: s.cfg.Now(), FormatVersion: FormatVersion,
 	}
 	if _, err := s.pool.Exec(ctx, `
 		INSERT INTO settlements (merchant_id, business_date, status, currency, time_zone, payments_count, payments_amount,
-			refunds_count, refunds_amount, fees, net, file_name, file_size, sha256, generated_at, period_start, period_end)
-		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			refunds_count, refunds_amount, fees, net, file_name, file_size, sha256, generated_at, period_start, period_end, format_version)
+		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (merchant_id, business_date) DO UPDATE SET
 			currency = EXCLUDED.currency, time_zone = EXCLUDED.time_zone, payments_count = EXCLUDED.payments_count,
 			period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,
 			payments_amount = EXCLUDED.payments_amount, refunds_count = EXCLUDED.refunds_count,
 			refunds_amount = EXCLUDED.refunds_amount, fees = EXCLUDED.fees, net = EXCLUDED.net,
 			file_name = EXCLUDED.file_name, file_size = EXCLUDED.file_size, sha256 = EXCLUDED.sha256,
-			generated_at = EXCLUDED.generated_at
+			generated_at = EXCLUDED.generated_at, format_version = EXCLUDED.format_version
 		WHERE settlements.status = 'pending'`,
 		st.MerchantID, st.Date, st.Currency, st.TimeZone, st.PaymentsCount, st.PaymentsAmount, st.RefundsCount,
-		st.RefundsAmount, st.Fees, st.Net, st.FileName, st.FileSize, st.SHA256, st.GeneratedAt, st.PeriodStart, st.PeriodEnd); err != nil {
+		st.RefundsAmount, st.Fees, st.Net, st.FileName, st.FileSize, st.SHA256, st.GeneratedAt, st.PeriodStart, st.PeriodEnd,
+		st.FormatVersion); err != nil {
 		return Settlement{}, fmt.Errorf("record settlement: %w", err)
 	}
 	publish := func(ctx context.Context, q ledger.Querier, transferID *string) error {
@@ -382,14 +384,14 @@ func (s *Service) merchant(ctx context.Context, id string) (merchantInfo, error)
 
 const settlementColumns = `merchant_id, business_date::text, status, currency, time_zone, period_start, period_end,
 	payments_count, payments_amount, refunds_count, refunds_amount, fees, net, transfer_id::text, file_name, file_size,
-	sha256, generated_at, settled_at`
+	sha256, generated_at, settled_at, format_version`
 
 func scanSettlement(row pgx.Row) (Settlement, error) {
 	var st Settlement
 	err := row.Scan(&st.MerchantID, &st.Date, &st.Status, &st.Currency, &st.TimeZone, &st.PeriodStart, &st.PeriodEnd,
 		&st.PaymentsCount, &st.PaymentsAmount,
 		&st.RefundsCount, &st.RefundsAmount, &st.Fees, &st.Net, &st.TransferID, &st.FileName, &st.FileSize, &st.SHA256,
-		&st.GeneratedAt, &st.SettledAt)
+		&st.GeneratedAt, &st.SettledAt, &st.FormatVersion)
 	return st, err
 }
 

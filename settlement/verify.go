@@ -66,14 +66,16 @@ func (s *Service) verifyOne(ctx context.Context, merchantID string, day Day) (Ch
 		return c, err
 	}
 	st, err := s.Get(ctx, merchantID, day.Date)
+	version := FormatVersion
 	if err == nil {
 		day.Start, day.End = st.PeriodStart, st.PeriodEnd // recompute exactly the period that was settled
+		version = st.FormatVersion                        // in the layout it was written in
 	}
 	if c.Ledger, err = s.totals(ctx, m, day); err != nil {
 		return c, err
 	}
 	h := newHashingWriter(io.Discard)
-	if _, err := s.writeFile(ctx, h, m, day); err != nil {
+	if _, err := s.writeFile(ctx, h, m, day, version); err != nil {
 		return c, err
 	}
 	c.SHA256 = h.hex()

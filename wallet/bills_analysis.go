@@ -146,7 +146,11 @@ func (s *Service) Analysis(ctx context.Context, p Principal, q AnalysisQuery) (A
 			return err
 		}
 		var err error
-		if groups, err = spendGroups(ctx, tx, p.AccountID, from, end); err != nil {
+		if groups, err = spendGroups(ctx, tx, p.AccountID, p.WalletID, from, end); err != nil {
+			return err
+		}
+		cardMonths, err := cardSpendByMonth(ctx, tx, p.WalletID, bounds)
+		if err != nil {
 			return err
 		}
 		for i := range 12 {
@@ -156,6 +160,9 @@ func (s *Service) Analysis(ctx context.Context, p Principal, q AnalysisQuery) (A
 			}
 			fresh = append(fresh, days...)
 			paid, refunded := t[totalKey{TypePayment, false}], t[totalKey{TypeRefund, true}]
+			c := cardMonths[i]
+			paid.Amount, paid.Count = paid.Amount+c.payments, paid.Count+c.paymentCount
+			refunded.Amount, refunded.Count = refunded.Amount+c.refunds, refunded.Count+c.refundCount
 			a.Months = append(a.Months, MonthSpend{Month: bounds[i].Format("2006-01"), Payments: -paid.Amount, PaymentCount: paid.Count,
 				Refunds: refunded.Amount, RefundCount: refunded.Count, Net: -paid.Amount - refunded.Amount})
 		}
@@ -180,13 +187,22 @@ type spendGroup struct {
 }
 
 // spendGroups groups the account's movements in [from, to) in the database.
-func spendGroups(ctx context.Context, tx pgx.Tx, accountID int64, from, to time.Time) ([]spendGroup, error) {
-	rows, err := tx.Query(ctx, `SELECT t.kind, p.amount > 0,
-			coalesce(t.mcc, ''), coalesce(t.merchant_id::text, ''), coalesce(t.metadata->>'merchant', ''),
-			max(p.id), count(*), sum(p.amount)::bigint
-		FROM postings p JOIN transfers t ON t.id = p.transfer_id
-		WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3
-		GROUP BY 1, 2, 3, 4, 5`, accountID, from, to)
+// A payment or refund counts whole, whatever funded it: its card part
+// (cardLeg) is spending as much as its balance part, and one funded by the
+// card alone, which posted nothing on the account, is found by its wallet.
+func spendGroups(ctx context.Context, tx pgx.Tx, accountID int64, walletID string, from, to time.Time) ([]spendGroup, error) {
+	rows, err := tx.Query(ctx, `SELECT kind, credit, mcc, merchant, name, max(id), count(*), sum(amount)::bigint FROM (
+			SELECT t.kind, p.amount > 0 AS credit, coalesce(t.mcc, '') AS mcc, coalesce(t.merchant_id::text, '') AS merchant,
+				coalesce(t.metadata->>'merchant', '') AS name, p.id,
+				p.amount + CASE WHEN t.funding = 'balance_then_card' THEN `+cardLeg+` ELSE 0 END AS amount
+			FROM postings p JOIN transfers t ON t.id = p.transfer_id
+			WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+			UNION ALL
+			SELECT t.kind, p.amount > 0, coalesce(t.mcc, ''), coalesce(t.merchant_id::text, ''),
+				coalesce(t.metadata->>'merchant', ''), p.id, p.amount
+			FROM transfers t JOIN postings p ON p.transfer_id = t.id JOIN accounts a ON a.id = p.account_id AND a.kind = 'clearing'
+			WHERE t.wallet_id = $4::uuid AND t.funding = 'card' AND p.created_at >= $2 AND p.created_at < $3) m
+		GROUP BY 1, 2, 3, 4, 5`, accountID, from, to, walletID)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +219,41 @@ func spendGroups(ctx context.Context, tx pgx.Tx, accountID int64, from, to time.
 		groups = append(groups, g)
 	}
 	return groups, rows.Err()
+}
+
+// cardSpendByMonth is the card parts of the wallet's payments and refunds
+// in each period [bounds[i], bounds[i+1]), which the balance's daily
+// totals (totalsByDay) do not hold. A payment funded by the card alone is
+// counted here; a split one is counted with its balance part.
+func cardSpendByMonth(ctx context.Context, tx pgx.Tx, walletID string, bounds []time.Time) ([]spend, error) {
+	months := make([]spend, len(bounds)-1)
+	rows, err := tx.Query(ctx, `SELECT t.kind, width_bucket(p.created_at, $2::timestamptz[]),
+			count(*) FILTER (WHERE t.funding = 'card'), sum(p.amount)::bigint
+		FROM transfers t JOIN postings p ON p.transfer_id = t.id JOIN accounts a ON a.id = p.account_id AND a.kind = 'clearing'
+		WHERE t.wallet_id = $1::uuid AND t.funding IN ('card', 'balance_then_card') AND t.kind IN ('payment', 'refund')
+			AND p.created_at >= $3 AND p.created_at < $4
+		GROUP BY 1, 2`, walletID, bounds, bounds[0], bounds[len(bounds)-1])
+	if err != nil {
+		return nil, fmt.Errorf("card spending: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var bucket int
+		var n, sum int64
+		if err := rows.Scan(&kind, &bucket, &n, &sum); err != nil {
+			return nil, fmt.Errorf("card spending: %w", err)
+		}
+		if bucket >= 1 && bucket <= len(months) {
+			m := &months[bucket-1]
+			if kind == TypePayment {
+				m.payments, m.paymentCount = m.payments+sum, m.paymentCount+n
+			} else {
+				m.refunds, m.refundCount = m.refunds+sum, m.refundCount+n
+			}
+		}
+	}
+	return months, rows.Err()
 }
 
 // analyse fills the period's spending, categories, merchants and the other

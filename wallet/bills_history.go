@@ -68,6 +68,8 @@ type HistoryItem struct {
 	OrderID      string    `json:"order_id,omitempty" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5c" doc:"The merchant order of a payment or refund."`
 	RefundID     string    `json:"refund_id,omitempty" example:"" doc:"The merchant's refund, for a refund."`
 	Note         string    `json:"note,omitempty" example:"dinner" doc:"The sender's note on a transfer."`
+	Funding      string    `json:"funding,omitempty" example:"balance" enum:"balance,card,balance_then_card" doc:"A payment's: where its money came from; a refund's: where it went back to."`
+	CardAmount   int64     `json:"card_amount,omitempty" example:"0" doc:"The part of amount charged to (or returned to) the card, signed like amount; amount less card_amount moved the balance."`
 	CreatedAt    time.Time `json:"created_at"`
 
 	postingID int64
@@ -98,8 +100,8 @@ func (s *Service) History(ctx context.Context, p Principal, q HistoryQuery) (His
 	if q.Limit < 1 || q.Limit > 100 {
 		return HistoryPage{}, errs.E(errs.Invalid, "limit must be 1 to 100")
 	}
-	args := []any{p.AccountID}
-	where := []string{"p.account_id = $1"}
+	args := []any{p.AccountID, p.WalletID}
+	var where []string
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
 	if q.StartingAfter != "" {
 		id, err := decodeCursor(q.StartingAfter)
@@ -136,8 +138,20 @@ func (s *Service) History(ctx context.Context, p Principal, q HistoryQuery) (His
 		}
 		where = append(where, "("+strings.Join(conds, " OR ")+")")
 	}
-	sql := `SELECT ` + itemColumns + ` FROM postings p JOIN transfers t ON t.id = p.transfer_id
-		WHERE ` + strings.Join(where, " AND ") + ` ORDER BY p.id DESC LIMIT ` + arg(q.Limit+1)
+	cond, limit := "", arg(q.Limit+1)
+	if len(where) > 0 {
+		cond = " AND " + strings.Join(where, " AND ")
+	}
+	// The wallet's own postings, and the card-funded payments and refunds
+	// that posted nothing on its account, each by the posting of their
+	// card leg (on an issuer clearing account).
+	sql := `(SELECT ` + itemColumns + ` FROM postings p JOIN transfers t ON t.id = p.transfer_id
+			WHERE p.account_id = $1` + cond + ` ORDER BY p.id DESC LIMIT ` + limit + `)
+		UNION ALL
+		(SELECT ` + cardItemColumns + ` FROM transfers t JOIN postings p ON p.transfer_id = t.id
+			JOIN accounts a ON a.id = p.account_id AND a.kind = 'clearing'
+			WHERE t.wallet_id = $2::uuid AND t.funding = 'card'` + cond + ` ORDER BY p.id DESC LIMIT ` + limit + `)
+		ORDER BY 1 DESC LIMIT ` + limit
 	if !from.IsZero() || !to.IsZero() {
 		// Planned for its own values each time, not as a cached generic
 		// plan, so that the planner sees how narrow the id bounds are.
@@ -194,10 +208,28 @@ func (s *Service) idBounds(ctx context.Context, accountID int64, from, to time.T
 const itemColumns = `p.id, p.amount, p.balance_after, p.created_at, t.id, t.kind, t.currency,
 	coalesce(t.metadata->>'card', ''), coalesce(t.metadata->>'note', ''), coalesce(t.order_id::text, ''),
 	coalesce(t.metadata->>'refund_id', ''), coalesce(t.metadata->>'merchant', ''), coalesce(t.mcc, ''),
-	coalesce(t.metadata->>'from_phone', ''), coalesce(t.metadata->>'to_phone', '')`
+	coalesce(t.metadata->>'from_phone', ''), coalesce(t.metadata->>'to_phone', ''),
+	coalesce(t.funding, ''), CASE WHEN t.funding = 'balance_then_card' THEN ` + cardLeg + ` ELSE 0 END`
+
+// cardLeg is the card part of transfer t: its postings on issuer clearing
+// accounts, signed as the wallet sees them.
+const cardLeg = `(SELECT coalesce(sum(c.amount), 0)::bigint FROM postings c JOIN accounts ca ON ca.id = c.account_id
+	WHERE c.transfer_id = t.id AND ca.kind = 'clearing')`
+
+// cardItemColumns are itemColumns for a card-funded payment or refund,
+// read from its card leg's posting p: the wallet's balance is the one it
+// had then, unchanged by it.
+const cardItemColumns = `p.id, 0::bigint, coalesce((SELECT w.balance_after FROM postings w
+		WHERE w.account_id = $1 AND w.id < p.id ORDER BY w.id DESC LIMIT 1), 0), p.created_at, t.id, t.kind, t.currency,
+	coalesce(t.metadata->>'card', ''), coalesce(t.metadata->>'note', ''), coalesce(t.order_id::text, ''),
+	coalesce(t.metadata->>'refund_id', ''), coalesce(t.metadata->>'merchant', ''), coalesce(t.mcc, ''),
+	'', '', t.funding, p.amount`
 
 // scanItems reads rows of itemColumns. A transfer is in or out by the sign
-// of the wallet's posting, and its counterparty is the other wallet.
+// of the wallet's posting, and its counterparty is the other wallet. A
+// payment's or refund's amount is all of it, the card's part included.
+// The wallet's own part of it (what moved the balance) is Amount less
+// CardAmount.
 func scanItems(rows pgx.Rows, each func(HistoryItem) error) error {
 	defer rows.Close()
 	for rows.Next() {
@@ -205,9 +237,11 @@ func scanItems(rows pgx.Rows, each func(HistoryItem) error) error {
 		var id uuid.UUID
 		var kind, mcc, fromPhone, toPhone string
 		if err := rows.Scan(&it.postingID, &it.Amount, &it.BalanceAfter, &it.CreatedAt, &id, &kind, &it.Currency,
-			&it.Card, &it.Note, &it.OrderID, &it.RefundID, &it.Counterparty, &mcc, &fromPhone, &toPhone); err != nil {
+			&it.Card, &it.Note, &it.OrderID, &it.RefundID, &it.Counterparty, &mcc, &fromPhone, &toPhone,
+			&it.Funding, &it.CardAmount); err != nil {
 			return err
 		}
+		it.Amount += it.CardAmount
 		it.ID, it.Type = id.String(), kind
 		switch kind {
 		case "transfer":
@@ -218,6 +252,9 @@ func scanItems(rows pgx.Rows, each func(HistoryItem) error) error {
 			}
 		case TypePayment, TypeRefund:
 			it.Category = CategoryOf(mcc)
+			if it.Funding == "" {
+				it.Funding = string(FundingBalance)
+			}
 		default:
 			it.Counterparty = ""
 		}

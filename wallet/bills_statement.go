@@ -431,8 +431,11 @@ func (s *Service) writeStatement(ctx context.Context, tx pgx.Tx, accountID int64
 		if it.Type == TypePayment || it.Type == TypeRefund {
 			counterparty = spreadsheet.Text(counterparty) // a merchant's name
 		}
+		// The statement accounts for the balance: a row is the balance's
+		// part of its movement, so that the rows add up to the balances.
+		amount := it.Amount - it.CardAmount
 		return cw.Write([]string{"D", it.CreatedAt.In(s.cfg.Location).Format(time.RFC3339), it.Type, it.ID,
-			i64(it.Amount), money.Format(it.Amount, cur), i64(it.BalanceAfter), money.Format(it.BalanceAfter, cur),
+			i64(amount), money.Format(amount, cur), i64(it.BalanceAfter), money.Format(it.BalanceAfter, cur),
 			counterparty, it.Card, it.Category, it.OrderID, it.RefundID, spreadsheet.Text(it.Note)})
 	})
 	if err != nil {

@@ -29,6 +29,8 @@ type Movement struct {
 	Counterparty string    `json:"counterparty,omitempty" example:"+86139****0001"`
 	Note         string    `json:"note,omitempty" example:"dinner"`
 	OrderID      string    `json:"order_id,omitempty" example:"" doc:"The merchant order of a payment or refund."`
+	Funding      string    `json:"funding,omitempty" example:"balance" enum:"balance,card,balance_then_card" doc:"A payment's: where its money came from; a refund's: where it went back to."`
+	CardAmount   int64     `json:"card_amount,omitempty" example:"0" doc:"The part of amount charged to (or returned to) the card, signed like amount; the rest moved the balance."`
 	CreatedAt    time.Time `json:"created_at"`
 	// Replayed is set when the movement was committed earlier under the
 	// request's idempotency key: the answer is the first one, again.
@@ -63,6 +65,11 @@ func movementOf(t ledger.Transfer, accountID int64) (mv Movement, ok bool, err e
 	if t.Links.OrderID != uuid.Nil {
 		mv.OrderID = t.Links.OrderID.String()
 	}
+	if t.Kind == "payment" || t.Kind == "refund" {
+		mv.Funding = string(FundingOf(t))
+		mv.CardAmount = cardPart(t, accountID)
+		mv.Amount += mv.CardAmount
+	}
 	switch t.Kind {
 	case "transfer":
 		if p.Amount < 0 {
@@ -87,7 +94,7 @@ func (s *Service) Movement(ctx context.Context, p Principal, id string) (Movemen
 	if err != nil {
 		return Movement{}, err
 	}
-	mv, ok, err := movementOf(t, p.AccountID)
+	mv, ok, err := s.movement(ctx, t, p)
 	if !ok {
 		return Movement{}, errs.E(errs.NotFound, "transfer not found")
 	}
@@ -230,7 +237,7 @@ func (s *Service) Replay(ctx context.Context, p Principal, req Request) (Movemen
 	if string(t.Fingerprint) != string(req.Fingerprint) {
 		return Movement{}, false, errs.E(errs.IdempotencyMismatch, "idempotency key %q was used for a different request", req.Key)
 	}
-	mv, _, err := movementOf(t, p.AccountID)
+	mv, _, err := s.movement(ctx, t, p)
 	mv.Replayed = true
 	return mv, err == nil, err
 }

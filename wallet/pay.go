@@ -14,9 +14,9 @@ import (
 	"github.com/qrpay/qrpay/risk"
 )
 
-// Debit is a payment the wallet is asked to make from its balance, with
-// one of its cards: the card's limits apply, and the PIN above the
-// threshold.
+// Debit is a payment the wallet is asked to make with one of its cards,
+// from its balance, the card itself, or both (Funding): the card's limits
+// apply, and the PIN above the threshold.
 type Debit struct {
 	CardID   string
 	Amount   int64
@@ -32,18 +32,31 @@ type Debit struct {
 	Scope, Key string
 	// Merchant is the id of the merchant paid, for the risk checks.
 	Merchant string
+	// Funding is where the money comes from (zero: the balance). A card
+	// part is charged to the card through its issuer, from the issuer
+	// clearing account of ClearingShard (the merchant's fee shard, so
+	// that the payment's rows share one committer).
+	Funding       Funding
+	ClearingShard int64
 }
 
-// Authorization is a checked debit: the wallet and card it comes from and
-// the card's limit reservation. The caller posts the transfer (DebitPosting
-// and Links describe the wallet's side of it) and then calls Finish with
-// the ledger's answer, which keeps or gives back the reservation.
+// Authorization is a checked debit: the wallet and card it comes from, the
+// card's limit reservation and, for a card-funded debit, the issuer's hold
+// on the card's part. The caller posts the transfer (DebitPostings and
+// Links describe the paying side of it) and then calls Finish with the
+// ledger's answer, which keeps or gives back the reservation and the hold.
 type Authorization struct {
 	Wallet Wallet
 	Card   Card
 	Amount int64
-	res    limits.Reservation
-	risk   assessment
+	// Funding is where the money comes from, decided (a balance_then_card
+	// debit the balance covers is balance); CardAmount is the part the
+	// issuer authorized on the card, drawn from the clearing account.
+	Funding    Funding
+	CardAmount int64
+	clearing   int64
+	res        limits.Reservation
+	risk       assessment
 }
 
 // Authorize checks that the wallet can pay d: active, in d's currency, with
@@ -105,11 +118,29 @@ func (s *Service) Authorize(ctx context.Context, p Principal, d Debit) (_ Author
 			return Authorization{}, err
 		}
 	}
+	funding, cardAmount := d.Funding.split(d.Amount, w.Balance)
+	var clearing int64
+	if cardAmount > 0 {
+		if clearing, err = s.cardClearing(ctx, w.Currency, d.ClearingShard); err != nil {
+			return Authorization{}, err
+		}
+	}
+	// The card's limits count the whole payment, whatever funds it, as
+	// they always have: they are the customer's spending limits on it.
 	res, err := s.limits.ReserveFor(ctx, card.ID, d.Amount, limitsOf(card), s.now(), limits.Ref{Scope: d.Scope, Key: d.Key})
 	if err != nil {
 		return Authorization{}, err
 	}
-	return Authorization{Wallet: w, Card: card, Amount: d.Amount, res: res, risk: a}, nil
+	// The issuer is asked only once the limits hold, and a decline or an
+	// issuer that cannot answer gives the reservation back: nothing moved.
+	if cardAmount > 0 {
+		if err := s.issuer.Authorize(ctx, card.issuerRef, cardAmount, w.Currency); err != nil {
+			s.release(ctx, res)
+			return Authorization{}, err
+		}
+	}
+	return Authorization{Wallet: w, Card: card, Amount: d.Amount, Funding: funding, CardAmount: cardAmount,
+		clearing: clearing, res: res, risk: a}, nil
 }
 
 // walletAndCard reads the wallet (its freeze included), one of its bound
@@ -194,14 +225,24 @@ var cardColumnsK = func() string {
 	return strings.Join(cols, ", ")
 }()
 
-// DebitPosting is the wallet's side of the transfer.
-func (a Authorization) DebitPosting() ledger.Posting {
-	return ledger.Posting{AccountID: a.Wallet.AccountID, Amount: -a.Amount}
+// DebitPostings are the paying side of the transfer, its funding legs:
+// the balance's part from the wallet's account and the card's part from
+// the issuer clearing account. Together they sum to -Amount.
+func (a Authorization) DebitPostings() []ledger.Posting {
+	var ps []ledger.Posting
+	if balance := a.Amount - a.CardAmount; balance > 0 {
+		ps = append(ps, ledger.Posting{AccountID: a.Wallet.AccountID, Amount: -balance})
+	}
+	if a.CardAmount > 0 {
+		ps = append(ps, ledger.Posting{AccountID: a.clearing, Amount: -a.CardAmount})
+	}
+	return ps
 }
 
-// Links are the wallet's links of the transfer: the wallet and the card.
+// Links are the wallet's links of the transfer: the wallet, the card and
+// the funding.
 func (a Authorization) Links() ledger.Links {
-	return ledger.Links{WalletID: uuid.MustParse(a.Wallet.ID), CardID: uuid.MustParse(a.Card.ID)}
+	return ledger.Links{WalletID: uuid.MustParse(a.Wallet.ID), CardID: uuid.MustParse(a.Card.ID), Funding: string(a.Funding)}
 }
 
 // Finish settles the card reservation by the ledger's answer to the
@@ -210,10 +251,19 @@ func (a Authorization) Links() ledger.Links {
 // (a replay), it is given back. An unknown outcome (a COMMIT whose answer
 // was lost, a caller that left while its transfer was queued) keeps it
 // counted, erring on the side of the limit.
+//
+// The issuer's hold on the card part follows the same rule: voided when
+// the payment provably did not commit (or a replay found the first one),
+// kept when it committed or the outcome is unknown. A kept hold is never
+// charged twice and never charged for nothing: the issuer captures what
+// the ledger's card legs record, so a hold of a payment that did not
+// commit lapses at the issuer, and a retry under the same key finds the
+// committed payment instead of charging again (docs/cards.md).
 func (s *Service) Finish(ctx context.Context, a Authorization, t ledger.Transfer, err error) {
 	switch {
 	case err != nil && (errs.Business(err) || errors.Is(err, ledger.ErrNotCommitted)), err == nil && t.Replayed:
 		s.release(ctx, a.res)
+		s.voidHold(ctx, a)
 		s.refused(ctx, a.risk.p, a.risk.facts.Key, err)
 	case err == nil:
 		if cerr := s.limits.Commit(context.WithoutCancel(ctx), a.res); cerr != nil {
@@ -223,11 +273,16 @@ func (s *Service) Finish(ctx context.Context, a Authorization, t ledger.Transfer
 	}
 }
 
-// Cancel gives back the reservation of a debit that was never posted.
-func (s *Service) Cancel(ctx context.Context, a Authorization) { s.release(ctx, a.res) }
+// Cancel gives back the reservation, and voids the card hold, of a debit
+// that was never posted.
+func (s *Service) Cancel(ctx context.Context, a Authorization) {
+	s.release(ctx, a.res)
+	s.voidHold(ctx, a)
+}
 
-// PaymentMovement describes a payment transfer for the paying wallet.
-func PaymentMovement(t ledger.Transfer, p Principal) (Movement, error) {
-	mv, _, err := movementOf(t, p.AccountID)
+// PaymentMovement describes a payment transfer for the paying wallet,
+// which a card-funded payment reaches only by its links.
+func (s *Service) PaymentMovement(ctx context.Context, t ledger.Transfer, p Principal) (Movement, error) {
+	mv, _, err := s.movement(ctx, t, p)
 	return mv, err
 }

@@ -39,19 +39,13 @@ const (
 	codeMACModulo = 100_000_000
 )
 
-// The funding sources a payment code can name.
-const (
-	FundingBalance = "balance" // the wallet's balance, under the card's limits
-	FundingCard    = "card"    // the card itself
-)
-
 // codeFunding is the one place that decides whether a payment code may pay
 // from a funding source. Balance funding debits the wallet under its card's
 // limits, exactly as a scanned payment does. Card funding is refused until
 // the pay path can debit a card: a code must never say "card" and be paid
 // from the balance.
 func codeFunding(source string) error {
-	switch source {
+	switch Funding(source) {
 	case FundingBalance:
 		return nil
 	case FundingCard:

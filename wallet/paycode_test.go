@@ -54,7 +54,7 @@ func TestCodeStepAt(t *testing.T) {
 }
 
 func TestCodeFunding(t *testing.T) {
-	for source, want := range map[string]string{FundingBalance: "", FundingCard: "funding_unsupported", "": "invalid", "wallet": "invalid"} {
+	for source, want := range map[string]string{string(FundingBalance): "", string(FundingCard): "funding_unsupported", "": "invalid", "wallet": "invalid"} {
 		err := codeFunding(source)
 		got := ""
 		if err != nil {

@@ -82,6 +82,9 @@ type Service struct {
 	clearing sync.Map
 	// transit caches the withdrawals' transit account id per currency.
 	transit sync.Map
+	// cardClearings caches the clearing accounts of card-funded payments
+	// by currency and shard (cardClearing).
+	cardClearings sync.Map
 	// walletCards reads the wallet and card of concurrent debits in one
 	// query.
 	walletCards *postgres.Loader[walletCard, walletAndCardRow]

@@ -91,6 +91,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		{"receive order.paid", d.paidWebhook},
 		{"refund part of it", d.refundPart},
 		{"transfer between wallets", d.transfer},
+		{"pay by card", d.payByCard},
 		{"settle today", d.settle},
 		{"monthly statement", d.statement},
 		{"step-up and security notice", d.stepUp},
@@ -123,6 +124,7 @@ type demo struct {
 	payer, payee             demoWallet
 	order                    *sdk.Order
 	refunded                 *sdk.Refund
+	cardOrder                *sdk.Order // paid by card, not from the balance
 }
 
 type demoWallet struct {
@@ -137,6 +139,7 @@ const (
 	demoAmount   = 1200
 	demoRefund   = 500
 	demoTransfer = 2500
+	demoByCard   = 3000 // more than the balance left: the card pays it
 )
 
 func (d *demo) onboard(ctx context.Context) (string, error) {
@@ -339,10 +342,11 @@ func (d *demo) settle(ctx context.Context) (string, error) {
 	if st.TimeZone != d.loc.String() {
 		return "", fmt.Errorf("the gateway settles in %s, not %s: run the demo with -time-zone %s", st.TimeZone, d.loc, st.TimeZone)
 	}
-	fee := d.order.Fee - d.refunded.FeeRefunded
-	if st.PaymentsAmount != demoAmount || st.RefundsAmount != demoRefund || st.Fees != fee || st.Net != demoAmount-demoRefund-fee {
+	fee := d.order.Fee - d.refunded.FeeRefunded + d.cardOrder.Fee
+	paid := int64(demoAmount + demoByCard)
+	if st.PaymentsAmount != paid || st.RefundsAmount != demoRefund || st.Fees != fee || st.Net != paid-demoRefund-fee {
 		return "", fmt.Errorf("settlement %s: payments %d, refunds %d, fees %d, net %d; want %d, %d, %d, %d",
-			day, st.PaymentsAmount, st.RefundsAmount, st.Fees, st.Net, demoAmount, demoRefund, fee, demoAmount-demoRefund-fee)
+			day, st.PaymentsAmount, st.RefundsAmount, st.Fees, st.Net, paid, demoRefund, fee, paid-demoRefund-fee)
 	}
 	var file bytes.Buffer
 	n, sum, err := d.client.DownloadSettlement(ctx, day, &file)
@@ -413,6 +417,37 @@ func (d *demo) statement(ctx context.Context) (string, error) {
 		money(st.ClosingBalance), st.Movements), nil
 }
 
+// payByCard pays a second order with the bound card instead of the
+// balance: the issuer is charged, the wallet's balance does not move.
+func (d *demo) payByCard(ctx context.Context) (string, error) {
+	o, err := d.client.CreateOrder(ctx, &sdk.OrderParams{MerchantOrderNo: "DEMO-CARD-" + d.tag, Amount: demoByCard,
+		Description: "a bag of beans", TerminalID: "DEMO1", IdempotencyKey: "demo-card-order-" + d.tag})
+	if err != nil {
+		return "", fmt.Errorf("creating the order through the SDK: %w", explain(err))
+	}
+	if err := d.setPIN(ctx, &d.payer); err != nil {
+		return "", err
+	}
+	var mv movement
+	if err := d.call(ctx, "POST", "/v1/wallet/payments", d.payer.token, "demo-card-pay-"+d.tag,
+		map[string]any{"order_id": o.ID, "card_id": d.payer.cardID, "pin": demoPIN, "funding": "card"}, &mv); err != nil {
+		return "", fmt.Errorf("paying by card: %w", err)
+	}
+	balance := int64(demoTopUp - demoAmount + demoRefund - demoTransfer)
+	if mv.Funding != "card" || mv.CardAmount != -demoByCard || mv.BalanceAfter != balance {
+		return "", fmt.Errorf("the card payment was funded by %q, %d from the card, leaving %d; want card, -%d, %d untouched",
+			mv.Funding, mv.CardAmount, mv.BalanceAfter, demoByCard, balance)
+	}
+	if d.cardOrder, err = d.client.GetOrder(ctx, o.ID); err != nil {
+		return "", fmt.Errorf("reading the order back: %w", explain(err))
+	}
+	if d.cardOrder.Status != sdk.OrderPaid {
+		return "", fmt.Errorf("the order is %s after paying by card; want paid", d.cardOrder.Status)
+	}
+	return fmt.Sprintf("order %s for %s paid with %s through its issuer (funding card): wallet balance still %s",
+		o.MerchantOrderNo, money(demoByCard), mv.Card, money(mv.BalanceAfter)), nil
+}
+
 // movement is what the wallet API answers for money that moved.
 type movement struct {
 	ID           string `json:"id"`
@@ -420,6 +455,8 @@ type movement struct {
 	BalanceAfter int64  `json:"balance_after"`
 	Card         string `json:"card"`
 	Counterparty string `json:"counterparty"`
+	Funding      string `json:"funding"`
+	CardAmount   int64  `json:"card_amount"`
 }
 
 // call sends one JSON request to the admin or wallet API (the merchant API

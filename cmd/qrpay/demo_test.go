@@ -25,12 +25,12 @@ func TestDemoWalksTheWholeStory(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for i := 1; i <= 10; i++ {
+	for i := 1; i <= 11; i++ {
 		if !strings.Contains(stdout, fmt.Sprintf("\n%d. ", i)) {
 			t.Errorf("demo printed no step %d:\n%s", i, stdout)
 		}
 	}
-	if strings.Contains(stdout, "FAILED") || !strings.Contains(stdout, "all 10 steps passed") ||
+	if strings.Contains(stdout, "FAILED") || !strings.Contains(stdout, "all 11 steps passed") ||
 		!strings.Contains(stdout, "asked to step up") {
 		t.Errorf("demo output:\n%s", stdout)
 	}

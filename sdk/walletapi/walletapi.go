@@ -294,6 +294,8 @@ type Movement struct {
 	Card         string `json:"card"`
 	Counterparty string `json:"counterparty"`
 	OrderID      string `json:"order_id"`
+	Funding      string `json:"funding"`     // a payment's or refund's: balance, card or balance_then_card
+	CardAmount   int64  `json:"card_amount"` // the part charged to (or returned to) the card
 }
 
 // TopUp moves amount from a bound card into the wallet; pin is needed
@@ -315,6 +317,9 @@ type PayParams struct {
 	CardID    string `json:"card_id"`
 	PIN       string `json:"pin,omitempty"`
 	Amount    int64  `json:"amount,omitempty"` // a static QR's amount
+	// Funding is where the money comes from: "balance" (the default),
+	// "card" (charged through the card's issuer) or "balance_then_card".
+	Funding string `json:"funding,omitempty"`
 }
 
 // Pay pays from the wallet.
