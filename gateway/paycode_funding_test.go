@@ -152,6 +152,26 @@ func TestPaymentCodeFundedByCard(t *testing.T) {
 	if refundFunding != "card" || cardAmount != 500 {
 		t.Errorf("refund = %s, card %d; want card, 500", refundFunding, cardAmount)
 	}
+
+	// Above the PIN threshold the charge waits; the confirmation pays
+	// from the card too.
+	env.Clock.Advance(wallet.CodeStep)
+	r = env.Charge(t, m, key.Code(env.Clock.Now()), 25_000)
+	var a chargeAnswer
+	r.JSON(t, &a)
+	if r.Status != http.StatusCreated || a.Status != "requires_confirmation" {
+		t.Fatalf("a charge above the threshold = %d %s; want requires_confirmation", r.Status, r.Body)
+	}
+	r = env.Do(t, "POST", "/v1/wallet/payment-codes/charges/"+a.Order.ID+"/confirm", map[string]any{"pin": p.PIN},
+		p.Idem("confirm-card-code")...)
+	var confirmed wallet.Movement
+	r.JSON(t, &confirmed)
+	if r.Status != http.StatusCreated || confirmed.Funding != "card" || confirmed.CardAmount != -25_000 || confirmed.BalanceAfter != 0 {
+		t.Errorf("confirm = %d %s; want a payment of 25000 from the card", r.Status, r.Body)
+	}
+	if authorized, _ := issuer.calls(); len(authorized) != 1 || authorized[0] != 25_000 {
+		t.Errorf("issuer authorized %v; want [25000]", authorized)
+	}
 	checkLedger(t, env)
 }
 
@@ -315,6 +335,58 @@ func TestShiftSummaryByWay(t *testing.T) {
 	}
 	if want := sum.Net + 800 - staticFee; merchantBalance != want {
 		t.Errorf("merchant account = %d; want the summary's net and the static payment's, %d", merchantBalance, want)
+	}
+	checkLedger(t, env)
+}
+
+// TestPaymentCodeCardPaysOnce charges one card-funded code many times at
+// once: one charge pays, and the issuer is asked to approve exactly once.
+func TestPaymentCodeCardPaysOnce(t *testing.T) {
+	t.Parallel()
+	env, issuer := startWithIssuer(t)
+	p := env.NewPayer(t, 0)
+	key := env.NewFundedCodeKey(t, p, "card")
+	ma := env.NewMerchant(t, map[string]any{"name": "Card Once A"})
+	mb := env.NewMerchant(t, map[string]any{"name": "Card Once B"})
+	issuer.calls()
+	code := key.Code(env.Clock.Now())
+
+	const n = 8
+	resps := make([]gatewaytest.Response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := ma
+			if i%2 == 1 {
+				m = mb
+			}
+			resps[i] = env.Charge(t, m, code, 1300)
+		}()
+	}
+	wg.Wait()
+	paid := 0
+	for i, r := range resps {
+		switch {
+		case r.Status == http.StatusCreated:
+			paid++
+		case r.Status == http.StatusConflict && r.Code() == "payment_code_used":
+		default:
+			t.Errorf("charge %d = %d %s; want 201 or 409 payment_code_used", i, r.Status, r.Body)
+		}
+	}
+	if paid != 1 {
+		t.Errorf("%d charges paid; want exactly 1", paid)
+	}
+	if authorized, _ := issuer.calls(); len(authorized) != 1 || authorized[0] != 1300 {
+		t.Errorf("issuer authorized %v; want [1300]", authorized)
+	}
+	if got := paymentTransfers(t, env, p.WalletID); got != 1 {
+		t.Errorf("the ledger holds %d payments; want 1", got)
+	}
+	if got := balance(t, env, p.Customer); got != 0 {
+		t.Errorf("balance = %d; want 0", got)
 	}
 	checkLedger(t, env)
 }
