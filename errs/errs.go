@@ -58,7 +58,6 @@ const (
 	PaymentCodeExpired     Code = "payment_code_expired"
 	PaymentCodeUsed        Code = "payment_code_used"
 	CurrencyMismatch       Code = "currency_mismatch"
-	FundingUnsupported     Code = "funding_unsupported"
 	Unavailable            Code = "unavailable"
 	Internal               Code = "internal"
 )
@@ -73,7 +72,7 @@ var All = []Code{
 	RateLimited, Unavailable, Internal,
 	OTPRequired, OTPInvalid, OTPExpired, ApprovalInvalid, WalletFrozen,
 	StepUpRequired, RiskDeclined, Maintenance,
-	PaymentCodeInvalid, PaymentCodeExpired, PaymentCodeUsed, CurrencyMismatch, FundingUnsupported,
+	PaymentCodeInvalid, PaymentCodeExpired, PaymentCodeUsed, CurrencyMismatch,
 }
 
 // Error is a failure the caller can act on. Message is safe to show to the

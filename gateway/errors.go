@@ -60,7 +60,6 @@ var statusOf = map[errs.Code]int{
 	errs.PaymentCodeExpired:     http.StatusGone,
 	errs.PaymentCodeUsed:        http.StatusConflict,
 	errs.CurrencyMismatch:       http.StatusUnprocessableEntity,
-	errs.FundingUnsupported:     http.StatusUnprocessableEntity,
 	errs.Locked:                 http.StatusLocked,
 	errs.RateLimited:            http.StatusTooManyRequests,
 	errs.Internal:               http.StatusInternalServerError,

@@ -15,7 +15,7 @@ import (
 
 type codeKeyRequest struct {
 	DeviceID string `json:"device_id" example:"ios-6F1C2A9E-3B7D-4C1E-9A0B-2F4E6D8C0A1B" doc:"A device the wallet signed in from."`
-	Funding  string `json:"funding,omitempty" example:"balance" enum:"balance,card" doc:"What the codes pay from: balance (default), or card, which is refused with funding_unsupported for now."`
+	Funding  string `json:"funding,omitempty" example:"balance" enum:"balance,card,balance_then_card" doc:"What the codes pay from: balance (default), card (charged through its issuer, the balance untouched), or balance_then_card (the balance first, the card for the rest)."`
 	CardID   string `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b" doc:"The bound card whose limits the codes' payments use."`
 }
 
@@ -53,7 +53,7 @@ type pendingChargeList struct {
 
 // chargeDeclines are the answers of a charge that was declined.
 var chargeDeclines = []errs.Code{errs.PaymentCodeInvalid, errs.PaymentCodeExpired, errs.PaymentCodeUsed, errs.CurrencyMismatch,
-	errs.FundingUnsupported, errs.InsufficientFunds, errs.LimitExceeded, errs.CardFrozen, errs.CardDeclined, errs.RiskDeclined,
+	errs.InsufficientFunds, errs.LimitExceeded, errs.CardFrozen, errs.CardDeclined, errs.RiskDeclined,
 	errs.WalletClosed, errs.WalletFrozen, errs.RateLimited, errs.OrderClosed, errs.OrderExpired, errs.OrderAlreadyPaid,
 	errs.Conflict, errs.MerchantSuspended, errs.Forbidden, errs.NotFound}
 
@@ -62,12 +62,12 @@ func (s *Server) paymentCodeRoutes() {
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/payment-codes/keys", Tag: tag, Auth: Session,
 		Summary: "Give a device a new payment-code seed (shown once) to compute its codes offline; the device's previous seed for that funding stops working",
 		Request: codeKeyRequest{}, Response: wallet.PayCodeKey{}, Status: http.StatusCreated,
-		Errors: []errs.Code{errs.NotFound, errs.FundingUnsupported, errs.CardFrozen, errs.CardDeclined, errs.WalletClosed, errs.WalletFrozen, errs.Conflict}},
+		Errors: []errs.Code{errs.NotFound, errs.CardFrozen, errs.CardDeclined, errs.WalletClosed, errs.WalletFrozen, errs.Conflict}},
 		s.newCodeKey)
 	s.handle(Op{Method: "POST", Path: "/v1/wallet/payment-codes", Tag: tag, Auth: Session,
 		Summary: "The device's current payment code for a funding source, with a QR code and a Code 128 barcode to show the cashier",
 		Request: codeKeyRequest{}, Response: paymentCode{},
-		Errors: []errs.Code{errs.NotFound, errs.FundingUnsupported, errs.CardFrozen, errs.CardDeclined, errs.WalletClosed, errs.WalletFrozen, errs.Conflict}},
+		Errors: []errs.Code{errs.NotFound, errs.CardFrozen, errs.CardDeclined, errs.WalletClosed, errs.WalletFrozen, errs.Conflict}},
 		s.currentCode)
 	s.handle(Op{Method: "GET", Path: "/v1/wallet/payment-codes/charges", Tag: tag, Auth: Session,
 		Summary:  "List the charges of the wallet's payment codes that wait for its PIN, oldest first",

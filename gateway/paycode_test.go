@@ -255,11 +255,11 @@ func TestPaymentCodeDeclines(t *testing.T) {
 			t.Errorf("code %q = %d %s; want 400 invalid", bad, r.Status, r.Body)
 		}
 	}
-	// Card funding is refused where a code is made.
+	// A funding source that is none is bad input where a code is made.
 	for _, path := range []string{"/v1/wallet/payment-codes/keys", "/v1/wallet/payment-codes"} {
-		r := env.Do(t, "POST", path, map[string]any{"device_id": p.DeviceID, "funding": "card", "card_id": p.CardID}, p.Auth()...)
-		if r.Status != http.StatusUnprocessableEntity || r.Code() != "funding_unsupported" {
-			t.Errorf("%s with card funding = %d %s; want 422 funding_unsupported", path, r.Status, r.Body)
+		r := env.Do(t, "POST", path, map[string]any{"device_id": p.DeviceID, "funding": "credit", "card_id": p.CardID}, p.Auth()...)
+		if r.Status != http.StatusBadRequest || r.Code() != "invalid" {
+			t.Errorf("%s with funding credit = %d %s; want 400 invalid", path, r.Status, r.Body)
 		}
 	}
 	// An unknown device.

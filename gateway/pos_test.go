@@ -158,8 +158,9 @@ func TestShiftSummaryEqualsLedger(t *testing.T) {
 	if whole.WayTotals != want || whole.Currency != "CNY" || whole.TerminalID != "POS1" {
 		t.Errorf("summary = %+v; want %+v", whole.WayTotals, want)
 	}
-	if len(whole.Ways) != 2 || whole.Ways[0].Way != "dynamic_qr" || whole.Ways[0].WayTotals != want ||
-		whole.Ways[1].Way != "static_qr" || whole.Ways[1].WayTotals != (merchant.WayTotals{}) {
+	if len(whole.Ways) != 3 || whole.Ways[0].Way != "dynamic_qr" || whole.Ways[0].WayTotals != want ||
+		whole.Ways[1].Way != "static_qr" || whole.Ways[1].WayTotals != (merchant.WayTotals{}) ||
+		whole.Ways[2].Way != "payment_code" || whole.Ways[2].WayTotals != (merchant.WayTotals{}) {
 		t.Errorf("ways = %+v; want all of it paid by dynamic QR", whole.Ways)
 	}
 	// Against the ledger: the merchant's account holds exactly the two

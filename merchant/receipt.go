@@ -20,11 +20,11 @@ type Receipt struct {
 	MerchantName    string    `json:"merchant_name" example:"Blue Bottle Coffee" doc:"As the merchant was named when paid."`
 	TerminalID      string    `json:"terminal_id" example:"POS1"`
 	Description     string    `json:"description" example:"2 coffees"`
-	Way             string    `json:"way" example:"dynamic_qr" enum:"dynamic_qr,static_qr" doc:"How the customer paid; more ways may appear."`
+	Way             string    `json:"way" example:"dynamic_qr" enum:"dynamic_qr,static_qr,payment_code" doc:"How the customer paid: the order's QR, the merchant's printed QR, or the customer's payment code charged by the POS; more ways may appear."`
 	Amount          int64     `json:"amount" example:"1200"`
 	Currency        string    `json:"currency" example:"CNY"`
 	Fee             *int64    `json:"fee,omitempty" example:"7" doc:"The gateway's fee, on the merchant's receipt only."`
-	Funding         string    `json:"funding" example:"balance" doc:"What paid: balance (the wallet's balance), card (a bound card), as the payment's ledger transfer records it."`
+	Funding         string    `json:"funding" example:"balance" doc:"What paid: balance (the wallet's balance), card (a bound card), or balance_then_card (both: the balance first, the card for the rest), as the payment's ledger transfer records it."`
 	Card            string    `json:"card,omitempty" example:"**** 1111" doc:"The wallet's card the payment named, masked."`
 	PaymentID       string    `json:"payment_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5e" doc:"The payment's ledger transfer: the id the wallet's history shows."`
 	PaidAt          time.Time `json:"paid_at"`
@@ -63,21 +63,21 @@ func (s *Service) PaymentReceipt(ctx context.Context, orderID, payment uuid.UUID
 func (s *Service) receipt(ctx context.Context, orderID uuid.UUID, merchantID string, payment uuid.UUID) (Receipt, error) {
 	var r Receipt
 	var fee int64
-	var static bool
 	var paidAt *time.Time
 	var paymentID *uuid.UUID
 	var funding *string
-	// Funding is read from the payment's debit: the account the money
-	// came from.
+	// Funding is what the payment's transfer recorded; a payment from
+	// before transfers recorded it is named by its debit: the account the
+	// money came from.
 	err := s.pool.QueryRow(ctx, `SELECT o.id::text, o.merchant_order_no, coalesce(nullif(t.metadata->>'merchant', ''), m.name),
-			o.terminal_id, o.description, o.static, o.amount, o.currency, o.fee, o.card_masked, o.payment_id, o.paid_at,
+			o.terminal_id, o.description, `+orderWay+`, o.amount, o.currency, o.fee, o.card_masked, o.payment_id, o.paid_at,
 			o.status, o.refunded_amount,
-			(SELECT a.kind FROM postings p JOIN accounts a ON a.id = p.account_id
-				WHERE p.transfer_id = o.payment_id AND p.amount < 0 ORDER BY p.amount LIMIT 1)
+			coalesce(t.funding, (SELECT a.kind FROM postings p JOIN accounts a ON a.id = p.account_id
+				WHERE p.transfer_id = o.payment_id AND p.amount < 0 ORDER BY p.amount LIMIT 1))
 		FROM orders o JOIN merchants m ON m.id = o.merchant_id LEFT JOIN transfers t ON t.id = o.payment_id
 		WHERE o.id = $1 AND ($2 = '' OR o.merchant_id::text = $2) AND ($3::uuid IS NULL OR o.payment_id = $3)`,
 		orderID, merchantID, nullUUID(payment)).Scan(&r.OrderID, &r.MerchantOrderNo, &r.MerchantName, &r.TerminalID,
-		&r.Description, &static, &r.Amount, &r.Currency, &fee, &r.Card, &paymentID, &paidAt, &r.Status, &r.RefundedAmount, &funding)
+		&r.Description, &r.Way, &r.Amount, &r.Currency, &fee, &r.Card, &paymentID, &paidAt, &r.Status, &r.RefundedAmount, &funding)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Receipt{}, errs.E(errs.NotFound, "order not found")
 	}
@@ -88,10 +88,6 @@ func (s *Service) receipt(ctx context.Context, orderID uuid.UUID, merchantID str
 		return Receipt{}, errs.E(errs.Conflict, "the order has not been paid: it has no receipt")
 	}
 	r.Fee, r.PaymentID, r.PaidAt = &fee, paymentID.String(), *paidAt
-	r.Way = WayDynamicQR
-	if static {
-		r.Way = WayStaticQR
-	}
 	r.Funding = "unknown"
 	if funding != nil {
 		r.Funding = fundingOf(*funding)
@@ -112,7 +108,8 @@ func (s *Service) receipt(ctx context.Context, orderID uuid.UUID, merchantID str
 	return r, rows.Err()
 }
 
-// fundingOf names the kind of ledger account a payment was debited from.
+// fundingOf names a payment's funding by the kind of ledger account it was
+// debited from; a funding its transfer recorded is already a name.
 func fundingOf(kind string) string {
 	switch kind {
 	case "wallet":

@@ -58,15 +58,23 @@ func (s *Service) orderTotals(ctx context.Context, m Merchant, where string, arg
 	return t, nil
 }
 
-// Ways of paying, as summaries break payments down. Both are
-// merchant-presented: the customer scans the merchant's QR.
+// Ways of paying, as summaries and receipts name them. The QR ways are
+// merchant-presented: the customer scans the merchant's QR. A payment
+// code is customer-presented: the POS scans the code the customer shows.
 const (
-	WayDynamicQR = "dynamic_qr" // an order's own QR, with its amount
-	WayStaticQR  = "static_qr"  // the merchant's printed QR; the customer types the amount
+	WayDynamicQR   = "dynamic_qr"   // an order's own QR, with its amount
+	WayStaticQR    = "static_qr"    // the merchant's printed QR; the customer types the amount
+	WayPaymentCode = "payment_code" // the customer's payment code, charged by the POS
 )
 
 // ways is the order of ShiftSummary.Ways.
-var ways = []string{WayDynamicQR, WayStaticQR}
+var ways = []string{WayDynamicQR, WayStaticQR, WayPaymentCode}
+
+// orderWay is the SQL of the way the order o was paid: an order knows it
+// by how it was made (static for a static QR's payment, the reference
+// prefix for a code charge's order).
+const orderWay = `CASE WHEN o.static THEN '` + WayStaticQR + `' WHEN o.ref LIKE '` + codeRefPrefix + `%' THEN '` +
+	WayPaymentCode + `' ELSE '` + WayDynamicQR + `' END`
 
 // ShiftSummary is what a terminal took in a period: what a POS needs to
 // close a shift. It is read from the ledger: Net is exactly what the
@@ -83,7 +91,7 @@ type ShiftSummary struct {
 
 // WaySummary is a shift's totals for one way of paying.
 type WaySummary struct {
-	Way string `json:"way" example:"dynamic_qr" doc:"dynamic_qr: the order's QR; static_qr: the merchant's printed QR. More ways may appear."`
+	Way string `json:"way" example:"dynamic_qr" doc:"dynamic_qr: the order's QR; static_qr: the merchant's printed QR; payment_code: the customer's payment code, charged by the POS. More ways may appear."`
 	WayTotals
 }
 
@@ -147,7 +155,7 @@ func (s *Service) ShiftSummary(ctx context.Context, c Caller, terminal string, f
 	// gross, a refund's amount), and the difference the fee. A payment
 	// whose fee is all of it (fee_bps 10000) posts nothing to the merchant
 	// and is in no summary, as in no settlement file.
-	rows, err := s.pool.Query(ctx, `SELECT t.kind, o.static, count(*), coalesce(sum(t.amount), 0)::bigint,
+	rows, err := s.pool.Query(ctx, `SELECT t.kind, `+orderWay+`, count(*), coalesce(sum(t.amount), 0)::bigint,
 			coalesce(sum(p.amount), 0)::bigint
 		FROM postings p
 		JOIN transfers t ON t.id = p.transfer_id
@@ -161,15 +169,10 @@ func (s *Service) ShiftSummary(ctx context.Context, c Caller, terminal string, f
 	defer rows.Close()
 	by := map[string]WayTotals{}
 	for rows.Next() {
-		var kind string
-		var static bool
+		var kind, way string
 		var n, moved, merchantSide int64
-		if err := rows.Scan(&kind, &static, &n, &moved, &merchantSide); err != nil {
+		if err := rows.Scan(&kind, &way, &n, &moved, &merchantSide); err != nil {
 			return ShiftSummary{}, fmt.Errorf("shift summary: %w", err)
-		}
-		way := WayDynamicQR
-		if static {
-			way = WayStaticQR
 		}
 		t := by[way]
 		if kind == "payment" {

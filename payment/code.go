@@ -356,10 +356,12 @@ func (s *Service) releaseFast(ctx context.Context, c wallet.CodeClaim, prev int6
 
 // codePayInput is how a charged code pays: the funding source of its key
 // (wallet's codeFunding says which sources a code may have) becomes the
-// payment's. Balance funding pays from the wallet under the card's limits,
-// as a scanned payment with that card does.
+// payment's, with the key's card. The payment is then the one a scan with
+// that card and funding makes: the balance under the card's limits, the
+// card through its issuer, or the balance first and the card for the rest.
 func codePayInput(ch codeCharge, pin string, approval *wallet.Approval) PayInput {
-	return PayInput{OrderID: ch.OrderID, CardID: ch.CardID, PIN: pin, Approval: approval, codeMerchant: ch.MerchantID}
+	return PayInput{OrderID: ch.OrderID, CardID: ch.CardID, PIN: pin, Approval: approval, codeMerchant: ch.MerchantID,
+		Funding: wallet.Funding(ch.Funding)}
 }
 
 // payCharge pays a charge's order from the code's wallet through the pay

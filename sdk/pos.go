@@ -45,11 +45,12 @@ func (c *Client) ListOrdersPage(ctx context.Context, params *ListOrdersParams) (
 	return &p, nil
 }
 
-// Ways of paying, as ShiftSummary breaks payments down. More may be added:
+// Ways of paying, as ShiftSummary and Receipt name them. More may be added:
 // treat an unknown way as another line, not an error.
 const (
-	WayDynamicQR = "dynamic_qr" // the order's own QR
-	WayStaticQR  = "static_qr"  // the merchant's printed QR
+	WayDynamicQR   = "dynamic_qr"   // the order's own QR
+	WayStaticQR    = "static_qr"    // the merchant's printed QR
+	WayPaymentCode = "payment_code" // the customer's payment code, charged by the POS
 )
 
 // ShiftTotals are a period's counts and sums in minor units. Net is
@@ -118,8 +119,9 @@ type Receipt struct {
 	Currency        string `json:"currency"`
 	// Fee is the gateway's fee on the payment.
 	Fee int64 `json:"fee"`
-	// Funding is what paid: "balance" (the customer's wallet balance) or
-	// "card".
+	// Funding is what paid: "balance" (the customer's wallet balance),
+	// "card", or "balance_then_card" (the balance first, the card for the
+	// rest).
 	Funding        string      `json:"funding"`
 	Card           string      `json:"card"`
 	PaymentID      string      `json:"payment_id"`

@@ -73,7 +73,7 @@ func TestShiftThroughTheSDK(t *testing.T) {
 	}
 	// 100 bps of 5000 is 50; the refund of a fifth gives back 10 of it.
 	want := sdk.ShiftTotals{Payments: 1, Gross: 5000, Refunds: 1, Refunded: 1000, FeesCharged: 50, FeesRefunded: 10, Fees: 40, Net: 3960}
-	if sum.ShiftTotals != want || sum.TerminalID != terminal || len(sum.Ways) != 2 || sum.Ways[0].Way != sdk.WayDynamicQR || sum.Ways[0].ShiftTotals != want {
+	if sum.ShiftTotals != want || sum.TerminalID != terminal || len(sum.Ways) != 3 || sum.Ways[0].Way != sdk.WayDynamicQR || sum.Ways[0].ShiftTotals != want {
 		t.Errorf("ShiftSummary = %+v; want %+v by dynamic QR", sum, want)
 	}
 	if _, err := client.ShiftSummary(ctx, "no such till", time.Time{}, time.Time{}); !errors.Is(err, sdk.ErrNotFound) {

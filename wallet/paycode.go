@@ -40,18 +40,17 @@ const (
 )
 
 // codeFunding is the one place that decides whether a payment code may pay
-// from a funding source. Balance funding debits the wallet under its card's
-// limits, exactly as a scanned payment does. Card funding is refused until
-// the pay path can debit a card: a code must never say "card" and be paid
-// from the balance.
+// from a funding source: the key says it, and a charge of the code pays as
+// a scanned payment with that funding and the key's card does (balance
+// under the card's limits; the card through its issuer; the balance first
+// and the card for the rest). The gateway's default, balance, is applied
+// before this: here "" is not a funding source.
 func codeFunding(source string) error {
 	switch Funding(source) {
-	case FundingBalance:
+	case FundingBalance, FundingCard, FundingBalanceThenCard:
 		return nil
-	case FundingCard:
-		return errs.E(errs.FundingUnsupported, "payment codes cannot be funded by a card yet; use funding \"balance\"")
 	}
-	return errs.E(errs.Invalid, "funding must be %q or %q", FundingBalance, FundingCard)
+	return errs.E(errs.Invalid, "funding must be %q, %q or %q", FundingBalance, FundingCard, FundingBalanceThenCard)
 }
 
 // PaymentCode computes the code of key idx with seed at time step step:
@@ -163,7 +162,7 @@ type PayCodeKeyInput struct {
 type PayCodeKey struct {
 	KeyIndex    int64     `json:"key_index" example:"1042" doc:"The 7-digit key index every code of this key carries."`
 	DeviceID    string    `json:"device_id" example:"ios-6F1C2A9E-3B7D-4C1E-9A0B-2F4E6D8C0A1B"`
-	Funding     string    `json:"funding" example:"balance" enum:"balance,card"`
+	Funding     string    `json:"funding" example:"balance" enum:"balance,card,balance_then_card"`
 	CardID      string    `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
 	Seed        string    `json:"seed,omitempty" example:"q83vEjRWeJq8nt7wESIzRFVmd4iZqrvM3e7wARIjRFU" doc:"Base64 (standard alphabet, no padding) of the 32-byte seed; shown once."`
 	Algorithm   string    `json:"algorithm" example:"qrpay-paycode-v1" doc:"How codes are computed: docs/payment-codes.md."`
@@ -251,7 +250,7 @@ var errKeyRace = errs.E(errs.Conflict, "another payment-code key was made for th
 type Code struct {
 	Code      string    `json:"code" example:"280001042712345678" doc:"The 18 digits to show as a barcode or QR code."`
 	KeyIndex  int64     `json:"key_index" example:"1042"`
-	Funding   string    `json:"funding" example:"balance" enum:"balance,card"`
+	Funding   string    `json:"funding" example:"balance" enum:"balance,card,balance_then_card"`
 	CardID    string    `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
 	ExpiresAt time.Time `json:"expires_at" doc:"The code is accepted until then: the end of the step after its own."`
 }

@@ -54,7 +54,8 @@ func TestCodeStepAt(t *testing.T) {
 }
 
 func TestCodeFunding(t *testing.T) {
-	for source, want := range map[string]string{string(FundingBalance): "", string(FundingCard): "funding_unsupported", "": "invalid", "wallet": "invalid"} {
+	for source, want := range map[string]string{string(FundingBalance): "", string(FundingCard): "",
+		string(FundingBalanceThenCard): "", "": "invalid", "wallet": "invalid", "Card": "invalid"} {
 		err := codeFunding(source)
 		got := ""
 		if err != nil {

@@ -26,7 +26,15 @@ func (k CodeKey) Code(at time.Time) string {
 // under its card's limits, and fails the test otherwise.
 func (e *Env) NewCodeKey(t testing.TB, p Payer) CodeKey {
 	t.Helper()
-	r := e.Do(t, "POST", "/v1/wallet/payment-codes/keys", map[string]any{"device_id": p.DeviceID, "funding": "balance",
+	return e.NewFundedCodeKey(t, p, string(wallet.FundingBalance))
+}
+
+// NewFundedCodeKey gives the payer's device a payment-code seed for a
+// funding source (balance, card or balance_then_card) with its card, and
+// fails the test otherwise.
+func (e *Env) NewFundedCodeKey(t testing.TB, p Payer, funding string) CodeKey {
+	t.Helper()
+	r := e.Do(t, "POST", "/v1/wallet/payment-codes/keys", map[string]any{"device_id": p.DeviceID, "funding": funding,
 		"card_id": p.CardID}, p.Auth()...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("new payment-code key = %d %s", r.Status, r.Body)

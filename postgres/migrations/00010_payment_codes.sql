@@ -18,7 +18,7 @@ CREATE TABLE payment_code_keys (
     idx         bigint      GENERATED ALWAYS AS IDENTITY (MAXVALUE 9999999) PRIMARY KEY,
     customer_id uuid        NOT NULL REFERENCES customers (id),
     device_id   text        NOT NULL,
-    funding     text        NOT NULL CHECK (funding IN ('balance', 'card')),
+    funding     text        NOT NULL CHECK (funding IN ('balance', 'card', 'balance_then_card')),
     card_id     uuid        NOT NULL REFERENCES cards (id),
     seed_sealed bytea       NOT NULL,
     created_at  timestamptz NOT NULL,
