@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/ledger"
 )
@@ -55,12 +57,34 @@ func TestAmbiguousCommitIsAnsweredFromTheLedger(t *testing.T) {
 	}
 	env.PostgresProxy.Cut()
 	first := <-answer
-	env.PostgresProxy.Restore()
 	if first.Status != http.StatusServiceUnavailable || first.Code() != "unavailable" {
 		t.Fatalf("payment whose COMMIT answer was lost = %d %s; want 503 unavailable", first.Status, first.Body)
 	}
+	// The server finishes the COMMIT. PostgreSQL stays unreachable until it
+	// has: the driver, on losing a connection, also sends the server a
+	// cancel request for the statement in flight, and one let through
+	// while the COMMIT still runs would roll the payment back.
+	direct, err := pgx.Connect(ctx, env.SchemaURL) // not through the proxy
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	transfers := func() int {
+		t.Helper()
+		var n int
+		if err := direct.QueryRow(ctx, `SELECT count(*) FROM transfers WHERE idem_key = 'ambiguous-1'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); transfers() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the payment whose COMMIT answer was lost never committed")
+		}
+	}
+	env.PostgresProxy.Restore()
 
-	// The server finishes the COMMIT; the retry finds it in the ledger.
+	// The retry finds the payment in the ledger.
 	var retry gatewaytest.Response
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		retry = pay()
@@ -68,6 +92,9 @@ func TestAmbiguousCommitIsAnsweredFromTheLedger(t *testing.T) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	if n := transfers(); n != 1 {
+		t.Errorf("the ledger holds %d transfers for the key; want exactly 1", n)
 	}
 	if retry.Status != http.StatusCreated || retry.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("retry with the same key = %d %s (Idempotent-Replayed %q); want 201 answered from the ledger",
@@ -81,15 +108,11 @@ func TestAmbiguousCommitIsAnsweredFromTheLedger(t *testing.T) {
 	if paid.OrderID != o.ID || paid.Amount != -1234 {
 		t.Errorf("retry answered %+v; want the payment of order %s", paid, o.ID)
 	}
-	var n int
-	if err := env.Pool.QueryRow(ctx, `SELECT count(*) FROM transfers WHERE idem_key = 'ambiguous-1'`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 {
-		t.Errorf("the ledger holds %d transfers for the key; want exactly 1", n)
-	}
 	if again := pay(); again.Status != http.StatusCreated || string(again.Body) != string(retry.Body) {
 		t.Errorf("a second retry = %d %s; want the same answer", again.Status, again.Body)
+	}
+	if got := balance(t, env, p.Customer); got != 10_000-1234 {
+		t.Errorf("the wallet holds %d; want %d, paid once", got, 10_000-1234)
 	}
 	if r, err := ledger.Check(ctx, env.Pool); err != nil || !r.OK() {
 		t.Errorf("ledger check: %+v, %v", r, err)

@@ -178,12 +178,19 @@ func TestOneTimeCodesRateLimitedPerPhone(t *testing.T) {
 // (each under its own Idempotency-Key): exactly one goes through.
 func TestOneCodeUsedConcurrently(t *testing.T) {
 	t.Parallel()
-	env := gatewaytest.Start(t, lowOTPThreshold)
+	const burst = 10
+	env := gatewaytest.Start(t, lowOTPThreshold, func(o *gatewaytest.Options) {
+		// The PIN is checked before the code, and more PIN checks in flight
+		// at once than MaxAttempts are turned away as rate_limited before
+		// they reach the code. On a busy machine all ten are in flight
+		// together: room for all of them makes every one race for the code.
+		o.Wallet.MaxAttempts = burst
+	})
 	p, friend := env.NewPayer(t, 100000), env.NewCustomer(t)
 	body := map[string]any{"to_wallet_id": friend.WalletID, "amount": 2000, "pin": p.PIN}
 	ch := env.Do(t, "POST", "/v1/wallet/transfers", body, p.Idem("first")...).Challenge(t)
 	body["otp"] = env.OTP(t, ch)
-	rs := concurrently(t, env, 10, "POST", "/v1/wallet/transfers", func(int) any { return body },
+	rs := concurrently(t, env, burst, "POST", "/v1/wallet/transfers", func(int) any { return body },
 		func(i int) []string { return p.Idem("conc-" + string(rune('a'+i))) })
 	ok := 0
 	for _, r := range rs {

@@ -22,7 +22,11 @@ func TestScenarios(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			env := gatewaytest.Start(t)
-			o := options{url: env.URL, operator: gatewaytest.OperatorToken, scenario: name, duration: time.Second,
+			// A second of load, and on a busy machine as long as the first
+			// steps take to finish: a step cut short by the end of the run
+			// counts neither as a payment nor as an error. (Three: code-pay
+			// has a turn for each of the three payers every 30 s.)
+			o := options{url: env.URL, operator: gatewaytest.OperatorToken, scenario: name, duration: time.Second, minSteps: 3,
 				concurrency: 4, payers: 3, cards: 2, orders: 200, amount: 1200}
 			if name == "spread-cycle" {
 				o.merchants = 5
@@ -52,7 +56,7 @@ func TestScenariosOnTwoReplicas(t *testing.T) {
 			t.Parallel()
 			a := gatewaytest.Start(t)
 			b := a.Replica(t)
-			o := options{url: a.URL + "," + b.URL, operator: gatewaytest.OperatorToken, scenario: name, duration: 2 * time.Second,
+			o := options{url: a.URL + "," + b.URL, operator: gatewaytest.OperatorToken, scenario: name, duration: 2 * time.Second, minSteps: 6,
 				concurrency: 6, payers: 4, cards: 2, orders: 200, amount: 1200}
 			res, err := run(context.Background(), o, io.Discard)
 			if err != nil {

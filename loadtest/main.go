@@ -36,6 +36,7 @@ import (
 type options struct {
 	url, operator, scenario string
 	duration                time.Duration
+	minSteps                int
 	concurrency             int
 	rate                    float64
 	payers, cards           int
@@ -52,6 +53,7 @@ func main() {
 	flag.StringVar(&o.operator, "operator-token", os.Getenv("OPERATOR_TOKEN"), "operator token (default $OPERATOR_TOKEN)")
 	flag.StringVar(&o.scenario, "scenario", "hot-pay", "hot-pay, hot-cycle, spread-cycle, static-pay, wallet-mix or code-pay")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send load")
+	flag.IntVar(&o.minSteps, "min-steps", 0, "keep sending load past -duration until this many steps have finished")
 	flag.IntVar(&o.concurrency, "concurrency", 32, "steps in flight (closed loop); with -rate, the most in flight")
 	flag.Float64Var(&o.rate, "rate", 0, "steps started per second (open loop); 0 runs a closed loop of -concurrency")
 	flag.IntVar(&o.payers, "payers", 0, "wallets to pay with (default: enough for the duration)")

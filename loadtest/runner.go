@@ -134,13 +134,29 @@ func newRunner(o options, progress io.Writer) *runner {
 	return r
 }
 
-// drive runs step until the duration ends: in a closed loop of
-// -concurrency, or started at -rate per second (latency then counts from
-// when a step was due, so a slow gateway cannot hide its queue).
+// drive runs step until the duration ends (and at least -min-steps steps
+// have finished): in a closed loop of -concurrency, or started at -rate per
+// second (latency then counts from when a step was due, so a slow gateway
+// cannot hide its queue).
 func (r *runner) drive(ctx context.Context, step func(ctx context.Context, r *runner, due time.Time) error) time.Duration {
-	ctx, cancel := context.WithTimeout(ctx, r.o.duration)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.start = time.Now()
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.o.duration):
+		}
+		for r.steps.Load() < int64(r.o.minSteps) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		cancel()
+	}()
 	r.wire.on.Store(true)
 	defer r.wire.on.Store(false)
 	stopProgress := r.showProgress(ctx)

@@ -293,7 +293,12 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 // client then dialling each node through the proxy.
 func proxiedRedis(t testing.TB, env *Env) redis.UniversalClient {
 	t.Helper()
-	const timeout = 200 * time.Millisecond
+	// The client's deadline is what a request waits on a frozen Redis
+	// before it fails (a cut one fails at once). It must stay well above a
+	// round trip through the proxy on a busy machine: there, with -race,
+	// an answer can take a few hundred milliseconds, and a tighter deadline
+	// failed requests made before the test had cut or frozen anything.
+	const timeout = 2 * time.Second
 	var rdb redis.UniversalClient
 	switch c := env.Redis.(type) {
 	case *redis.Client:
