@@ -25,9 +25,10 @@ run: services build
 	./bin/qrpay serve
 
 ## test: check the services, vet, then run every test with the race detector against real PostgreSQL and Redis
+# (one package at a time: the gateway's tests and the browser tests each load both CPUs)
 test: test-deps vet fmt-check
 	@./.ci/services test
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -p 1 ./...
 	@$(MAKE) --no-print-directory test-cluster-short
 	@GO=$(GO) ./.ci/fuzz 2s $(FUZZ_TARGETS)
 
@@ -55,7 +56,7 @@ test-cluster:
 ## test-cluster-short: the same with make test's share of the tests (the Redis packages, the gateway's Redis tests)
 test-cluster-short:
 	@REDIS_CLUSTER_PORTS="$(CLUSTER_PORTS)" ./.ci/redis-cluster run sh -c '\
-		$(GO) test -race -count=1 $(CLUSTER_SHORT_PACKAGES) && \
+		$(GO) test -race -count=1 -p 1 $(CLUSTER_SHORT_PACKAGES) && \
 		$(GO) test -race -count=1 -run "$(subst $(space),,$(CLUSTER_SHORT_GATEWAY))" ./gateway ./cmd/qrpay'
 
 empty :=

@@ -252,7 +252,7 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 			AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, // the tests' receivers
 		Issuer:           issuer,
 		OTP:              gateway.OTPConfig{TTL: opts.OTP.TTL, MaxAttempts: opts.OTP.MaxAttempts, ApprovalTTL: opts.OTP.ApprovalTTL, Outbox: true},
-		DBTimeout:        opts.DBTimeout,
+		DBTimeout:        dbTimeout(opts.DBTimeout),
 		BreakerFailures:  opts.BreakerFailures,
 		BreakerOpenFor:   opts.BreakerOpenFor,
 		Risk:             opts.Risk,
@@ -638,4 +638,15 @@ func schemaTables(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// dbTimeout is the statement deadline of a test gateway: 15 s unless a
+// test sets its own. Under the race detector, with a browser and other
+// packages' tests on the same two CPUs, a statement can wait seconds for a
+// CPU; the tests of the deadline itself set a short one (frozen_test.go).
+func dbTimeout(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return 15 * time.Second
 }
