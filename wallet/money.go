@@ -153,15 +153,9 @@ func (s *Service) TopUp(ctx context.Context, p Principal, cardID string, amount 
 	if t, ok, err := s.Replay(ctx, p, req); err != nil || ok {
 		return t, err
 	}
-	w, err := s.Get(ctx, p.WalletID)
+	w, err := s.activeIn(ctx, p, currency)
 	if err != nil {
 		return Movement{}, err
-	}
-	if err := active(w); err != nil {
-		return Movement{}, err
-	}
-	if currency != "" && currency != w.Currency {
-		return Movement{}, errs.E(errs.Invalid, "the wallet holds %s, not %s", w.Currency, currency)
 	}
 	defer func() { s.refused(ctx, p, req.Key, err) }()
 	card, err := s.usableCard(ctx, p, cardID)
@@ -387,4 +381,20 @@ func (s *Service) recipient(ctx context.Context, phone, walletID string) (Wallet
 		return Wallet{}, errs.E(errs.WalletClosed, "the recipient's wallet is closed")
 	}
 	return s.Get(ctx, id)
+}
+
+// activeIn is the caller's wallet, when it is active and holds currency
+// ("" for the wallet's own): what a top-up or a withdrawal moves money in.
+func (s *Service) activeIn(ctx context.Context, p Principal, currency string) (Wallet, error) {
+	w, err := s.Get(ctx, p.WalletID)
+	if err != nil {
+		return Wallet{}, err
+	}
+	if err := active(w); err != nil {
+		return Wallet{}, err
+	}
+	if currency != "" && currency != w.Currency {
+		return Wallet{}, errs.E(errs.Invalid, "the wallet holds %s, not %s", w.Currency, currency)
+	}
+	return w, nil
 }

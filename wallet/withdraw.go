@@ -83,15 +83,9 @@ func (s *Service) Withdraw(ctx context.Context, p Principal, in WithdrawInput, r
 	if mv, ok, err := s.replayWithdrawal(ctx, p, req); err != nil || ok {
 		return mv, err
 	}
-	w, err := s.Get(ctx, p.WalletID)
+	w, err := s.activeIn(ctx, p, in.Currency)
 	if err != nil {
 		return Movement{}, err
-	}
-	if err := active(w); err != nil {
-		return Movement{}, err
-	}
-	if in.Currency != "" && in.Currency != w.Currency {
-		return Movement{}, errs.E(errs.Invalid, "the wallet holds %s, not %s", w.Currency, in.Currency)
 	}
 	defer func() { s.refused(ctx, p, req.Key, err) }()
 	card, err := s.usableCard(ctx, p, in.CardID)
