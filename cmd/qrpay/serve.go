@@ -58,6 +58,14 @@ func openPostgres(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	return postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 }
 
+// A Redis call is sent once and a connection dialled once: the scripts
+// reserve limits and claim keys, so a call resent after its connection
+// broke could count twice if the first send ran, and retrying while Redis
+// is away would hold each request for seconds instead of failing it at
+// once (503 with Retry-After, the breaker then opening). The client of the
+// request retries, with its idempotency key.
+const redisDialTimeout = 2 * time.Second
+
 // openRedis connects to the Redis server of REDIS_URL or, when
 // REDIS_CLUSTER names nodes, to that Redis Cluster, with REDIS_URL's
 // credentials and TLS; it fails unless the server, or every master,
@@ -67,11 +75,11 @@ func openRedis(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis: REDIS_URL: %w", err)
 	}
-	const dialTimeout = 2 * time.Second
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if len(cfg.RedisCluster) == 0 {
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = dialTimeout, cfg.RedisTimeout, cfg.RedisTimeout
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = redisDialTimeout, cfg.RedisTimeout, cfg.RedisTimeout
+		opts.MaxRetries, opts.DialerRetries = -1, 1
 		client := redis.NewClient(opts)
 		if err := client.Ping(pingCtx).Err(); err != nil {
 			client.Close()
@@ -82,10 +90,7 @@ func openRedis(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 	if opts.DB != 0 {
 		return nil, fmt.Errorf("redis: REDIS_URL names database %d; a Redis Cluster has database 0 only", opts.DB)
 	}
-	client := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: cfg.RedisCluster, Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig,
-		DialTimeout: dialTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
-	})
+	client := redis.NewClusterClient(clusterOptions(cfg, opts))
 	err = client.ForEachMaster(pingCtx, func(ctx context.Context, node *redis.Client) error {
 		if err := node.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("%s: %w", node.Options().Addr, err)
@@ -97,6 +102,19 @@ func openRedis(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("redis: the cluster of REDIS_CLUSTER (%s): ping %w", strings.Join(cfg.RedisCluster, ","), err)
 	}
 	return client, nil
+}
+
+// clusterOptions are the cluster client's options: the nodes of
+// REDIS_CLUSTER with REDIS_URL's credentials and TLS (url may be nil).
+func clusterOptions(cfg Config, url *redis.Options) *redis.ClusterOptions {
+	if url == nil {
+		url = &redis.Options{}
+	}
+	return &redis.ClusterOptions{
+		Addrs: cfg.RedisCluster, Username: url.Username, Password: url.Password, TLSConfig: url.TLSConfig,
+		DialTimeout: redisDialTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+		MaxRetries: -1, DialerRetries: 1,
+	}
 }
 
 // runServe runs the gateway until ctx ends (SIGINT or SIGTERM), then drains:

@@ -306,7 +306,7 @@ func proxiedRedis(t testing.TB, env *Env) redis.UniversalClient {
 		o := *c.Options()
 		o.Addr = env.RedisProxy.Addr
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
-		o.MaxRetries = 0
+		o.MaxRetries, o.DialerRetries = -1, 1 // as qrpay serve: a call is sent once
 		rdb = redis.NewClient(&o)
 	case *redis.ClusterClient:
 		var mu sync.Mutex
@@ -323,7 +323,7 @@ func proxiedRedis(t testing.TB, env *Env) redis.UniversalClient {
 		env.RedisProxy = testenv.NewProxy(t, masters...)
 		o := *c.Options()
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
-		o.MaxRetries = 0
+		o.MaxRetries, o.DialerRetries = -1, 1 // as qrpay serve: a call is sent once
 		via := env.RedisProxy.Via
 		o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if a, ok := via[addr]; ok {
