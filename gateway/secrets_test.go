@@ -7,10 +7,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/testenv"
@@ -139,6 +143,38 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 	day := env.Clock.Now().In(gatewaytest.WalletConfig().Location).Format("2006-01-02")
 	must("settle", env.Do(t, "POST", "/v1/admin/settlements/run", map[string]any{"date": day, "close_early": true}, op...), http.StatusOK)
 	must("download", env.Signed(t, k2, "GET", "/v1/settlements/"+day+"/file", nil), http.StatusOK)
+	// A payment code: the seed is shown once and sealed at rest, and a
+	// code is single use, so neither may be readable afterwards.
+	r = env.Do(t, "POST", "/v1/wallet/payment-codes/keys", map[string]any{"device_id": device, "funding": "balance", "card_id": cardIDs[1]}, auth...)
+	must("payment-code key", r, http.StatusCreated)
+	var codeKey struct {
+		Seed string `json:"seed"`
+	}
+	r.JSON(t, &codeKey)
+	seed, err := base64.RawStdEncoding.DecodeString(codeKey.Seed)
+	if err != nil || len(seed) != 32 {
+		t.Fatalf("payment-code seed %q: %v", codeKey.Seed, err)
+	}
+	secrets["payment-code seed"], secrets["payment-code seed (hex)"] = codeKey.Seed, hex.EncodeToString(seed)
+	secrets["payment-code seed (base64)"] = base64.StdEncoding.EncodeToString(seed)
+	r = env.Do(t, "POST", "/v1/wallet/payment-codes", map[string]any{"device_id": device, "funding": "balance", "card_id": cardIDs[1]}, auth...)
+	must("payment code", r, http.StatusOK)
+	var shown struct {
+		Code string `json:"code"`
+	}
+	r.JSON(t, &shown)
+	pins["payment code"] = shown.Code
+	must("charge the payment code", env.Charge(t, k2, shown.Code, 800), http.StatusCreated)
+	// Paid from the card rather than the balance, and money sent back to a
+	// card: the issuer sees the card by its token only.
+	o3 := env.CreateOrder(t, k2, 1_200)
+	must("card-funded payment", env.Do(t, "POST", "/v1/wallet/payments", map[string]any{"qr_payload": o3.QRPayload, "card_id": cardIDs[1],
+		"funding": "card"}, append(auth, "Idempotency-Key", "secrets-card-pay")...), http.StatusCreated)
+	must("withdraw", env.Do(t, "POST", "/v1/wallet/withdrawals", map[string]any{"card_id": cardIDs[0], "amount": 1_000, "pin": newPIN},
+		append(auth, "Idempotency-Key", "secrets-withdraw")...), http.StatusCreated)
+	// A finance console session: Redis keeps its hash, never the cookie.
+	secrets["finance console session"] = consoleSession(t, env, k2)
+
 	must("close a card", env.Do(t, "DELETE", "/v1/wallet/cards/"+cardIDs[2], nil, auth...), http.StatusNoContent)
 	must("log out", env.Do(t, "DELETE", "/v1/wallet/sessions/current", nil, auth...), http.StatusNoContent)
 
@@ -178,6 +214,44 @@ func TestSecretsAreNeitherStoredNorLogged(t *testing.T) {
 			}
 		}
 	}
+}
+
+// consoleSession signs in to the finance console with key k, as a
+// browser does (the form's CSRF token, then the key), and returns the
+// session cookie it was given.
+func consoleSession(t *testing.T, env *gatewaytest.Env, k gatewaytest.MerchantKey) string {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(env.URL + "/finance/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("the console's sign-in form has no CSRF field: %s", page)
+	}
+	resp, err = c.PostForm(env.URL+"/finance/session", url.Values{"csrf": {string(m[1])}, "key_id": {k.KeyID}, "secret": {k.Secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "qrpay_console" && ck.Value != "" {
+			return ck.Value
+		}
+	}
+	t.Fatalf("console sign-in = %d without a session cookie", resp.StatusCode)
+	return ""
 }
 
 // withoutSentCodes returns the logs with the code taken out of each
