@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/gateway/web"
 )
 
@@ -221,4 +222,25 @@ func (b *browser) open(url, sel string) {
 		b.t.Errorf("browser: %s came with Content-Security-Policy %q; want %q", url, got, web.ContentSecurityPolicy)
 	}
 	b.run("wait for "+sel, 10*time.Second, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// signIn signs c in to the wallet pages from this browser, a new device:
+// the sign-in is answered otp_required, and the code sent to c's phone is
+// entered. It ends on the home page.
+func (b *browser) signIn(env *gatewaytest.Env, c gatewaytest.Customer) {
+	b.t.Helper()
+	b.allow("403 (Forbidden) " + env.URL + "/v1/wallet/sessions")
+	b.open(env.URL+"/wallet/", "#signin")
+	b.run("sign in", 10*time.Second,
+		chromedp.SendKeys(chromedp.ID("phone"), c.Phone),
+		chromedp.SendKeys(chromedp.ID("password"), gatewaytest.Password),
+		chromedp.Click(chromedp.CSS(`#signin button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("code")),
+	)
+	challenge := eval[string](b, `document.getElementById("code-dialog").dataset.challenge`)
+	b.run("enter the code", 15*time.Second,
+		chromedp.SendKeys(chromedp.ID("code"), env.Message(b.t, challenge).Code),
+		chromedp.Click(chromedp.CSS(`#code-dialog button[value="ok"]`)),
+		chromedp.WaitVisible(chromedp.ID("cards")),
+	)
 }

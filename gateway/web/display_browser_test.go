@@ -48,21 +48,7 @@ func TestBrowserCheckoutAndWallet(t *testing.T) {
 	eval[bool](display, `window.notReloaded = true`)
 
 	wallet := display.newTab()
-	// The sign-in from this new device is answered otp_required first.
-	wallet.allow("403 (Forbidden) " + env.URL + "/v1/wallet/sessions")
-	wallet.open(env.URL+"/wallet/", "#signin")
-	wallet.run("sign in", 10*time.Second,
-		chromedp.SendKeys(chromedp.ID("phone"), payer.Phone),
-		chromedp.SendKeys(chromedp.ID("password"), gatewaytest.Password),
-		chromedp.Click(chromedp.CSS(`#signin button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.ID("code")),
-	)
-	challenge := eval[string](wallet, `document.getElementById("code-dialog").dataset.challenge`)
-	wallet.run("enter the code", 15*time.Second,
-		chromedp.SendKeys(chromedp.ID("code"), env.Message(t, challenge).Code),
-		chromedp.Click(chromedp.CSS(`#code-dialog button[value="ok"]`)),
-		chromedp.WaitVisible(chromedp.ID("cards")),
-	)
+	wallet.signIn(env, payer.Customer)
 	wallet.waitText("#balance", "¥470.00", 10*time.Second)
 	wallet.waitText("#cards", "**** 1111", 10*time.Second)
 

@@ -16,8 +16,9 @@ var inlineHandler = regexp.MustCompile(`\son[a-z]+=`)
 func TestPagesLanguageAndPolicy(t *testing.T) {
 	t.Parallel()
 	env := gatewaytest.Start(t)
-	for _, path := range []string{"/wallet/", "/wallet/home", "/wallet/pay", "/wallet/history", "/wallet/statement",
-		"/wallet/analysis", "/wallet/notices", "/finance/", "/assets/app.css", "/assets/wallet.js", "/assets/display.js", "/assets/icon.svg"} {
+	for _, path := range []string{"/wallet/", "/wallet/home", "/wallet/pay", "/wallet/paycode", "/wallet/history", "/wallet/statement",
+		"/wallet/analysis", "/wallet/notices", "/finance/", "/assets/app.css", "/assets/wallet.js", "/assets/display.js", "/assets/icon.svg",
+		"/assets/jsqr.js", "/assets/jsqr.LICENSE.txt"} {
 		r := env.Do(t, "GET", path, nil)
 		if r.Status != 200 {
 			t.Errorf("GET %s = %d", path, r.Status)

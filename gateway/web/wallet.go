@@ -10,7 +10,7 @@ import (
 // page script fills from the public wallet API with the customer's session
 // token, which the script keeps in the tab's sessionStorage: the server
 // renders no customer data, so the pages need no session of their own.
-var walletPages = []string{"home", "pay", "history", "statement", "analysis", "notices"}
+var walletPages = []string{"home", "pay", "paycode", "history", "statement", "analysis", "notices"}
 
 type walletView struct {
 	Page  string

@@ -156,6 +156,8 @@ var assetTypes = map[string]string{
 	".css": "text/css; charset=utf-8",
 	".js":  "text/javascript; charset=utf-8",
 	".svg": "image/svg+xml",
+	// The license of a vendored script, served beside it.
+	".txt": "text/plain; charset=utf-8",
 }
 
 func (p *Pages) asset(c *fiber.Ctx) error {

@@ -63,7 +63,7 @@
             store.removeItem("qrpay.token");
             window.location.assign("/wallet/?expired=1");
           }
-          return { status: r.status, body: b };
+          return { status: r.status, body: b, date: r.headers.get("Date") };
         });
       });
   }
@@ -208,21 +208,77 @@
     });
   };
 
+  // readQR finds a QR code in an image file and resolves with its text, or
+  // null. The browser's BarcodeDetector reads it where there is one that
+  // knows QR codes; elsewhere (Chromium on Linux and Windows, Firefox), or
+  // when it finds nothing, the vendored jsQR does: assets/jsqr.js, loaded
+  // on first use (docs/web.md says where it comes from).
+  function readQR(file) {
+    return window.createImageBitmap(file).then(function (img) {
+      return detectQR(img).then(function (text) {
+        return text !== null ? text : loadJsQR().then(function (jsQR) { return scanQR(jsQR, img); });
+      }).finally(function () { img.close(); });
+    });
+  }
+
+  function detectQR(img) {
+    if (!("BarcodeDetector" in window)) return Promise.resolve(null);
+    return window.BarcodeDetector.getSupportedFormats().then(function (formats) {
+      if (formats.indexOf("qr_code") < 0) return null;
+      return new window.BarcodeDetector({ formats: ["qr_code"] }).detect(img).then(function (codes) {
+        return codes.length ? codes[0].rawValue : null;
+      });
+    }).catch(function () { return null; });
+  }
+
+  var jsQRLoading = null;
+  function loadJsQR() {
+    if (!jsQRLoading) {
+      jsQRLoading = new Promise(function (resolve, reject) {
+        var s = document.createElement("script");
+        s.src = "/assets/jsqr.js";
+        s.addEventListener("load", function () { resolve(window.jsQR); });
+        s.addEventListener("error", function () { jsQRLoading = null; reject(new Error("the QR decoder did not load")); });
+        document.head.appendChild(s);
+      });
+    }
+    return jsQRLoading;
+  }
+
+  // scanQR reads img's pixels with jsQR: first scaled to at most 1600 px a
+  // side (a phone's photo is several times that, and decoding time grows
+  // with the pixels), then, if that found nothing, at up to 4096 px.
+  function scanQR(jsQR, img) {
+    var sides = [1600, 4096];
+    for (var i = 0; i < sides.length; i++) {
+      var scale = Math.min(1, sides[i] / Math.max(img.width, img.height));
+      var w = Math.round(img.width * scale), h = Math.round(img.height * scale);
+      var canvas = document.createElement("canvas");
+      canvas.width = w;
+      canvas.height = h;
+      var ctx = canvas.getContext("2d", { willReadFrequently: true });
+      ctx.drawImage(img, 0, 0, w, h);
+      var found = jsQR(ctx.getImageData(0, 0, w, h).data, w, h);
+      if (found) return found.data;
+      if (scale === 1) break;
+    }
+    return null;
+  }
+
   pages.pay = function () {
     var scanned = null;
     loadCards();
-    if ("BarcodeDetector" in window) {
-      $("photo-box").hidden = false;
-      $("photo").addEventListener("change", function () {
-        var file = $("photo").files[0];
-        if (!file) return;
-        var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-        window.createImageBitmap(file).then(function (img) { return detector.detect(img); }).then(function (codes) {
-          if (!codes.length) return showError(T.wallet_photo_none);
-          $("payload").value = codes[0].rawValue;
-        }, function (e) { showError(String(e)); });
-      });
-    }
+    $("photo").addEventListener("change", function () {
+      var file = $("photo").files[0];
+      if (!file) return;
+      showError(""); showNotice(T.wallet_photo_reading);
+      readQR(file).then(function (text) {
+        showNotice("");
+        if (text === null) return showError(T.wallet_photo_none);
+        $("payload").value = text;
+        $("scan").requestSubmit();
+      }, function () { showNotice(""); showError(T.wallet_photo_failed); });
+    });
     $("scan").addEventListener("submit", function (ev) {
       ev.preventDefault();
       showError(""); showNotice("");
@@ -263,6 +319,240 @@
         $("scan").reset();
         showNotice(fmt(T.wallet_paid, yuan(-r.body.amount, r.body.currency), r.body.counterparty || ""));
       });
+    });
+  };
+
+  // The pay-code screen (docs/payment-codes.md): this browser is the
+  // device (deviceID), and the gateway computes its code: the page asks for
+  // the current one with its images at every 30-second step, so no seed is
+  // ever kept in the browser. The gateway makes the device's key for a
+  // funding source on the first request and reuses it after. What a
+  // merchant does with the code comes from polling the charges that wait
+  // for the PIN and the notification feed.
+  pages.paycode = function () {
+    var STEP = 30000, POLL = 3000;
+    var local = window.localStorage;
+    var code = null;      // the code shown, as the API answered it
+    var skew = 0;         // the gateway's clock less this one, in ms
+    var fetching = false, retryAt = 0;
+    var lastNote = null;  // the newest notification id seen
+    var charge = null;    // the charge whose prompt is shown
+    var busy = false;     // a confirm or decline is on its way
+    var keys = {};        // one Idempotency-Key per charge confirmed
+    var answered = {};    // the charges confirmed or declined here, by order id
+    var confirmed = {};   // the payments of those, by movement id
+    var box = $("paycode-box");
+
+    function now() { return Date.now() + skew; }
+
+    // clock follows the gateway's Date header, whose one-second resolution
+    // says nothing about a smaller gap.
+    function clock(date) {
+      var d = Date.parse(date || "");
+      if (!isNaN(d)) skew = Math.abs(d + 500 - Date.now()) > 2000 ? d + 500 - Date.now() : 0;
+    }
+
+    function setState(state) {
+      box.dataset.state = state;
+      $("paycode-used").hidden = state !== "spent";
+    }
+
+    // stepStart is when the shown code's step began: it is accepted in that
+    // step and the next, until expires_at.
+    function stepStart() { return Date.parse(code.expires_at) - 2 * STEP; }
+
+    function group(digits) { return digits.replace(/(\d{4})(?=\d)/g, "$1 "); }
+
+    function fetchCode() {
+      var card = $("paycode-card").value;
+      if (!card) return;
+      fetching = true;
+      api("POST", "/v1/wallet/payment-codes", { device_id: deviceID(), funding: $("paycode-funding").value, card_id: card })
+        .then(function (r) {
+          fetching = false;
+          clock(r.date);
+          if (r.status !== 200) {
+            code = null;
+            setState("loading");
+            $("paycode-digits").textContent = "";
+            // A refusal stands until the choice changes; an outage passes.
+            retryAt = r.status >= 500 ? now() + 5000 : Infinity;
+            tick();
+            return fail(r);
+          }
+          showError("");
+          if (!code || code.code !== r.body.code) {
+            $("paycode-digits").textContent = group(r.body.code);
+            $("paycode-barcode").src = "data:image/png;base64," + r.body.barcode_png;
+            $("paycode-qr").src = "data:image/png;base64," + r.body.qr_png;
+            setState("ready");
+          }
+          code = r.body;
+          // The same code again means the gateway's step has not turned yet.
+          retryAt = now() + 1000;
+          tick();
+        }, function () {
+          fetching = false;
+          retryAt = now() + 5000;
+        });
+    }
+
+    // tick runs every second: the countdown, and a new code once the
+    // gateway's step turns (30 seconds before the shown one expires).
+    function tick() {
+      if (!code) {
+        $("paycode-countdown").textContent = $("paycode-card").value ? "" : T.wallet_no_cards;
+        if (!fetching && $("paycode-card").value && now() >= retryAt) fetchCode();
+        return;
+      }
+      var next = stepStart() + STEP;
+      if (now() >= Date.parse(code.expires_at)) {
+        setState("stale");
+        $("paycode-countdown").textContent = T.paycode_stale;
+      } else {
+        $("paycode-countdown").textContent = fmt(T.paycode_refresh, Math.max(0, Math.ceil((next - now()) / 1000)));
+      }
+      if (!fetching && now() >= next && now() >= retryAt) fetchCode();
+    }
+
+    // spent marks the shown code used when a charge of the wallet was made
+    // in its step or after: a charge before that step was of an older code.
+    function spent(at) {
+      if (code && Date.parse(at) >= stepStart() && box.dataset.state === "ready") setState("spent");
+    }
+
+    function showResult(title, lines, declined) {
+      var r = $("paycode-result");
+      r.textContent = "";
+      r.className = "card result" + (declined ? " declined" : "");
+      var h = document.createElement("h2");
+      h.textContent = title;
+      r.appendChild(h);
+      lines.forEach(function (l) {
+        var p = document.createElement("p");
+        p.textContent = l[0];
+        p.className = l[1];
+        r.appendChild(p);
+      });
+    }
+
+    function showPaid(amount, currency, merchant) {
+      showResult(T.wallet_paid_title, [[yuan(Math.abs(amount), currency), "balance"], [fmt(T.wallet_to_merchant, merchant), "merchant"]]);
+    }
+
+    // showCharge prompts for the oldest charge that waits (a list read
+    // before this page answered one may still hold it), or hides the prompt.
+    function showCharge(list) {
+      var c = list.filter(function (x) { return !answered[x.order_id]; })[0] || null;
+      if (busy || (charge && c && charge.order_id === c.order_id)) return;
+      charge = c;
+      if (!c) {
+        $("charge").hidden = true;
+        return;
+      }
+      $("charge-merchant").textContent = fmt(T.wallet_to_merchant, c.merchant);
+      $("charge-amount").textContent = yuan(c.amount, c.currency);
+      $("charge-help").textContent = (c.description ? c.description + " · " : "") + T.charge_help + " " +
+        fmt(T.charge_by, new Date(c.confirm_by).toLocaleTimeString());
+      $("charge-pin").value = "";
+      $("paycode-result").textContent = ""; // the last charge's result: this one matters now
+      $("charge").hidden = false;
+      $("charge-pin").focus();
+    }
+
+    function setBusy(b) {
+      busy = b;
+      $("charge-confirm").disabled = b;
+      $("charge-decline").disabled = b;
+    }
+
+    function poll() {
+      if (document.hidden) return;
+      api("GET", "/v1/wallet/payment-codes/charges").then(function (r) {
+        if (r.status === 200) showCharge(r.body.data);
+      });
+      api("GET", "/v1/wallet/notifications?limit=20").then(function (r) {
+        if (r.status !== 200) return;
+        var list = r.body.data;
+        var fresh = lastNote === null ? [] : list.filter(function (n) { return n.id > lastNote; }).reverse();
+        lastNote = Math.max(lastNote || 0, list.length ? list[0].id : 0);
+        fresh.forEach(function (n) {
+          if (n.type === "charge_request") spent(n.created_at);
+          if (n.type === "payment") {
+            // A confirmed charge pays after its code was spent (charge_request).
+            if (!busy && !confirmed[n.transfer_id]) spent(n.created_at);
+            showPaid(n.amount, n.currency, n.counterparty || "");
+          }
+        });
+      });
+    }
+
+    $("charge-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (!charge || busy) return;
+      var c = charge;
+      keys[c.order_id] = keys[c.order_id] || randomKey(); // a wrong PIN is not stored: retry under the same key
+      showError("");
+      setBusy(true);
+      api("POST", "/v1/wallet/payment-codes/charges/" + encodeURIComponent(c.order_id) + "/confirm", { pin: $("charge-pin").value },
+        { "Idempotency-Key": keys[c.order_id] }).then(function (r) {
+        setBusy(false);
+        if (r.status !== 201) {
+          $("charge-pin").value = "";
+          $("charge-pin").focus();
+          return fail(r);
+        }
+        answered[c.order_id] = true;
+        confirmed[r.body.id] = true;
+        showCharge([]);
+        showPaid(r.body.amount, r.body.currency, r.body.counterparty || c.merchant);
+      }, function () { setBusy(false); });
+    });
+
+    $("charge-decline").addEventListener("click", function () {
+      if (!charge || busy) return;
+      var c = charge;
+      showError("");
+      setBusy(true);
+      api("POST", "/v1/wallet/payment-codes/charges/" + encodeURIComponent(c.order_id) + "/decline").then(function (r) {
+        setBusy(false);
+        if (r.status !== 204) return fail(r);
+        answered[c.order_id] = true;
+        showCharge([]);
+        showResult(fmt(T.wallet_declined, yuan(c.amount, c.currency), c.merchant), [], true);
+      }, function () { setBusy(false); });
+    });
+
+    // The funding source and card are remembered with the device.
+    function choose() {
+      local.setItem("qrpay.paycode", JSON.stringify({ funding: $("paycode-funding").value, card: $("paycode-card").value }));
+      code = null;
+      setState("loading");
+      $("paycode-digits").textContent = "";
+      retryAt = 0;
+      tick();
+    }
+    $("paycode-funding").addEventListener("change", choose);
+    $("paycode-card").addEventListener("change", choose);
+
+    poll();
+    window.setInterval(poll, POLL);
+    document.addEventListener("visibilitychange", poll);
+    loadCards().then(function () {
+      var saved = {};
+      try { saved = JSON.parse(local.getItem("qrpay.paycode") || "{}"); } catch (e) { saved = {}; }
+      var option = function (select, value) {
+        return Array.prototype.filter.call($(select).options, function (o) { return o.value === value && !o.disabled; })[0];
+      };
+      if (option("paycode-funding", saved.funding)) $("paycode-funding").value = saved.funding;
+      if (option("paycode-card", saved.card)) $("paycode-card").value = saved.card;
+      var sel = $("paycode-card").selectedOptions[0];
+      if (sel && sel.disabled) {
+        var usable = $("paycode-card").querySelector("option:not([disabled])");
+        $("paycode-card").value = usable ? usable.value : "";
+      }
+      tick();
+      window.setInterval(tick, 1000);
     });
   };
 
