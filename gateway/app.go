@@ -109,6 +109,7 @@ type App struct {
 	stopDispatcher context.CancelFunc
 	dispatcherDone chan struct{}
 	alertsDone     chan struct{}
+	resolverDone   chan struct{}
 }
 
 // RiskConfig configures the risk checks and what they tell.
@@ -160,7 +161,8 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	cfg.Ledger.Logger = log
 	cfg.Server.RedisPrefix = cfg.RedisPrefix
 
-	a := &App{DB: db, dispatcherDone: make(chan struct{}), alertsDone: make(chan struct{})}
+	a := &App{DB: db, dispatcherDone: make(chan struct{}), alertsDone: make(chan struct{}),
+		resolverDone: make(chan struct{})}
 	a.Ledger = ledger.New(pool, cfg.Ledger)
 	loc := cfg.Wallet.Location
 	if loc == nil {
@@ -241,8 +243,21 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	ctx, a.stopDispatcher = context.WithCancel(context.Background())
 	go func() { defer close(a.dispatcherDone); a.Dispatcher.Run(ctx) }()
 	go func() { defer close(a.alertsDone); a.Alerts.Run(ctx) }()
+	go func() {
+		defer close(a.resolverDone)
+		a.Wallet.RunWithdrawalResolver(ctx, withdrawalResolveEvery, withdrawalResolveAge)
+	}()
 	return a
 }
+
+// Withdrawals left in transit (the issuer's answer lost, the process
+// gone) are asked about again every withdrawalResolveEvery once older than
+// withdrawalResolveAge: by then the request that made one has finished
+// with it (the issuer's 30 s and the last step's retries), or died.
+const (
+	withdrawalResolveEvery = time.Minute
+	withdrawalResolveAge   = 5 * time.Minute
+)
 
 // Close stops the background work: webhook delivery, then the ledger,
 // which commits what it has queued. Shut the server down first.
@@ -250,5 +265,6 @@ func (a *App) Close() {
 	a.stopDispatcher()
 	<-a.dispatcherDone
 	<-a.alertsDone
+	<-a.resolverDone
 	a.Ledger.Close()
 }

@@ -31,8 +31,8 @@ func (i *cardIssuer) Authorize(ctx context.Context, ref string, amount int64, cu
 	return nil
 }
 
-func (i *cardIssuer) Credit(ctx context.Context, ref string, amount int64, currency string) error {
-	if err := i.SimulatedIssuer.Credit(ctx, ref, amount, currency); err != nil {
+func (i *cardIssuer) Credit(ctx context.Context, ref string, amount int64, currency, reference string) error {
+	if err := i.SimulatedIssuer.Credit(ctx, ref, amount, currency, reference); err != nil {
 		return err
 	}
 	i.mu.Lock()

@@ -306,7 +306,7 @@ type heldIssuer struct {
 	answer chan error
 }
 
-func (h heldIssuer) Credit(ctx context.Context, ref string, amount int64, currency string) error {
+func (h heldIssuer) Credit(ctx context.Context, ref string, amount int64, currency, reference string) error {
 	h.called <- struct{}{}
 	select {
 	case err := <-h.answer:

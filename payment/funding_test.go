@@ -47,8 +47,8 @@ func (i *issuerLog) Void(ctx context.Context, ref string, amount int64, currency
 	return nil
 }
 
-func (i *issuerLog) Credit(ctx context.Context, ref string, amount int64, currency string) error {
-	if err := i.SimulatedIssuer.Credit(ctx, ref, amount, currency); err != nil {
+func (i *issuerLog) Credit(ctx context.Context, ref string, amount int64, currency, reference string) error {
+	if err := i.SimulatedIssuer.Credit(ctx, ref, amount, currency, reference); err != nil {
 		return err
 	}
 	i.mu.Lock()

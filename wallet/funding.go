@@ -110,7 +110,9 @@ func (s *Service) voidHold(ctx context.Context, a Authorization) {
 // been unbound since; the issuer still knows it. It answers card_declined
 // or unavailable as the issuer does, and logs a credit that did not go
 // through: the clearing settlement with the issuer owes it.
-func (s *Service) RefundToCard(ctx context.Context, walletID, cardID string, amount int64, currency string) (err error) {
+//
+// reference names the credit at the issuer (see Issuer.Credit).
+func (s *Service) RefundToCard(ctx context.Context, walletID, cardID string, amount int64, currency, reference string) (err error) {
 	defer func() {
 		if err != nil {
 			s.log.ErrorContext(ctx, "a credit to a card was not accepted by the issuer; the clearing settlement owes it",
@@ -126,7 +128,7 @@ func (s *Service) RefundToCard(ctx context.Context, walletID, cardID string, amo
 	if err != nil {
 		return fmt.Errorf("read card for credit: %w", err)
 	}
-	return s.issuer.Credit(ctx, ref, amount, currency)
+	return s.issuer.Credit(ctx, ref, amount, currency, reference)
 }
 
 // cardPart is the signed part of a payment or refund that the card paid or

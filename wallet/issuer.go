@@ -23,9 +23,12 @@ type Issuer interface {
 	Void(ctx context.Context, ref string, amount int64, currency string) error
 	// Credit pushes amount to the card (a withdrawal, a refund of a
 	// card-funded payment). It declines with errs.CardDeclined or answers
-	// errs.Unavailable when the issuer cannot answer; the caller posts the
-	// ledger movement only after it succeeded.
-	Credit(ctx context.Context, ref string, amount int64, currency string) error
+	// errs.Unavailable when the issuer could not take the request; any
+	// other error leaves the outcome unknown. reference names the credit
+	// (the issuer's idempotency key for the push): a credit asked again
+	// under a reference the issuer has made is answered as made and not
+	// made twice, so an unknown outcome is settled by asking again.
+	Credit(ctx context.Context, ref string, amount int64, currency, reference string) error
 }
 
 // Test card numbers that make SimulatedIssuer decline. Any other number that
@@ -88,7 +91,8 @@ func (s SimulatedIssuer) Void(context.Context, string, int64, string) error { re
 
 // Credit implements Issuer: the simulation accepts credits to any card it
 // knows that is not the issuer-down test card.
-func (s SimulatedIssuer) Credit(_ context.Context, ref string, _ int64, _ string) error {
+// It keeps nothing, so a credit asked again is made again, harmlessly.
+func (s SimulatedIssuer) Credit(_ context.Context, ref string, _ int64, _, _ string) error {
 	switch {
 	case strings.HasPrefix(ref, "sim_down_"):
 		return errs.E(errs.Unavailable, "the card issuer did not answer; try again")

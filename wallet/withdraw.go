@@ -107,10 +107,6 @@ func (s *Service) Withdraw(ctx context.Context, p Principal, in WithdrawInput, r
 	if err != nil {
 		return Movement{}, err
 	}
-	clearing, err := s.clearingAccount(ctx, w.Currency)
-	if err != nil {
-		return Movement{}, err
-	}
 	res, err := s.limits.ReserveFor(ctx, card.ID, in.Amount, limitsOf(card), s.now(), limits.Ref{Scope: p.Scope(), Key: req.Key})
 	if err != nil {
 		return Movement{}, err
@@ -139,43 +135,88 @@ func (s *Service) Withdraw(ctx context.Context, p Principal, in WithdrawInput, r
 	// withdrawal even if its caller goes away.
 	bg := context.WithoutCancel(ctx)
 	ictx, cancel := context.WithTimeout(bg, issuerTimeout)
-	cerr := s.issuer.Credit(ictx, card.issuerRef, in.Amount, w.Currency)
+	cerr := s.issuer.Credit(ictx, card.issuerRef, in.Amount, w.Currency, hold.ID.String())
 	cancel()
-	switch code := errs.CodeOf(cerr); {
-	case cerr == nil:
+	switch kind, _ := s.finishCredit(bg, hold, cerr, true); kind {
+	case kindWithdrawalSettle:
 		if err := s.limits.Commit(bg, res); err != nil {
 			s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
 		}
-		s.finishWithdrawal(bg, hold, kindWithdrawalSettle, walletID, uuid.Nil, transit, clearing, nil)
-	case code == errs.CardDeclined || code == errs.Unavailable:
+	case TypeWithdrawalReversal:
 		s.release(ctx, res)
-		rmd, _ := json.Marshal(Meta{Card: card.Masked, Note: string(code)})
-		if !s.finishWithdrawal(bg, hold, TypeWithdrawalReversal, walletID, cardID, transit, w.AccountID, rmd) {
+		if code := errs.CodeOf(cerr); code == errs.CardDeclined || code == errs.Unavailable {
+			return Movement{}, cerr
+		}
+		return Movement{}, errs.E(errs.Conflict, "the card's issuer did not take this withdrawal and it was cancelled, its amount back in the wallet: send it again with a new Idempotency-Key")
+	default:
+		// Not finished: the issuer's outcome is unknown, or it answered
+		// and the last step could not be posted. The money stays in
+		// transit and ResolveWithdrawals finishes it; the reservation
+		// stays counted, erring on the limit's side.
+		if err := s.limits.Commit(bg, res); err != nil {
+			s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
+		}
+		if code := errs.CodeOf(cerr); code == errs.CardDeclined || code == errs.Unavailable {
 			return Movement{}, errs.E(errs.Unavailable, "the issuer refused the withdrawal and returning the money to the wallet is delayed; it is held until then")
 		}
-		return Movement{}, cerr
-	default:
-		// The issuer may or may not have credited the card: the money
-		// stays in transit until its report settles it.
-		if err := s.limits.Commit(bg, res); err != nil {
-			s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
-		}
-		s.log.ErrorContext(ctx, "a withdrawal's credit has an unknown outcome; its money stays in transit",
-			"transfer_id", hold.ID.String(), "err", cerr)
 	}
 	mv, _, err := movementOf(hold, w.AccountID)
 	return mv, err
 }
 
+// finishKey is the idempotency key of a withdrawal's last step, settlement
+// or reversal alike: one key, so that only one of them can ever land.
+func finishKey(hold uuid.UUID) string { return hold.String() + ":finish" }
+
+// finishCredit posts withdrawal hold's last step by the issuer's answer
+// cerr to its credit: transit → the issuer's clearing account when the
+// issuer credited the card; transit → the wallet when it declined, or,
+// when unavailableReverses, could not take the request; nothing when the
+// outcome is unknown. Both steps share one key, so whoever finishes a
+// withdrawal first (its request, a resolver on any replica) decides and
+// the others find that step. It returns the kind of the step in the
+// ledger, "" when there is none.
+func (s *Service) finishCredit(ctx context.Context, hold ledger.Transfer, cerr error, unavailableReverses bool) (string, bool) {
+	var walletAcct, transit int64
+	for _, p := range hold.Postings {
+		if p.Amount < 0 {
+			walletAcct = p.AccountID
+		} else {
+			transit = p.AccountID
+		}
+	}
+	code := errs.CodeOf(cerr)
+	switch {
+	case cerr == nil:
+		clearing, err := s.clearingAccount(ctx, hold.Currency)
+		if err != nil {
+			s.log.ErrorContext(ctx, "a withdrawal's last step could not be posted; its money stays in transit",
+				"transfer_id", hold.ID.String(), "err", err)
+			return "", false
+		}
+		return s.finishWithdrawal(ctx, hold, kindWithdrawalSettle, uuid.Nil, transit, clearing, nil)
+	case code == errs.CardDeclined || (unavailableReverses && code == errs.Unavailable):
+		var m Meta
+		_ = json.Unmarshal(hold.Metadata, &m)
+		rmd, _ := json.Marshal(Meta{Card: m.Card, Note: string(code)})
+		return s.finishWithdrawal(ctx, hold, TypeWithdrawalReversal, hold.Links.CardID, transit, walletAcct, rmd)
+	}
+	s.log.ErrorContext(ctx, "a withdrawal's credit has an unknown outcome; its money stays in transit until the issuer is asked again",
+		"transfer_id", hold.ID.String(), "err", cerr)
+	return "", false
+}
+
 // finishWithdrawal posts a withdrawal's last step, transit → to, retrying a
 // few times: the money is already out of the wallet and the issuer has
 // answered, so the step must not be dropped for a passing failure. It
-// reports whether the step is in the ledger.
-func (s *Service) finishWithdrawal(ctx context.Context, hold ledger.Transfer, kind string, walletID, cardID uuid.UUID, transit, to int64, md json.RawMessage) bool {
+// returns the kind of the withdrawal's last step in the ledger — this one,
+// or the other one, posted first by someone else — and whether there is
+// one.
+func (s *Service) finishWithdrawal(ctx context.Context, hold ledger.Transfer, kind string, cardID uuid.UUID, transit, to int64, md json.RawMessage) (string, bool) {
 	amount := hold.Amount()
 	t := ledger.Transfer{
-		Kind: kind, Currency: hold.Currency, Scope: withdrawalScope, Key: hold.ID.String() + ":" + kind,
-		Metadata: md, Links: ledger.Links{WalletID: walletID, CardID: cardID},
+		Kind: kind, Currency: hold.Currency, Scope: withdrawalScope, Key: finishKey(hold.ID),
+		Metadata: md, Links: ledger.Links{WalletID: hold.Links.WalletID, CardID: cardID},
 		Postings: []ledger.Posting{{AccountID: transit, Amount: -amount}, {AccountID: to, Amount: amount}},
 	}
 	var err error
@@ -183,16 +224,131 @@ func (s *Service) finishWithdrawal(ctx context.Context, hold ledger.Transfer, ki
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 		}
-		if _, err = s.ledger.Post(ctx, t); err == nil || errs.Business(err) {
+		var posted ledger.Transfer
+		if posted, err = s.ledger.Post(ctx, t); err == nil {
+			return posted.Kind, true
+		}
+		if errs.Is(err, errs.IdempotencyMismatch) {
+			// The other last step landed first.
+			prev, ok, rerr := ledger.TransferByKey(ctx, s.pool, withdrawalScope, finishKey(hold.ID))
+			if rerr == nil && ok {
+				return prev.Kind, true
+			}
+			err = errors.Join(err, rerr)
+			continue
+		}
+		if errs.Business(err) {
 			break
 		}
 	}
+	s.log.ErrorContext(ctx, "a withdrawal's last step could not be posted; its money stays in transit",
+		"transfer_id", hold.ID.String(), "step", kind, "err", err)
+	return "", false
+}
+
+// Resolved counts what a round of ResolveWithdrawals did: withdrawals
+// settled to the card, reversed to the wallet, and left in transit because
+// the issuer's outcome is still unknown.
+type Resolved struct {
+	Settled, Reversed, Pending int
+}
+
+// resolveWindow is how far back ResolveWithdrawals looks for withdrawals
+// in transit: one left longer than that is past any issuer's dispute
+// window and is for finance to settle by hand (the transit account's
+// balance shows it).
+const resolveWindow = 35 * 24 * time.Hour
+
+// ResolveWithdrawals finishes the withdrawals left in transit for longer
+// than age: those whose issuer's answer was lost, whose last step could
+// not be posted, or whose process died after taking the money out of the
+// wallet. For each it asks the issuer again under the withdrawal's
+// reference — an issuer that made the credit answers so without making it
+// twice — and posts the last step by the answer: settled when credited,
+// reversed to the wallet when declined; still unknown or unavailable, it
+// stays for the next round. Any replica may run it at any time: the
+// reference and the one key of a last step make each withdrawal finish
+// once. age should exceed how long a request may still be finishing its
+// own withdrawal (the issuer's timeout and the last step's retries).
+//
+// A withdrawal reversed here keeps its card limit usage counted in Redis
+// for the rest of the day (the request's reservation is not at hand);
+// the ledger, from which a missing day is rebuilt, gives it back.
+func (s *Service) ResolveWithdrawals(ctx context.Context, age time.Duration) (Resolved, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT t.id, coalesce(k.issuer_ref, '')
+		FROM accounts a
+		JOIN postings p ON p.account_id = a.id AND p.amount > 0 AND p.created_at > now() - make_interval(secs => $3)
+		JOIN transfers t ON t.id = p.transfer_id AND t.kind = $4
+		LEFT JOIN cards k ON k.id = t.card_id
+		WHERE a.owner = 'withdrawals' AND a.kind = 'transit' AND a.balance <> 0
+			AND t.created_at < now() - make_interval(secs => $1)
+			AND NOT EXISTS (SELECT 1 FROM transfers f WHERE f.idem_scope = $2 AND f.idem_key = t.id::text || ':finish')
+		ORDER BY t.created_at
+		LIMIT 200`, age.Seconds(), withdrawalScope, resolveWindow.Seconds(), TypeWithdrawal)
 	if err != nil {
-		s.log.ErrorContext(ctx, "a withdrawal's last step could not be posted; its money stays in transit",
-			"transfer_id", hold.ID.String(), "step", kind, "err", err)
-		return false
+		return Resolved{}, fmt.Errorf("withdrawals in transit: %w", err)
 	}
-	return true
+	type held struct {
+		id  uuid.UUID
+		ref string
+	}
+	var list []held
+	for rows.Next() {
+		var h held
+		if err := rows.Scan(&h.id, &h.ref); err != nil {
+			rows.Close()
+			return Resolved{}, fmt.Errorf("withdrawals in transit: %w", err)
+		}
+		list = append(list, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Resolved{}, fmt.Errorf("withdrawals in transit: %w", err)
+	}
+	var out Resolved
+	for _, h := range list {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		hold, err := ledger.GetTransfer(ctx, s.pool, h.id)
+		if err != nil {
+			return out, fmt.Errorf("withdrawal %s: %w", h.id, err)
+		}
+		ictx, cancel := context.WithTimeout(ctx, issuerTimeout)
+		cerr := s.issuer.Credit(ictx, h.ref, hold.Amount(), hold.Currency, hold.ID.String())
+		cancel()
+		switch kind, _ := s.finishCredit(ctx, hold, cerr, false); kind {
+		case kindWithdrawalSettle:
+			out.Settled++
+		case TypeWithdrawalReversal:
+			out.Reversed++
+		default:
+			out.Pending++
+		}
+	}
+	return out, nil
+}
+
+// RunWithdrawalResolver runs ResolveWithdrawals every interval, for
+// withdrawals older than age, until ctx ends.
+func (s *Service) RunWithdrawalResolver(ctx context.Context, every, age time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := s.ResolveWithdrawals(ctx, age)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.WarnContext(ctx, "resolving withdrawals in transit failed; the next round tries again", "err", err)
+		case res != Resolved{}:
+			s.log.InfoContext(ctx, "withdrawals in transit resolved", "settled", res.Settled, "reversed", res.Reversed, "pending", res.Pending)
+		}
+	}
 }
 
 // replayWithdrawal answers a withdrawal whose key is already in the
@@ -203,8 +359,12 @@ func (s *Service) replayWithdrawal(ctx context.Context, p Principal, req Request
 	if err != nil || !ok || mv.Type != TypeWithdrawal {
 		return mv, ok, err
 	}
-	rev, reversed, err := ledger.TransferByKey(ctx, s.pool, withdrawalScope, mv.ID+":"+TypeWithdrawalReversal)
-	if err != nil || !reversed {
+	id, err := uuid.Parse(mv.ID)
+	if err != nil {
+		return mv, true, nil
+	}
+	rev, finished, err := ledger.TransferByKey(ctx, s.pool, withdrawalScope, finishKey(id))
+	if err != nil || !finished || rev.Kind != TypeWithdrawalReversal {
 		return mv, err == nil, err
 	}
 	var m Meta
@@ -235,9 +395,8 @@ func (s *Service) withdrawalsInTransit(ctx context.Context, walletID uuid.UUID) 
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM transfers w
 		WHERE w.wallet_id = $1 AND w.kind = 'withdrawal' AND NOT EXISTS (
-			SELECT 1 FROM transfers f WHERE f.idem_scope = $2
-			AND f.idem_key IN (w.id::text || ':' || $3, w.id::text || ':' || $4))`,
-		walletID, withdrawalScope, kindWithdrawalSettle, TypeWithdrawalReversal).Scan(&n)
+			SELECT 1 FROM transfers f WHERE f.idem_scope = $2 AND f.idem_key = w.id::text || ':finish')`,
+		walletID, withdrawalScope).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("withdrawals in transit: %w", err)
 	}
