@@ -67,6 +67,7 @@ FUZZ_TARGETS := \
 	./merchant/emv:FuzzDecode ./merchant/emv:FuzzParse \
 	./merchant:FuzzOrderQR ./merchant:FuzzParseQR \
 	./money:FuzzParse \
+	./wallet:FuzzParseCode ./wallet:FuzzPaymentCode \
 	./sdk:FuzzVerifyWebhook ./sdk:FuzzSignWebhook \
 	./gateway:FuzzMerchantSignature ./gateway:FuzzDecodeStrict
 FUZZTIME ?= 10s
