@@ -18,18 +18,20 @@ export OTP_DELIVERY ?= outbox
 # The load generator binds several cards per wallet, each with its codes.
 export OTP_LIMIT_PER_PHONE ?= 60/15m
 
-.PHONY: run test build services test-deps vet fmt-check fuzz bench bench-limit test-cluster test-cluster-short faults
+.PHONY: run test build services test-deps vet fmt-check fuzz bench bench-limit test-cluster test-cluster-short faults faults-short
 
 ## run: check PostgreSQL and Redis (starting local ones if stopped), create and migrate the database, serve on :8080
 run: services build
 	./bin/qrpay serve
 
 ## test: check the services, vet, then run every test with the race detector against real PostgreSQL and Redis
-# (one package at a time: the gateway's tests and the browser tests each load both CPUs)
+# (one package at a time: the gateway's tests and the browser tests each load both CPUs),
+# the Redis tests again on a cluster, every fault under load briefly, then the fuzz targets
 test: test-deps vet fmt-check
 	@./.ci/services test
 	$(GO) test -race -count=1 -p 1 ./...
 	@$(MAKE) --no-print-directory test-cluster-short
+	@$(MAKE) --no-print-directory faults-short
 	@GO=$(GO) ./.ci/fuzz 2s $(FUZZ_TARGETS)
 
 # The packages whose code or tests use Redis. On a cluster every one of their
@@ -67,6 +69,7 @@ FUZZ_TARGETS := \
 	./merchant/emv:FuzzDecode ./merchant/emv:FuzzParse \
 	./merchant:FuzzOrderQR ./merchant:FuzzParseQR \
 	./money:FuzzParse \
+	./wallet:FuzzParseCode ./wallet:FuzzPaymentCode \
 	./sdk:FuzzVerifyWebhook ./sdk:FuzzSignWebhook \
 	./gateway:FuzzMerchantSignature ./gateway:FuzzDecodeStrict
 FUZZTIME ?= 10s
@@ -95,7 +98,11 @@ fmt-check:
 FAULTS_DURATION ?= 20s
 ## faults: faults under load with real processes: a PostgreSQL, a Redis and a gateway of its own, one fault per run (loadtest/faults.sh)
 faults:
-	./loadtest/faults.sh -d $(FAULTS_DURATION) $(FAULTS)
+	GO=$(GO) ./loadtest/faults.sh -d $(FAULTS_DURATION) $(FAULTS)
+
+## faults-short: make test's share: every fault for 6 s of load (about a minute once built)
+faults-short:
+	@GO=$(GO) ./loadtest/faults.sh -d 6s
 
 ## bench-limit: the PostgreSQL one-payment-per-commit limits (hot and spread) of this machine
 bench-limit: services

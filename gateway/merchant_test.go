@@ -622,6 +622,44 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 	hook.waitFor(t, env, before+1, 0)
 }
 
+// TestWebhookRetryScheduleIsTheDispatchers: an event is tried once and
+// once more after each pause of the dispatcher's schedule, then given up.
+func TestWebhookRetryScheduleIsTheDispatchers(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t, func(o *gatewaytest.Options) {
+		o.WebhookRetrySchedule = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}
+	})
+	hook := newReceiver(t, 1000) // every delivery fails
+	k := env.NewMerchant(t, map[string]any{"webhook_url": hook.URL})
+	hook.secret = k.WebhookSecret
+	o := createOrder(t, env, k, "hook-given-up", 100)
+	if r := env.Signed(t, k, "POST", "/v1/orders/"+o.ID+"/close", nil); r.Status != http.StatusOK {
+		t.Fatalf("close = %d %s", r.Status, r.Body)
+	}
+	var ev merchant.EventDelivery
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		var page merchant.EventPage
+		env.Signed(t, k, "GET", "/v1/webhooks/events?order_id="+o.ID, nil).JSON(t, &page)
+		if len(page.Data) == 1 {
+			env.Signed(t, k, "GET", "/v1/webhooks/events/"+page.Data[0].ID, nil).JSON(t, &ev)
+			if ev.Delivery.Status == "failed" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery = %+v; want failed within 15 s", ev.Delivery)
+		}
+		env.Dispatcher.Poke()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(ev.Delivery.Attempts); n != 3 {
+		t.Errorf("attempts = %d; want 3 (once, then after each of the two pauses)", n)
+	}
+	if ev.Delivery.NextAttemptAt != nil {
+		t.Errorf("a given-up event's next attempt = %v; want none", ev.Delivery.NextAttemptAt)
+	}
+}
+
 func TestSignedRequests(t *testing.T) {
 	t.Parallel()
 	env := gatewaytest.Start(t)

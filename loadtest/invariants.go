@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -18,7 +19,13 @@ import (
 // history against its acknowledged payments, top-ups and transfers (so a
 // refused or duplicated payment that moved money shows); and each card's
 // limit counters against its movements. It returns what does not hold.
+//
+// A gateway that answers 503 says it is not back yet (a fault has just
+// passed; a breaker is still open) and when to come back: the checks come
+// back, for settleWithin at most, rather than take that for a broken
+// invariant.
 func (r *runner) checkInvariants(ctx context.Context) []string {
+	r.settleBy = time.Now().Add(settleWithin)
 	var mu sync.Mutex
 	var out []string
 	fail := func(format string, args ...any) {
@@ -29,7 +36,11 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 	for _, q := range r.unknown.list {
 		r.resolve(ctx, q, fail)
 	}
-	if report, err := r.api.LedgerCheck(ctx, r.o.operator); err != nil {
+	r.ledgerEvents.Lock()
+	r.ledgerEvents.m, r.ledgerEvents.partial = map[eventKey]int64{}, false
+	r.ledgerEvents.Unlock()
+	var report string
+	if err := r.served(ctx, func() (err error) { report, err = r.api.LedgerCheck(ctx, r.o.operator); return err }); err != nil {
 		fail("ledger check: %v", err)
 	} else if report != "ok" {
 		fail("ledger check: %s", report)
@@ -49,9 +60,13 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 			if cursor != "" {
 				q.Set("starting_after", cursor)
 			}
-			page, err := r.api.Movements(ctx, p.token, q.Encode())
+			var page walletapi.HistoryPage
+			err := r.served(ctx, func() (err error) { page, err = r.api.Movements(ctx, p.token, q.Encode()); return err })
 			if err != nil {
 				fail("wallet %s: history: %v", p.id, err)
+				r.ledgerEvents.Lock()
+				r.ledgerEvents.partial = true
+				r.ledgerEvents.Unlock()
 				return nil
 			}
 			for _, it := range page.Data {
@@ -61,6 +76,9 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 					ids[it.ID]++
 					orderOf[it.ID] = it.OrderID
 					card(byCard, it.Card).add(-it.Amount)
+					r.noteLedgerEvent(it.OrderID, sdk.EventOrderPaid)
+				case "refund":
+					r.noteLedgerEvent(it.OrderID, sdk.EventOrderRefunded)
 				case "topup":
 					topups.add(it.Amount)
 					card(byCard, it.Card).add(it.Amount)
@@ -94,7 +112,8 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 			}
 		}
 		for c, id := range p.cards {
-			u, err := r.api.CardUsage(ctx, p.token, id)
+			var u walletapi.Usage
+			err := r.served(ctx, func() (err error) { u, err = r.api.CardUsage(ctx, p.token, id); return err })
 			if err != nil {
 				fail("card %s: limits: %v", id, err)
 				continue
@@ -133,7 +152,8 @@ func (r *runner) resolve(ctx context.Context, q pending, fail func(string, ...an
 	var err error
 	deadline := time.Now().Add(resolveWithin)
 	for {
-		if err = r.resend(ctx, q); !isInProgress(err) || time.Now().After(deadline) {
+		err = r.resend(ctx, q)
+		if !(isInProgress(err) && time.Now().Before(deadline)) && !(isUnavailable(err) && time.Now().Before(r.settleBy)) {
 			break
 		}
 		wait := 100 * time.Millisecond
@@ -147,6 +167,37 @@ func (r *runner) resolve(ctx context.Context, q pending, fail func(string, ...an
 		r.unresolved.Add(1)
 		fail("%s %s: outcome still unknown after the run: %v", q.kind, q.key, err)
 	}
+}
+
+// settleWithin bounds how long the checks wait for a gateway that answers
+// 503 after the run.
+const settleWithin = 30 * time.Second
+
+// served calls call again while the gateway answers 503, until settleBy.
+func (r *runner) served(ctx context.Context, call func() error) error {
+	for {
+		err := call()
+		if !isUnavailable(err) || time.Now().After(r.settleBy) {
+			return err
+		}
+		var e *sdk.Error
+		errors.As(err, &e)
+		wait := 200 * time.Millisecond
+		if e.RetryAfter > 0 {
+			wait = min(e.RetryAfter, time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isUnavailable reports whether err is the gateway's 503: not now, try again.
+func isUnavailable(err error) bool {
+	var e *sdk.Error
+	return errors.As(err, &e) && e.HTTPStatus == http.StatusServiceUnavailable
 }
 
 func isInProgress(err error) bool {

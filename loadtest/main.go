@@ -6,6 +6,7 @@
 // and every card's limit counters equal its movements in the ledger.
 //
 //	go run ./loadtest -url http://127.0.0.1:8080 -scenario hot-pay -duration 30s [-concurrency 32 | -rate 500] [-json]
+//	    [-webhooks 127.0.0.1:0 [-webhook-wait 60s] [-webhook-outage 4s+8s]]
 //
 // Scenarios (docs/performance.md):
 //
@@ -16,6 +17,20 @@
 //	wallet-mix    top-ups, transfers between wallets, history and statement reads
 //	code-pay      customer-presented codes: a wallet asks for its payment code, a POS charges it (one
 //	              payment per wallet every 30 s, the code's step: -payers bounds the rate, default 200)
+//
+// With -webhooks ADDR (such as 127.0.0.1:0) the load generator is also its
+// merchants' webhook endpoint: it listens on ADDR, onboards each merchant
+// with a webhook URL there, verifies every delivery with the merchant's
+// secret through the SDK and records the events by id (a duplicate is
+// counted, delivery being at least once). After the checks it waits, at
+// most -webhook-wait, until every payment and refund in the ledger has had
+// its event delivered, and reports expected, delivered, missing, duplicate
+// and badly signed deliveries; a missing or badly signed event breaks the
+// invariants. The gateway must be allowed to deliver there
+// (WEBHOOK_ALLOW_NETWORKS; make run allows this machine). -webhook-outage
+// AT+LENGTH takes the endpoint down AT into the timed phase: connections
+// refused for the first half of LENGTH, every delivery answered 503 for
+// the second (loadtest/faults.sh webhook-down).
 //
 // The operator token comes from OPERATOR_TOKEN; -operator-token overrides
 // it. It exits 1 when an invariant does not hold.
@@ -45,6 +60,9 @@ type options struct {
 	amount                  int64
 	json                    bool
 	profileURL, profileOut  string
+	webhooks                string // the webhook receiver's address, "" for none
+	webhookWait             time.Duration
+	webhookOutage           string // AT+LENGTH
 }
 
 func main() {
@@ -64,6 +82,9 @@ func main() {
 	flag.BoolVar(&o.json, "json", false, "print one JSON object on stdout instead of text")
 	flag.StringVar(&o.profileURL, "profile", "", "the gateway's debug address (DEBUG_ADDR) as a URL: fetch a CPU profile of the timed phase")
 	flag.StringVar(&o.profileOut, "profile-out", "cpu.pprof", "where -profile writes the profile")
+	flag.StringVar(&o.webhooks, "webhooks", "", "receive the merchants' webhooks on this address (host:port, port 0 picks one) and check that every payment's event is delivered")
+	flag.DurationVar(&o.webhookWait, "webhook-wait", 60*time.Second, "with -webhooks: how long after the checks to wait for the last events")
+	flag.StringVar(&o.webhookOutage, "webhook-outage", "", "with -webhooks: AT+LENGTH, such as 4s+8s: the endpoint refuses connections, then answers 503, for LENGTH from AT into the timed phase")
 	flag.Parse()
 	if o.operator == "" {
 		o.operator = "dev-operator-token"
@@ -98,16 +119,40 @@ func run(ctx context.Context, o options, progress io.Writer) (*result, error) {
 	if o.merchants == 0 {
 		o.merchants = sc.merchants
 	}
+	outageAt, outageFor, err := parseOutage(o.webhookOutage)
+	if err != nil {
+		return nil, err
+	}
+	if o.webhooks == "" && outageFor > 0 {
+		return nil, errors.New("-webhook-outage needs -webhooks")
+	}
 	r := newRunner(o, progress)
+	if o.webhooks != "" {
+		if r.hooks, err = listenWebhooks(o.webhooks, o.merchants, progress); err != nil {
+			return nil, err
+		}
+		defer r.hooks.close()
+		logf(progress, "receiving webhooks at http://%s/hooks/", r.hooks.addr)
+	}
 	logf(progress, "setting up %s against %s …", o.scenario, o.url)
 	if err := sc.setup(ctx, r); err != nil {
 		return nil, fmt.Errorf("set up: %w", err)
 	}
 	logf(progress, "running %s for %v …", o.scenario, o.duration)
+	if outageFor > 0 {
+		r.hooks.outage(outageAt, outageFor)
+	}
 	elapsed := r.drive(ctx, sc.step)
+	ended := time.Now()
 	res := r.result(elapsed)
 	logf(progress, "checking the invariants …")
 	res.Violations = r.checkInvariants(ctx)
+	if r.hooks != nil {
+		logf(progress, "waiting for the webhooks (at most %v) …", o.webhookWait)
+		rep, v := r.awaitWebhooks(ctx, ended)
+		res.Webhooks = &rep
+		res.Violations = append(res.Violations, v...)
+	}
 	res.InvariantsOK = len(res.Violations) == 0
 	res.Answers.Unresolved, res.Answers.Duplicated = r.unresolved.Load(), r.duplicated.Load()
 	return res, nil

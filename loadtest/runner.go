@@ -41,8 +41,19 @@ type runner struct {
 	// counts its requests of the timed phase.
 	http *http.Client
 	wire *wire
-	// unresolved and duplicated are learnt by the checks after the run.
+	// unresolved and duplicated are learnt by the checks after the run,
+	// which wait for a gateway answering 503 until settleBy.
 	unresolved, duplicated atomic.Int64
+	settleBy               time.Time
+	// hooks is the merchants' webhook endpoint (-webhooks), ledgerEvents
+	// the events the last check of the ledger implies (partial when a
+	// wallet's history could not be read).
+	hooks        *receiver
+	ledgerEvents struct {
+		sync.Mutex
+		m       map[eventKey]int64
+		partial bool
+	}
 
 	seq     atomic.Int64
 	stats   map[string]*stats // by step kind: pay, create, cycle, topup, transfer, history, statement, code, charge

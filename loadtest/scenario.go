@@ -177,10 +177,17 @@ func (r *runner) onboard(ctx context.Context) error {
 	r.merchants = make([]*merchantHandle, r.o.merchants)
 	run := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	return parallel(ctx, r.o.merchants, 8, func(i int) error {
-		m, err := r.api.CreateMerchant(ctx, r.o.operator, walletapi.MerchantParams{Name: fmt.Sprintf("Load %s %d", run, i),
-			City: "Shanghai", MCC: "5814", Country: "CN", Currency: "CNY", FeeBPS: 60})
+		params := walletapi.MerchantParams{Name: fmt.Sprintf("Load %s %d", run, i), City: "Shanghai", MCC: "5814", Country: "CN",
+			Currency: "CNY", FeeBPS: 60}
+		if r.hooks != nil {
+			params.WebhookURL = r.hooks.url(i)
+		}
+		m, err := r.api.CreateMerchant(ctx, r.o.operator, params)
 		if err != nil {
 			return fmt.Errorf("onboard a merchant (is the operator token right?): %w", err)
+		}
+		if r.hooks != nil {
+			r.hooks.setMerchant(i, m.ID, m.WebhookSecret)
 		}
 		k, err := r.api.IssueKey(ctx, r.o.operator, m.ID, "pos", "finance")
 		if err != nil {

@@ -98,6 +98,7 @@ type result struct {
 	ErrorsByCode   map[string]int64   `json:"errors_by_code"`
 	Steps          map[string]latency `json:"steps"`
 	Answers        answers            `json:"answers"`
+	Webhooks       *webhookReport     `json:"webhooks,omitempty"`
 	OrdersRanOut   bool               `json:"orders_ran_out,omitempty"`
 	InvariantsOK   bool               `json:"invariants_ok"`
 	Violations     []string           `json:"violations"`
@@ -169,10 +170,21 @@ func (res *result) print(w io.Writer) {
 	fmt.Fprintf(w, "requests %d: %d 2xx, %d 4xx, %d 5xx (%d 503, %d of them without Retry-After), %d unanswered; "+
 		"%d lost and resent after the run, %d still unknown, %d duplicated\n",
 		a.Requests, a.S2xx, a.S4xx, a.S5xx, a.S503, a.S503NoRetryAfter, a.NoAnswer, a.Lost, a.Unresolved, a.Duplicated)
+	if h := res.Webhooks; h != nil {
+		fmt.Fprintf(w, "webhooks at %s: %d expected, %d delivered, %d missing; %d deliveries (%d duplicates), %d badly signed, "+
+			"%d about another merchant's order, %d unexpected, %d answered 503; the last %.1fs after the load\n",
+			h.URL, h.Expected, h.Delivered, h.Missing, h.Deliveries, h.Duplicates, h.BadSignature, h.Misdirected, h.Unexpected,
+			h.Refused, h.SettledAfterS)
+	}
 	if res.OrdersRanOut {
 		fmt.Fprintln(w, "the orders created before the run ran out before its end (-orders)")
 	}
 	if res.InvariantsOK {
+		if res.Webhooks != nil {
+			fmt.Fprintln(w, "invariants: ok (ledger check; one transfer per acknowledged payment, none for refused ones; card limits equal the ledger; "+
+				"every payment's and refund's webhook delivered, verified)")
+			return
+		}
 		fmt.Fprintln(w, "invariants: ok (ledger check; one transfer per acknowledged payment, none for refused ones; card limits equal the ledger)")
 		return
 	}

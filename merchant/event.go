@@ -173,6 +173,7 @@ func scanEvent(row pgx.Row) (EventDelivery, error) {
 		e.Delivery.NextAttemptAt = nil
 	case failed != nil:
 		e.Delivery.Status = "failed"
+		e.Delivery.NextAttemptAt = nil // given up: no attempt comes
 	case e.Delivery.NextAttemptAt == nil:
 		e.Delivery.Status = "no_endpoint"
 	default:

@@ -25,7 +25,8 @@ var webhookAttempts = promauto.NewCounterVec(prometheus.CounterOpts{
 }, []string{"outcome"})
 
 // RetrySchedule is the pause before each retry of an undelivered event:
-// twelve attempts over about 24 hours. docs/webhooks.md lists it.
+// twelve attempts over about 24 hours. docs/webhooks.md lists it. It is
+// the dispatcher's default (DispatcherOptions.RetrySchedule).
 var RetrySchedule = []time.Duration{
 	10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 8 * time.Hour,
@@ -40,6 +41,10 @@ type DispatcherOptions struct {
 	PokeGap     time.Duration
 	Concurrency int           // deliveries in flight (default 8)
 	Timeout     time.Duration // per delivery (default 10 s)
+	// RetrySchedule is the pause before each retry of an undelivered
+	// event; after the last retry fails the event is given up (default
+	// RetrySchedule).
+	RetrySchedule []time.Duration
 	// AllowNetworks are private networks webhooks may be delivered to
 	// after all (development: 127.0.0.0/8); public addresses always may.
 	AllowNetworks []netip.Prefix
@@ -70,6 +75,9 @@ func (s *Service) NewDispatcher(opts DispatcherOptions) *Dispatcher {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
+	}
+	if len(opts.RetrySchedule) == 0 {
+		opts.RetrySchedule = RetrySchedule
 	}
 	if opts.Client == nil {
 		opts.Client = webhookClient(opts.Timeout, opts.AllowNetworks)
@@ -214,10 +222,10 @@ func (d *Dispatcher) deliver(ctx context.Context, e dueEvent) {
 	switch {
 	case errText == "":
 		delivered = &now
-	case attempt > len(RetrySchedule):
+	case attempt > len(d.opts.RetrySchedule):
 		failed, outcome = &now, "failed"
 	default:
-		at := now.Add(RetrySchedule[attempt-1])
+		at := now.Add(d.opts.RetrySchedule[attempt-1])
 		next, outcome = &at, "retry"
 	}
 	webhookAttempts.WithLabelValues(outcome).Inc()

@@ -97,6 +97,14 @@ func parseCode(code string) (idx int64, digit int64, mac uint32, err error) {
 	return idx, digit, uint32(m), nil
 }
 
+// codeStepOf is the time step a code's step digit names at step now: the
+// one of the last ten steps (now included) that ends in digit, and how
+// many steps back it is.
+func codeStepOf(now, digit int64) (step, back int64) {
+	back = ((now-digit)%10 + 10) % 10
+	return now - back, back
+}
+
 // ValidCodeFormat reports whether text has the shape of a payment code.
 func ValidCodeFormat(code string) error {
 	_, _, _, err := parseCode(code)
@@ -346,10 +354,8 @@ func (s *Service) ResolveCode(ctx context.Context, code string) (CodeClaim, erro
 	if err != nil {
 		return CodeClaim{}, fmt.Errorf("resolve payment code: %w", err)
 	}
-	// The step digit names exactly one of the last ten steps.
-	now := CodeStepAt(s.now())
-	back := ((now-digit)%10 + 10) % 10
-	c.Step = now - back
+	var back int64
+	c.Step, back = codeStepOf(CodeStepAt(s.now()), digit)
 	var got, want [4]byte
 	binary.BigEndian.PutUint32(got[:], mac)
 	binary.BigEndian.PutUint32(want[:], codeMAC(seed, idx, c.Step))

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,6 +100,8 @@ type Config struct {
 	WebhookTimeout     time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"10s"`
 	WebhookConcurrency int           `env:"WEBHOOK_CONCURRENCY" envDefault:"8"`
 	WebhookAllow       []string      `env:"WEBHOOK_ALLOW_NETWORKS" envSeparator:","`
+	// The default is merchant.RetrySchedule's (TestWebhookRetrySchedule).
+	WebhookRetries []time.Duration `env:"WEBHOOK_RETRY_SCHEDULE" envSeparator:"," envDefault:"10s,30s,1m,5m,15m,30m,1h,2h,4h,8h,8h"`
 
 	SettlementTime string `env:"SETTLEMENT_TIME" envDefault:"02:00"`
 	SettlementDir  string `env:"SETTLEMENT_DIR"`
@@ -144,6 +147,9 @@ func loadConfig() (Config, error) {
 	}
 	if _, err := c.webhookAllow(); err != nil {
 		return c, err
+	}
+	if len(c.WebhookRetries) == 0 || len(c.WebhookRetries) > 50 || slices.ContainsFunc(c.WebhookRetries, func(d time.Duration) bool { return d <= 0 }) {
+		return c, fmt.Errorf("configuration: WEBHOOK_RETRY_SCHEDULE must be 1 to 50 positive durations, comma-separated")
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		return c, err
@@ -308,6 +314,12 @@ func (c Config) webhookAllow() ([]netip.Prefix, error) {
 	return networks("WEBHOOK_ALLOW_NETWORKS", c.WebhookAllow)
 }
 
+// webhookOptions is the webhook dispatcher's configuration.
+func (c Config) webhookOptions(allow []netip.Prefix) merchant.DispatcherOptions {
+	return merchant.DispatcherOptions{Timeout: c.WebhookTimeout, Concurrency: c.WebhookConcurrency, AllowNetworks: allow,
+		RetrySchedule: c.WebhookRetries}
+}
+
 // trustedProxies parses TRUSTED_PROXIES.
 func (c Config) trustedProxies() ([]netip.Prefix, error) {
 	return networks("TRUSTED_PROXIES", c.TrustedProxies)
@@ -356,7 +368,7 @@ func (c Config) appConfig(pool *pgxpool.Pool, log *slog.Logger, gatherer prometh
 		Merchant:         c.merchantConfig(),
 		Settlement:       c.settlementConfig(),
 		Files:            c.settlementFiles(pool),
-		Webhooks:         merchant.DispatcherOptions{Timeout: c.WebhookTimeout, Concurrency: c.WebhookConcurrency, AllowNetworks: allow},
+		Webhooks:         c.webhookOptions(allow),
 		Issuer:           wallet.SimulatedIssuer{MaxCharge: c.IssuerMaxCharge},
 		OTP: gateway.OTPConfig{TTL: c.OTPTTL, MaxAttempts: c.OTPMaxAttempts, ApprovalTTL: c.ApprovalTTL,
 			Outbox: c.OTPDelivery == "outbox"},

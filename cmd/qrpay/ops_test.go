@@ -11,10 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qrpay/qrpay/merchant"
 )
 
 func TestVersion(t *testing.T) {
@@ -168,5 +171,32 @@ func TestRateLimitSettings(t *testing.T) {
 				t.Errorf("%s=%s: loadConfig() = %v; want an error naming it", name, bad, err)
 			}
 		})
+	}
+}
+
+// TestWebhookRetrySchedule: by default the dispatcher retries on the
+// schedule docs/webhooks.md lists; WEBHOOK_RETRY_SCHEDULE replaces it, and
+// a schedule that is not durations, not positive or too long is refused (an empty one is the default).
+func TestWebhookRetrySchedule(t *testing.T) {
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.appConfig(nil, nil, nil).Webhooks.RetrySchedule; !slices.Equal(got, merchant.RetrySchedule) {
+		t.Errorf("default WEBHOOK_RETRY_SCHEDULE = %v; want merchant.RetrySchedule %v", got, merchant.RetrySchedule)
+	}
+	t.Setenv("WEBHOOK_RETRY_SCHEDULE", "1s,2s,500ms")
+	if c, err = loadConfig(); err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 500 * time.Millisecond}
+	if got := c.appConfig(nil, nil, nil).Webhooks.RetrySchedule; !slices.Equal(got, want) {
+		t.Errorf("WEBHOOK_RETRY_SCHEDULE=1s,2s,500ms: %v; want %v", got, want)
+	}
+	for _, bad := range []string{",", "soon", "1s,0s", "1s,-1s", strings.Repeat("1s,", 50) + "1s"} {
+		t.Setenv("WEBHOOK_RETRY_SCHEDULE", bad)
+		if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "WEBHOOK_RETRY_SCHEDULE") {
+			t.Errorf("WEBHOOK_RETRY_SCHEDULE=%q: loadConfig() = %v; want an error naming it", bad, err)
+		}
 	}
 }

@@ -102,6 +102,9 @@ type Options struct {
 	// PaymentCodes configures charges of payment codes (the defaults when
 	// zero).
 	PaymentCodes gateway.PaymentCodeConfig
+	// WebhookRetrySchedule is the pauses between webhook delivery attempts
+	// (merchant.RetrySchedule when nil).
+	WebhookRetrySchedule []time.Duration
 }
 
 // Clock is a settable clock; it follows real time until Set.
@@ -249,7 +252,8 @@ func start(t testing.TB, shared *Env, adjust ...func(*Options)) *Env {
 		Merchant:   mcfg,
 		Settlement: settlement.Config{Location: wcfg.Location, Now: env.Clock.Now},
 		Webhooks: merchant.DispatcherOptions{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second,
-			AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, // the tests' receivers
+			AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, // the tests' receivers
+			RetrySchedule: opts.WebhookRetrySchedule},
 		Issuer:           issuer,
 		OTP:              gateway.OTPConfig{TTL: opts.OTP.TTL, MaxAttempts: opts.OTP.MaxAttempts, ApprovalTTL: opts.OTP.ApprovalTTL, Outbox: true},
 		DBTimeout:        dbTimeout(opts.DBTimeout),
