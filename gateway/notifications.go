@@ -44,6 +44,9 @@ func (s *Server) listNotifications(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.deps.Payment.MarkCodeCharges(c.UserContext(), page.Data); err != nil {
+		return err
+	}
 	return c.JSON(page)
 }
 
@@ -91,8 +94,13 @@ func (s *Server) stream(ctx context.Context, w *bufio.Writer, p wallet.Principal
 	}
 	for {
 		list, err := s.deps.Wallet.NotificationsSince(ctx, p, last, 100)
+		if err == nil {
+			err = s.deps.Payment.MarkCodeCharges(ctx, list)
+		}
 		if err != nil {
+			// Sent as they are read again at the next wake or poll.
 			s.log.WarnContext(ctx, "notification stream: reading the feed failed", "err", err)
+			list = nil
 		}
 		for _, n := range list {
 			data, err := json.Marshal(n)

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -496,5 +497,96 @@ func TestPaymentCodeFromServer(t *testing.T) {
 	}
 	if got := balance(t, env, p.Customer); got != 3_500 {
 		t.Errorf("balance = %d; want 3500", got)
+	}
+}
+
+// TestFeedNamesOrderAndCode: a payment's feed entry names the order it
+// paid. One that a charge of a payment code made, and a charge's request
+// for the PIN, also name the code the charge spent (its device and time
+// step, as the code was shown with), in the list, on the stream and in
+// the pending charges; a payment of a scanned QR names none.
+func TestFeedNamesOrderAndCode(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	p := env.NewPayer(t, 100_000)
+	m := env.NewMerchant(t, map[string]any{"name": "Code Corner"})
+	stream := openStream(t, env, p.Customer, "")
+
+	scanned := env.CreateOrder(t, m, 500)
+	env.Pay(t, p, scanned.QRPayload)
+	current := func() wallet.Code {
+		t.Helper()
+		r := env.Do(t, "POST", "/v1/wallet/payment-codes", map[string]any{"device_id": p.DeviceID, "card_id": p.CardID}, p.Auth()...)
+		if r.Status != http.StatusOK {
+			t.Fatalf("current code = %d %s", r.Status, r.Body)
+		}
+		var c wallet.Code
+		r.JSON(t, &c)
+		if want := wallet.CodeStepAt(env.Clock.Now()); c.Step != want {
+			t.Errorf("the code's step = %d; want %d", c.Step, want)
+		}
+		return c
+	}
+	charge := func(code string, amount int64) string {
+		t.Helper()
+		r := env.Charge(t, m, code, amount)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("charge = %d %s", r.Status, r.Body)
+		}
+		var a chargeAnswer
+		r.JSON(t, &a)
+		return a.Order.ID
+	}
+	first := current()
+	paid := charge(first.Code, 1200)
+	env.Clock.Advance(wallet.CodeStep)
+	second := current()
+	waiting := charge(second.Code, 25_000) // above the threshold: waits for the PIN
+
+	want := map[string]struct {
+		kind string
+		code *wallet.CodeUse
+	}{
+		scanned.ID: {wallet.NoticePayment, nil},
+		paid:       {wallet.NoticePayment, &wallet.CodeUse{DeviceID: p.DeviceID, Step: first.Step}},
+		waiting:    {wallet.NoticeChargeRequest, &wallet.CodeUse{DeviceID: p.DeviceID, Step: second.Step}},
+	}
+	check := func(where string, n wallet.Notification) {
+		t.Helper()
+		w, ok := want[n.OrderID]
+		switch {
+		case !ok:
+			t.Errorf("%s: %s entry names order %q; want one of the three", where, n.Type, n.OrderID)
+		case n.Type != w.kind:
+			t.Errorf("%s: the entry of order %s is %s; want %s", where, n.OrderID, n.Type, w.kind)
+		case (n.PaymentCode == nil) != (w.code == nil) || (w.code != nil && *n.PaymentCode != *w.code):
+			t.Errorf("%s: the %s of order %s names the code %+v; want %+v", where, n.Type, n.OrderID, n.PaymentCode, w.code)
+		}
+	}
+	var feed wallet.NotificationPage
+	env.Do(t, "GET", "/v1/wallet/notifications?limit=3", nil, p.Auth()...).JSON(t, &feed)
+	if len(feed.Data) != 3 {
+		t.Fatalf("the feed = %+v; want the three entries", feed.Data)
+	}
+	for _, n := range feed.Data {
+		check("list", n)
+	}
+	for range 3 {
+		var n wallet.Notification
+		if err := json.Unmarshal([]byte(stream.next(t)[2]), &n); err != nil {
+			t.Fatal(err)
+		}
+		check("stream", n)
+	}
+
+	var pending struct {
+		Data []struct {
+			OrderID     string         `json:"order_id"`
+			PaymentCode wallet.CodeUse `json:"payment_code"`
+		} `json:"data"`
+	}
+	env.Do(t, "GET", "/v1/wallet/payment-codes/charges", nil, p.Auth()...).JSON(t, &pending)
+	if len(pending.Data) != 1 || pending.Data[0].OrderID != waiting || pending.Data[0].PaymentCode != *want[waiting].code {
+		t.Errorf("pending charges = %+v; want %s with its code", pending.Data, waiting)
 	}
 }

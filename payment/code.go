@@ -482,14 +482,15 @@ func (s *Service) DeclineCharge(ctx context.Context, p wallet.Principal, orderID
 // PendingCharge is a charge of one of the wallet's codes that waits for
 // its PIN.
 type PendingCharge struct {
-	OrderID     string    `json:"order_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
-	Merchant    string    `json:"merchant" example:"Blue Bottle Coffee"`
-	Amount      int64     `json:"amount" example:"25000"`
-	Currency    string    `json:"currency" example:"CNY"`
-	Description string    `json:"description" example:"Headphones"`
-	TerminalID  string    `json:"terminal_id" example:"POS1"`
-	ConfirmBy   time.Time `json:"confirm_by"`
-	CreatedAt   time.Time `json:"created_at"`
+	OrderID     string         `json:"order_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
+	Merchant    string         `json:"merchant" example:"Blue Bottle Coffee"`
+	Amount      int64          `json:"amount" example:"25000"`
+	Currency    string         `json:"currency" example:"CNY"`
+	Description string         `json:"description" example:"Headphones"`
+	TerminalID  string         `json:"terminal_id" example:"POS1"`
+	ConfirmBy   time.Time      `json:"confirm_by"`
+	CreatedAt   time.Time      `json:"created_at"`
+	PaymentCode wallet.CodeUse `json:"payment_code" doc:"The code the charge spent."`
 }
 
 // PendingCharges lists the charges that wait for the wallet's PIN, oldest
@@ -499,7 +500,7 @@ func (s *Service) PendingCharges(ctx context.Context, p wallet.Principal) ([]Pen
 		return nil, errCodesOff
 	}
 	rows, err := s.codes.DB.Query(ctx, `SELECT o.id::text, m.name, o.amount, o.currency, o.description, o.terminal_id,
-			c.confirm_by, c.created_at
+			c.confirm_by, c.created_at, c.device_id, c.step
 		FROM payment_code_charges c JOIN orders o ON o.id = c.order_id JOIN merchants m ON m.id = c.merchant_id
 		WHERE c.customer_id = $1 AND c.status = 'pending' AND c.confirm_by > $2 AND o.status = 'created'
 		ORDER BY c.created_at, o.id`, p.WalletID, s.now())
@@ -508,7 +509,8 @@ func (s *Service) PendingCharges(ctx context.Context, p wallet.Principal) ([]Pen
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingCharge, error) {
 		var pc PendingCharge
-		err := r.Scan(&pc.OrderID, &pc.Merchant, &pc.Amount, &pc.Currency, &pc.Description, &pc.TerminalID, &pc.ConfirmBy, &pc.CreatedAt)
+		err := r.Scan(&pc.OrderID, &pc.Merchant, &pc.Amount, &pc.Currency, &pc.Description, &pc.TerminalID, &pc.ConfirmBy, &pc.CreatedAt,
+			&pc.PaymentCode.DeviceID, &pc.PaymentCode.Step)
 		return pc, err
 	})
 	if err != nil {
@@ -518,4 +520,44 @@ func (s *Service) PendingCharges(ctx context.Context, p wallet.Principal) ([]Pen
 		list = []PendingCharge{}
 	}
 	return list, nil
+}
+
+// MarkCodeCharges names, on the entries of a wallet's feed that a charge
+// of one of its payment codes made (the charge's payment, its request for
+// the PIN), the code the charge spent. The feed itself knows only the
+// order; the charge, made here, knows the code.
+func (s *Service) MarkCodeCharges(ctx context.Context, list []wallet.Notification) error {
+	if s.codes == nil {
+		return nil
+	}
+	var orders []string
+	for _, n := range list {
+		if (n.Type == wallet.NoticePayment || n.Type == wallet.NoticeChargeRequest) && validUUID(n.OrderID) {
+			orders = append(orders, n.OrderID)
+		}
+	}
+	if len(orders) == 0 {
+		return nil
+	}
+	rows, err := s.codes.DB.Query(ctx, `SELECT order_id::text, device_id, step FROM payment_code_charges
+		WHERE order_id = ANY($1::uuid[])`, orders)
+	if err != nil {
+		return fmt.Errorf("mark code charges: %w", err)
+	}
+	uses := map[string]wallet.CodeUse{}
+	var order string
+	var use wallet.CodeUse
+	_, err = pgx.ForEachRow(rows, []any{&order, &use.DeviceID, &use.Step}, func() error {
+		uses[order] = use
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark code charges: %w", err)
+	}
+	for i, n := range list {
+		if u, ok := uses[n.OrderID]; ok && (n.Type == wallet.NoticePayment || n.Type == wallet.NoticeChargeRequest) {
+			list[i].PaymentCode = &u
+		}
+	}
+	return nil
 }

@@ -47,7 +47,8 @@ type Notification struct {
 	Counterparty string    `json:"counterparty,omitempty" example:"Blue Bottle Coffee"`
 	Card         string    `json:"card,omitempty" example:"**** 1111"`
 	Reason       string    `json:"reason,omitempty" example:"" doc:"Why a security alert was raised."`
-	OrderID      string    `json:"order_id,omitempty" example:"" doc:"The order a charge_request asks to confirm (POST /v1/wallet/payment-codes/charges/{order_id}/confirm)."`
+	OrderID      string    `json:"order_id,omitempty" example:"" doc:"The merchant's order a payment paid or a refund gave back; the order a charge_request asks to confirm (POST /v1/wallet/payment-codes/charges/{order_id}/confirm)."`
+	PaymentCode  *CodeUse  `json:"payment_code,omitempty" doc:"Set on a payment and a charge_request that a merchant's charge of one of the wallet's payment codes made: which code it spent."`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
@@ -94,7 +95,7 @@ func (s *Service) notifyLater(ctx context.Context, accountID int64, kind string,
 	}
 }
 
-const notificationColumns = `n.id, n.kind, n.transfer_id, n.amount, n.data, n.created_at, t.currency, t.metadata`
+const notificationColumns = `n.id, n.kind, n.transfer_id, n.amount, n.data, n.created_at, t.currency, t.metadata, t.order_id`
 
 // Notifications reads a page of the wallet's feed, newest first, before
 // the entry startingAfter names.
@@ -153,10 +154,10 @@ func (s *Service) readNotifications(ctx context.Context, query string, args ...a
 	}
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) {
 		var n Notification
-		var transfer *uuid.UUID
+		var transfer, order *uuid.UUID
 		var data, meta []byte
 		var currency *string
-		if err := row.Scan(&n.ID, &n.Type, &transfer, &n.Amount, &data, &n.CreatedAt, &currency, &meta); err != nil {
+		if err := row.Scan(&n.ID, &n.Type, &transfer, &n.Amount, &data, &n.CreatedAt, &currency, &meta, &order); err != nil {
 			return n, err
 		}
 		var d noticeData
@@ -172,6 +173,9 @@ func (s *Service) readNotifications(ctx context.Context, query string, args ...a
 			n.TransferID, n.Card = transfer.String(), m.Card
 			if currency != nil {
 				n.Currency = *currency
+			}
+			if order != nil {
+				n.OrderID = order.String()
 			}
 			describeMoney(&n, m)
 		} else {

@@ -260,7 +260,17 @@ type Code struct {
 	KeyIndex  int64     `json:"key_index" example:"1042"`
 	Funding   string    `json:"funding" example:"balance" enum:"balance,card,balance_then_card"`
 	CardID    string    `json:"card_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
+	Step      int64     `json:"step" example:"59382001" doc:"The code's time step (Unix time / 30 s when it was made): a charge of it names this step (CodeUse)."`
 	ExpiresAt time.Time `json:"expires_at" doc:"The code is accepted until then: the end of the step after its own."`
+}
+
+// CodeUse names the payment code a charge spent: the device that showed it
+// and the code's time step. A device's step is charged at most once, so
+// the two name one charge; a screen showing codes tells its own charges
+// from the wallet's other payments by them.
+type CodeUse struct {
+	DeviceID string `json:"device_id" example:"ios-6F1C2A9E-3B7D-4C1E-9A0B-2F4E6D8C0A1B" doc:"The device the code was made for."`
+	Step     int64  `json:"step" example:"59382001" doc:"The code's time step, as Code.step."`
 }
 
 // CurrentCode is the code a device shows now for a funding source, made
@@ -297,7 +307,7 @@ func (s *Service) CurrentCode(ctx context.Context, p Principal, in PayCodeKeyInp
 		}
 	}
 	step := CodeStepAt(s.now())
-	return Code{Code: PaymentCode(seed, idx, step), KeyIndex: idx, Funding: in.Funding, CardID: in.CardID,
+	return Code{Code: PaymentCode(seed, idx, step), KeyIndex: idx, Funding: in.Funding, CardID: in.CardID, Step: step,
 		ExpiresAt: time.Unix((step+2)*int64(CodeStep/time.Second), 0).UTC()}, nil
 }
 

@@ -160,6 +160,94 @@ func TestBrowserPaymentCode(t *testing.T) {
 	}
 }
 
+// TestBrowserPaymentCodeShowsItsOwnCharges: the pay-code screen shows the
+// charges of the codes this browser showed, and nothing else of the
+// wallet: not a payment of a scanned QR, not a charge of a code another
+// device of the wallet showed (paid at once, or waiting for the PIN). Its
+// code stays live through them; a charge of it then shows at once.
+func TestBrowserPaymentCodeShowsItsOwnCharges(t *testing.T) {
+	env := gatewaytest.Start(t)
+	bakery := env.NewMerchant(t, map[string]any{"name": "Corner Bakery"})
+	shop := env.NewMerchant(t, map[string]any{"name": "Harbour Books"})
+	payer := env.NewPayer(t, 100_000)
+	const tablet = "test-tablet"
+	if r := env.DoOTP(t, "POST", "/v1/wallet/sessions", map[string]any{"phone": payer.Phone, "password": gatewaytest.Password,
+		"device_id": tablet}); r.Status != http.StatusCreated {
+		t.Fatalf("signing in from the tablet = %d %s", r.Status, r.Body)
+	}
+	codeOf := func(device string) string {
+		t.Helper()
+		r := env.Do(t, "POST", "/v1/wallet/payment-codes", map[string]any{"device_id": device, "card_id": payer.CardID}, payer.Auth()...)
+		if r.Status != http.StatusOK {
+			t.Fatalf("the %s's code = %d %s", device, r.Status, r.Body)
+		}
+		var c struct {
+			Code string `json:"code"`
+		}
+		r.JSON(t, &c)
+		return c.Code
+	}
+
+	b := newBrowser(t, 412, 915)
+	b.signIn(env, payer.Customer)
+	b.open(env.URL+"/wallet/paycode", "#paycode-box")
+	own := b.shownCode("", 15*time.Second)
+	// What the screen shows as a result, and each time its code is struck out.
+	eval[bool](b, `(function () {
+		window.shown = [];
+		window.polls = 0;
+		new MutationObserver(function (records) {
+			records.forEach(function (r) { r.addedNodes.forEach(function (n) { window.shown.push(n.textContent); }); });
+		}).observe(document.getElementById("paycode-result"), { childList: true });
+		new MutationObserver(function (records) {
+			records.forEach(function (r) { if (r.target.dataset.state === "spent") window.shown.push("spent"); });
+		}).observe(document.getElementById("paycode-box"), { attributes: true, attributeFilter: ["data-state"] });
+		var send = window.fetch;
+		window.fetch = function (url) {
+			var answer = send.apply(this, arguments);
+			if (String(url).indexOf("/v1/wallet/notifications") === 0) answer.then(function () { window.polls++; });
+			return answer;
+		};
+		return true;
+	})()`)
+	polls := eval[int](b, `window.polls`)
+
+	env.Pay(t, payer, env.CreateOrder(t, shop, 880).QRPayload)
+	var answer struct {
+		Status string `json:"status"`
+	}
+	env.Charge(t, bakery, codeOf(payer.DeviceID), 700).JSON(t, &answer)
+	if answer.Status != "paid" {
+		t.Fatalf("the phone's code charged = %s; want paid", answer.Status)
+	}
+	env.Charge(t, bakery, codeOf(tablet), 25_000).JSON(t, &answer)
+	if answer.Status != "requires_confirmation" {
+		t.Fatalf("the tablet's code charged = %s; want requires_confirmation", answer.Status)
+	}
+	value(b, "two polls after", 15*time.Second, chromedp.Poll[bool](`window.polls >= `+strconv.Itoa(polls+2),
+		chromedp.WithPollingTimeout(15*time.Second)))
+	if got := eval[[]string](b, `window.shown`); len(got) != 0 {
+		t.Errorf("the screen showed %q for the wallet's other payments; want nothing", got)
+	}
+	if !eval[bool](b, `document.getElementById("charge").hidden`) {
+		t.Errorf("the screen asks to confirm %q, the tablet's charge; want no prompt", b.text("#charge-amount"))
+	}
+	checkBalance(t, env, payer, 100_000-880-700)
+
+	r := env.Charge(t, bakery, own, 1200)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("charge %s = %d %s", own, r.Status, r.Body)
+	}
+	b.waitText("#paycode-result", "¥12.00", 10*time.Second)
+	if got := b.text("#paycode-result"); !strings.Contains(got, "Corner Bakery") {
+		t.Errorf("result = %q; want the merchant", got)
+	}
+	shown := eval[[]string](b, `[document.getElementById("paycode-digits").textContent.replace(/ /g, ""), document.getElementById("paycode-box").dataset.state]`)
+	if shown[0] == own && shown[1] != "spent" {
+		t.Errorf("the charged code is still shown as %s; want spent", shown[1])
+	}
+}
+
 // TestBrowserPayByPhoto pays an order by choosing a photo of its QR code.
 // BarcodeDetector is taken away first, so that the vendored decoder reads
 // the photo whatever this browser has.

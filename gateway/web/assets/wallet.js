@@ -114,6 +114,81 @@
 
   function fail(r) { showError(errorOf(r).message); }
 
+  // noAnswer says a request got no answer: the network, not the gateway.
+  function noAnswer() {
+    showNotice("");
+    $("error").textContent = T.wallet_no_answer;
+  }
+
+  // answers are the fields a prompt adds to a request (send): a request
+  // with them is the same request.
+  var answers = { pin: true, otp: true, approval: true };
+
+  // stored reports whether the gateway keeps an answer against its
+  // Idempotency-Key, to replay it to every later request with the key (as
+  // final() in gateway/idempotency.go decides): a success, or a refusal
+  // the same request would always meet. A duplicate still in flight is
+  // not the answer of the request.
+  function stored(r) {
+    if (r.status >= 200 && r.status < 300) return true;
+    var code = errorOf(r).code;
+    return (r.status === 402 || r.status === 409 || r.status === 410 || r.status === 422) &&
+      code !== "idempotency_in_progress";
+  }
+
+  // operation keeps the Idempotency-Key of one request the customer means
+  // to make (a payment, a top-up, a transfer, a charge confirmed), so that
+  // it moves money at most once however often it is tried. Every try of
+  // the same request goes under the same key: after an answered prompt
+  // (send), after a refusal the gateway does not store (a wrong PIN), and
+  // after no answer or one that says to try again (5xx, the key still in
+  // flight) — then with the very body sent before, since the first try may
+  // have committed. A new key is made when the request changes (another
+  // card, funding source, amount, payload or recipient) and once the
+  // gateway stored its answer: trying again is then another operation,
+  // which is neither replayed that answer nor refused as a different
+  // request under a spent key.
+  function operation() {
+    var intent = null, key = null, unsure = null;
+    function end(r, body) {
+      if (r && stored(r)) {
+        intent = key = unsure = null;
+        return;
+      }
+      unsure = !r || r.status >= 500 || errorOf(r).code === "idempotency_in_progress" ? body : null;
+    }
+    return {
+      // begin is the next try of a request of body to path: its key, and
+      // the body to send (the unanswered one, when this is its retry).
+      begin: function (path, body) {
+        var what = {};
+        Object.keys(body).forEach(function (k) { if (!answers[k]) what[k] = body[k]; });
+        what = path + " " + JSON.stringify(what);
+        if (what !== intent) {
+          intent = what;
+          key = randomKey();
+          unsure = null;
+        }
+        return { path: path, key: key, body: unsure || body };
+      },
+      // run sends a try and resolves with its answer, or with null when
+      // none came (the page says so).
+      run: function (t) {
+        return send("POST", t.path, t.body, { "Idempotency-Key": t.key }).then(function (r) {
+          end(r, t.body);
+          return r;
+        }, function () {
+          end(null, t.body);
+          noAnswer();
+          return null;
+        });
+      }
+    };
+  }
+
+  // busy disables a form's submit button while its request is on its way.
+  function busy(form, b) { form.querySelector('button[type="submit"]').disabled = b; }
+
   function li(parts) {
     var el = document.createElement("li");
     parts.forEach(function (p) {
@@ -179,18 +254,21 @@
   pages.home = function () {
     loadBalance();
     loadCards();
+    var topup = operation(), transfer = operation();
     $("topup").addEventListener("submit", function (ev) {
       ev.preventDefault();
       showError(""); showNotice("");
       var amount = fen($("topup-amount").value);
       if (amount === null || amount <= 0) return showError(T.wallet_amount);
-      send("POST", "/v1/wallet/topups", { card_id: $("topup-card").value, amount: amount }, { "Idempotency-Key": randomKey() })
-        .then(function (r) {
-          if (r.status !== 201) return fail(r);
-          showNotice(T.wallet_done + " " + yuan(r.body.amount, r.body.currency));
-          $("topup-amount").value = "";
-          loadBalance();
-        });
+      busy($("topup"), true);
+      topup.run(topup.begin("/v1/wallet/topups", { card_id: $("topup-card").value, amount: amount })).then(function (r) {
+        busy($("topup"), false);
+        if (!r) return;
+        if (r.status !== 201) return fail(r);
+        showNotice(T.wallet_done + " " + yuan(r.body.amount, r.body.currency));
+        $("topup-amount").value = "";
+        loadBalance();
+      });
     });
     $("transfer").addEventListener("submit", function (ev) {
       ev.preventDefault();
@@ -199,7 +277,10 @@
       if (amount === null || amount <= 0) return showError(T.wallet_amount);
       var body = { to_phone: $("transfer-phone").value.trim(), amount: amount };
       if ($("transfer-note").value) body.note = $("transfer-note").value;
-      send("POST", "/v1/wallet/transfers", body, { "Idempotency-Key": randomKey() }).then(function (r) {
+      busy($("transfer"), true);
+      transfer.run(transfer.begin("/v1/wallet/transfers", body)).then(function (r) {
+        busy($("transfer"), false);
+        if (!r) return;
         if (r.status !== 201) return fail(r);
         showNotice(T.wallet_done + " " + yuan(r.body.amount, r.body.currency));
         $("transfer").reset();
@@ -293,28 +374,28 @@
         $("pay-button").focus();
       });
     });
-    var key = null;
+    var payment = operation();
     $("pay").addEventListener("submit", function (ev) {
       ev.preventDefault();
       showError(""); showNotice("");
-      var body = { qr_payload: $("payload").value.trim(), card_id: $("pay-card").value };
+      var body = { qr_payload: $("payload").value.trim(), funding: $("pay-funding").value, card_id: $("pay-card").value };
       if (scanned.static) {
         body.amount = fen($("pay-amount").value);
         if (body.amount === null || body.amount <= 0) return showError(T.wallet_amount);
       }
-      key = key || randomKey(); // one payment, one key, however many tries
+      var t = payment.begin("/v1/wallet/payments", body);
       $("pay-button").disabled = true;
-      // The scan said whether this amount needs the PIN: ask before paying.
-      var pin = scanned.pin_required ? ask("pin-dialog", "pin") : Promise.resolve(null);
-      pin.then(function (p) {
-        if (scanned.pin_required && !p) return { status: 0 };
-        if (p) body.pin = p;
-        return send("POST", "/v1/wallet/payments", body, { "Idempotency-Key": key });
+      // The scan said whether this amount needs the PIN: ask before paying
+      // (a retry of a request that got no answer has it).
+      var askPIN = scanned.pin_required && !t.body.pin;
+      (askPIN ? ask("pin-dialog", "pin") : Promise.resolve(null)).then(function (p) {
+        if (askPIN && !p) return { status: 0 };
+        if (p) t.body.pin = p;
+        return payment.run(t);
       }).then(function (r) {
         $("pay-button").disabled = false;
-        if (r.status === 0) return;
+        if (!r || r.status === 0) return;
         if (r.status !== 201) return fail(r);
-        key = null;
         $("confirm").hidden = true;
         $("scan").reset();
         showNotice(fmt(T.wallet_paid, yuan(-r.body.amount, r.body.currency), r.body.counterparty || ""));
@@ -338,9 +419,8 @@
     var lastNote = null;  // the newest notification id seen
     var charge = null;    // the charge whose prompt is shown
     var busy = false;     // a confirm or decline is on its way
-    var keys = {};        // one Idempotency-Key per charge confirmed
+    var confirms = {};    // the operation of confirming each charge
     var answered = {};    // the charges confirmed or declined here, by order id
-    var confirmed = {};   // the payments of those, by movement id
     var box = $("paycode-box");
 
     function now() { return Date.now() + skew; }
@@ -415,10 +495,14 @@
       if (!fetching && now() >= next && now() >= retryAt) fetchCode();
     }
 
-    // spent marks the shown code used when a charge of the wallet was made
-    // in its step or after: a charge before that step was of an older code.
-    function spent(at) {
-      if (code && Date.parse(at) >= stepStart() && box.dataset.state === "ready") setState("spent");
+    // mine reports whether a charge spent a code of this device (its
+    // payment_code): the wallet's other payments, and charges of codes its
+    // other devices show, are not this screen's.
+    function mine(use) { return !!use && use.device_id === deviceID(); }
+
+    // spent marks the shown code used when a charge spent it.
+    function spent(use) {
+      if (code && mine(use) && use.step === code.step && box.dataset.state === "ready") setState("spent");
     }
 
     function showResult(title, lines, declined) {
@@ -443,7 +527,7 @@
     // showCharge prompts for the oldest charge that waits (a list read
     // before this page answered one may still hold it), or hides the prompt.
     function showCharge(list) {
-      var c = list.filter(function (x) { return !answered[x.order_id]; })[0] || null;
+      var c = list.filter(function (x) { return !answered[x.order_id] && mine(x.payment_code); })[0] || null;
       if (busy || (charge && c && charge.order_id === c.order_id)) return;
       charge = c;
       if (!c) {
@@ -468,45 +552,44 @@
 
     function poll() {
       if (document.hidden) return;
+      // A poll that gets no answer is the next one's to make.
+      var quiet = function () {};
       api("GET", "/v1/wallet/payment-codes/charges").then(function (r) {
         if (r.status === 200) showCharge(r.body.data);
-      });
+      }, quiet);
       api("GET", "/v1/wallet/notifications?limit=20").then(function (r) {
         if (r.status !== 200) return;
         var list = r.body.data;
         var fresh = lastNote === null ? [] : list.filter(function (n) { return n.id > lastNote; }).reverse();
         lastNote = Math.max(lastNote || 0, list.length ? list[0].id : 0);
-        fresh.forEach(function (n) {
-          if (n.type === "charge_request") spent(n.created_at);
-          if (n.type === "payment") {
-            // A confirmed charge pays after its code was spent (charge_request).
-            if (!busy && !confirmed[n.transfer_id]) spent(n.created_at);
-            showPaid(n.amount, n.currency, n.counterparty || "");
-          }
+        // Only the charges of this device's codes are this screen's.
+        fresh.filter(function (n) { return mine(n.payment_code); }).forEach(function (n) {
+          spent(n.payment_code);
+          if (n.type === "payment") showPaid(n.amount, n.currency, n.counterparty || "");
         });
-      });
+      }, quiet);
     }
 
     $("charge-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
       if (!charge || busy) return;
       var c = charge;
-      keys[c.order_id] = keys[c.order_id] || randomKey(); // a wrong PIN is not stored: retry under the same key
+      var op = confirms[c.order_id] = confirms[c.order_id] || operation();
       showError("");
       setBusy(true);
-      api("POST", "/v1/wallet/payment-codes/charges/" + encodeURIComponent(c.order_id) + "/confirm", { pin: $("charge-pin").value },
-        { "Idempotency-Key": keys[c.order_id] }).then(function (r) {
+      op.run(op.begin("/v1/wallet/payment-codes/charges/" + encodeURIComponent(c.order_id) + "/confirm",
+        { pin: $("charge-pin").value })).then(function (r) {
         setBusy(false);
+        if (!r) return;
         if (r.status !== 201) {
           $("charge-pin").value = "";
           $("charge-pin").focus();
           return fail(r);
         }
         answered[c.order_id] = true;
-        confirmed[r.body.id] = true;
         showCharge([]);
         showPaid(r.body.amount, r.body.currency, r.body.counterparty || c.merchant);
-      }, function () { setBusy(false); });
+      });
     });
 
     $("charge-decline").addEventListener("click", function () {
@@ -520,7 +603,7 @@
         answered[c.order_id] = true;
         showCharge([]);
         showResult(fmt(T.wallet_declined, yuan(c.amount, c.currency), c.merchant), [], true);
-      }, function () { setBusy(false); });
+      }, function () { setBusy(false); noAnswer(); });
     });
 
     // The funding source and card are remembered with the device.
