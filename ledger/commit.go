@@ -435,6 +435,9 @@ func (l *Ledger) commitTx(ctx context.Context, tx *postgres.PipeTx, batch []*req
 		for _, p := range r.t.Postings {
 			accountIDs = append(accountIDs, p.AccountID)
 		}
+		if r.t.Feed != nil {
+			accountIDs = append(accountIDs, r.t.Feed.AccountID)
+		}
 	}
 
 	// 1. Lock, then claim, in one round trip. The batch's transfers and

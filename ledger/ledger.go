@@ -90,10 +90,24 @@ type Transfer struct {
 	// Order, when set, is what the transfer does to a merchant order; it
 	// commits with the transfer or the transfer fails (see OrderChange). It
 	// is not read back.
-	Order     *OrderChange
+	Order *OrderChange
+	// Feed, when set, is the wallet feed entry of the transfer for the
+	// wallet account it names, in place of the one its posting on that
+	// account would make (if any): a payment or refund the card funded in
+	// whole or in part is the wallet's whole payment or refund, whichever
+	// account the money moved on. The batch locks the account with the
+	// transfer's own, so the account's entries keep their commit order.
+	Feed      *FeedEntry
 	CreatedAt time.Time
 	// Replayed is set when Post returned a transfer committed earlier.
 	Replayed bool
+}
+
+// FeedEntry is a wallet feed entry a transfer makes explicitly: the
+// wallet's account and the signed amount the wallet sees.
+type FeedEntry struct {
+	AccountID int64
+	Amount    int64
 }
 
 // Amount is the money the transfer moves: the sum of its credits.
@@ -161,6 +175,9 @@ func (t *Transfer) validate() error {
 			return err
 		}
 	}
+	if f := t.Feed; f != nil && (f.AccountID <= 0 || f.Amount == 0 || f.Amount > MaxAmount || f.Amount < -MaxAmount) {
+		return errs.E(errs.Invalid, "a feed entry needs an account and a non-zero amount within the maximum")
+	}
 	if t.ID == uuid.Nil {
 		t.ID = uuid.Must(uuid.NewV7())
 	}
@@ -188,6 +205,10 @@ func (t Transfer) detached() Transfer {
 			c.Refund = &r
 		}
 		t.Order = &c
+	}
+	if t.Feed != nil {
+		f := *t.Feed
+		t.Feed = &f
 	}
 	return t
 }

@@ -100,7 +100,7 @@ func (s *Service) pay(ctx context.Context, p wallet.Principal, in PayInput, req 
 	md, _ := json.Marshal(wallet.Meta{Card: auth.Card.Masked, Merchant: m.Name})
 	tr, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "payment", Currency: m.Currency, Scope: p.Scope(), Key: req.Key, Fingerprint: req.Fingerprint,
-		Route: feeAcct, Links: links, Metadata: md, Order: change,
+		Route: feeAcct, Links: links, Metadata: md, Order: change, Feed: auth.Feed(),
 		Postings: append(auth.DebitPostings(), credits...),
 	})
 	s.wallet.Finish(ctx, auth, tr, err)

@@ -146,13 +146,16 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 	if w := o.WalletID(); w != "" {
 		links.WalletID = uuid.MustParse(w)
 	}
+	var feed *ledger.FeedEntry
 	if toCard > 0 {
 		links.CardID = uuid.MustParse(card)
+		// The wallet's feed shows the whole refund, the card's part too.
+		feed = &ledger.FeedEntry{AccountID: walletAcct, Amount: in.Amount}
 	}
 	md, _ := json.Marshal(wallet.Meta{RefundID: r.ID, Merchant: m.Name, Card: o.Card()})
 	tr, err := s.ledger.Post(ctx, ledger.Transfer{
 		Kind: "refund", Currency: o.Currency, Scope: c.Scope(), Key: "refund:" + o.ID + ":" + in.RefundNo,
-		Fingerprint: fp, Route: feeAcct, Links: links, Metadata: md, Order: change, Postings: postings,
+		Fingerprint: fp, Route: feeAcct, Links: links, Metadata: md, Order: change, Postings: postings, Feed: feed,
 	})
 	switch {
 	case errs.Is(err, errs.AccountClosed):

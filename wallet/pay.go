@@ -239,6 +239,15 @@ func (a Authorization) DebitPostings() []ledger.Posting {
 	return ps
 }
 
+// Feed is the wallet's feed entry for a payment its card funded, in whole
+// or in part: the whole amount, which its balance alone would not show.
+func (a Authorization) Feed() *ledger.FeedEntry {
+	if a.CardAmount == 0 {
+		return nil
+	}
+	return &ledger.FeedEntry{AccountID: a.Wallet.AccountID, Amount: -a.Amount}
+}
+
 // Links are the wallet's links of the transfer: the wallet, the card and
 // the funding.
 func (a Authorization) Links() ledger.Links {
