@@ -12,7 +12,7 @@ import (
 // securityNotice is an alert as its wallet's owner sees it.
 type securityNotice struct {
 	ID         string    `json:"id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
-	Kind       risk.Kind `json:"kind" example:"payment" enum:"payment,topup,transfer"`
+	Kind       risk.Kind `json:"kind" example:"payment" enum:"payment,topup,transfer,withdrawal"`
 	Outcome    string    `json:"outcome" example:"step_up" enum:"alert,step_up,decline" doc:"alert: it went through; step_up: it went through once you confirmed; decline: it was refused."`
 	Reason     string    `json:"reason" example:"6 payments with this card in the last minute"`
 	Amount     int64     `json:"amount" example:"1200"`

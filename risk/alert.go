@@ -34,7 +34,7 @@ type Alert struct {
 	ID       string `json:"id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"`
 	WalletID string `json:"wallet_id" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5c"`
 	CardID   string `json:"card_id,omitempty" example:"0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5d"`
-	Kind     Kind   `json:"kind" example:"payment" enum:"payment,topup,transfer"`
+	Kind     Kind   `json:"kind" example:"payment" enum:"payment,topup,transfer,withdrawal"`
 	Rule     string `json:"rule" example:"card_velocity" enum:"card_velocity,card_merchants,unusual_amount,new_card_large_amount,repeated_declines,new_recipient"`
 	Outcome  string `json:"outcome" example:"step_up" enum:"alert,step_up,decline" doc:"alert: allowed; step_up: allowed after a step-up; decline: refused."`
 	Reason   string `json:"reason" example:"6 payments with this card in the last minute"`

@@ -18,16 +18,19 @@ type Kind string
 
 // The movements the rules see.
 const (
-	Payment  Kind = "payment"
-	TopUp    Kind = "topup"
-	Transfer Kind = "transfer"
+	Payment    Kind = "payment"
+	TopUp      Kind = "topup"
+	Transfer   Kind = "transfer"
+	Withdrawal Kind = "withdrawal" // from the wallet to one of its cards
+
 )
 
 // Facts are what the caller knows about a movement before it is posted.
 type Facts struct {
 	Kind     Kind
 	WalletID string
-	// CardID is the card a payment or top-up uses; empty for a transfer.
+	// CardID is the card a payment or top-up uses, or a withdrawal
+	// credits; empty for a transfer.
 	CardID string
 	// CardBoundAt is when the card was bound to the wallet.
 	CardBoundAt time.Time

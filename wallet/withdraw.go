@@ -12,6 +12,7 @@ import (
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
 	"github.com/qrpay/qrpay/limits"
+	"github.com/qrpay/qrpay/risk"
 )
 
 // Movement types of a withdrawal, as the customer sees them: the money
@@ -92,12 +93,19 @@ func (s *Service) Withdraw(ctx context.Context, p Principal, in WithdrawInput, r
 	if err != nil {
 		return Movement{}, err
 	}
-	// Money leaves the wallet: the PIN is needed at any amount, as for a
-	// transfer, and a one-time code above the transfer threshold.
+	// The risk checks see it first. Money leaves the wallet: the PIN is
+	// needed at any amount, as for a transfer, so a step-up the checks ask
+	// for is a one-time code, at any amount, as above the transfer
+	// threshold.
+	a, err := s.assess(ctx, p, risk.Facts{Kind: risk.Withdrawal, WalletID: w.ID, CardID: card.ID, CardBoundAt: card.CreatedAt,
+		Amount: in.Amount, Currency: w.Currency, Key: req.Key, Now: s.now()}, StepUpProof{}, true)
+	if err != nil {
+		return Movement{}, err
+	}
 	if err := s.VerifyPIN(ctx, p, in.PIN); err != nil {
 		return Movement{}, err
 	}
-	if in.Amount > s.cfg.OTPTransferThreshold {
+	if in.Amount > s.cfg.OTPTransferThreshold || a.d.Outcome == risk.StepUp {
 		binding := fmt.Sprintf("card=%s;amount=%d;currency=%s", card.ID, in.Amount, w.Currency)
 		if err := s.requireCode(ctx, in.OTP, w.Phone, PurposeWithdraw, w.ID, binding); err != nil {
 			return Movement{}, err
@@ -134,6 +142,7 @@ func (s *Service) Withdraw(ctx context.Context, p Principal, in WithdrawInput, r
 	// From here the money is in transit: the request finishes the
 	// withdrawal even if its caller goes away.
 	bg := context.WithoutCancel(ctx)
+	s.settled(bg, a, hold.ID.String())
 	ictx, cancel := context.WithTimeout(bg, issuerTimeout)
 	cerr := s.issuer.Credit(ictx, card.issuerRef, in.Amount, w.Currency, hold.ID.String())
 	cancel()
