@@ -590,3 +590,38 @@ func TestFeedNamesOrderAndCode(t *testing.T) {
 		t.Errorf("pending charges = %+v; want %s with its code", pending.Data, waiting)
 	}
 }
+
+// TestDeclinedChargeIsInTheFeed: a charge of a payment code that is
+// declined at once (the balance is short) tells the wallet, in its feed,
+// which merchant tried, for how much, why, and with which code; nothing
+// moved.
+func TestDeclinedChargeIsInTheFeed(t *testing.T) {
+	t.Parallel()
+	env := gatewaytest.Start(t)
+	p := env.NewPayer(t, 300)
+	key := env.NewCodeKey(t, p)
+	m := env.NewMerchant(t, map[string]any{"name": "Short Change Deli"})
+	r := env.Charge(t, m, key.Code(env.Clock.Now()), 900)
+	if r.Status != http.StatusPaymentRequired || r.Code() != "insufficient_funds" {
+		t.Fatalf("charge above the balance = %d %s; want 402 insufficient_funds", r.Status, r.Body)
+	}
+	var feed wallet.NotificationPage
+	env.Do(t, "GET", "/v1/wallet/notifications", nil, p.Auth()...).JSON(t, &feed)
+	var got []wallet.Notification
+	for _, n := range feed.Data {
+		if n.Type == wallet.NoticeChargeDeclined {
+			got = append(got, n)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("charge_declined entries = %+v; want one", feed.Data)
+	}
+	n := got[0]
+	if n.Counterparty != "Short Change Deli" || n.Amount == nil || *n.Amount != -900 || n.Reason != "insufficient_funds" ||
+		n.OrderID == "" || n.PaymentCode == nil || n.PaymentCode.DeviceID != p.DeviceID {
+		t.Errorf("charge_declined = %+v (code %+v); want the merchant, -900, insufficient_funds, the order and the device's code", n, n.PaymentCode)
+	}
+	if got := balance(t, env, p.Customer); got != 300 {
+		t.Errorf("balance = %d; want 300", got)
+	}
+}

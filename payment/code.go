@@ -196,6 +196,14 @@ func (s *Service) settleCharge(ctx context.Context, c merchant.Caller, ch codeCh
 			// The risk checks want the PIN below the threshold too.
 			return s.askPIN(ctx, ch, o, m), nil
 		}
+		if errs.Business(err) {
+			// The customer showing the code learns it too, not only the
+			// cashier.
+			if nerr := s.wallet.NotifyChargeDeclined(context.WithoutCancel(ctx), ch.AccountID,
+				wallet.ChargeRequest{OrderID: o.ID, Merchant: m.Name, Amount: o.Amount}, errs.CodeOf(err)); nerr != nil {
+				s.codes.Logger.WarnContext(ctx, "telling the wallet of a declined charge failed", "order", o.ID, "err", nerr)
+			}
+		}
 		return ChargeResult{}, err
 	}
 	paid, err := s.merchant.GetOrder(ctx, c, o.ID)
@@ -526,13 +534,17 @@ func (s *Service) PendingCharges(ctx context.Context, p wallet.Principal) ([]Pen
 // of one of its payment codes made (the charge's payment, its request for
 // the PIN), the code the charge spent. The feed itself knows only the
 // order; the charge, made here, knows the code.
+func codeNotice(typ string) bool {
+	return typ == wallet.NoticePayment || typ == wallet.NoticeChargeRequest || typ == wallet.NoticeChargeDeclined
+}
+
 func (s *Service) MarkCodeCharges(ctx context.Context, list []wallet.Notification) error {
 	if s.codes == nil {
 		return nil
 	}
 	var orders []string
 	for _, n := range list {
-		if (n.Type == wallet.NoticePayment || n.Type == wallet.NoticeChargeRequest) && validUUID(n.OrderID) {
+		if codeNotice(n.Type) && validUUID(n.OrderID) {
 			orders = append(orders, n.OrderID)
 		}
 	}
@@ -555,7 +567,7 @@ func (s *Service) MarkCodeCharges(ctx context.Context, list []wallet.Notificatio
 		return fmt.Errorf("mark code charges: %w", err)
 	}
 	for i, n := range list {
-		if u, ok := uses[n.OrderID]; ok && (n.Type == wallet.NoticePayment || n.Type == wallet.NoticeChargeRequest) {
+		if u, ok := uses[n.OrderID]; ok && codeNotice(n.Type) {
 			list[i].PaymentCode = &u
 		}
 	}

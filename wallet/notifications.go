@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,6 +33,10 @@ const (
 	// NoticeChargeRequest: a merchant charged one of the wallet's payment
 	// codes above the PIN threshold and waits for the PIN.
 	NoticeChargeRequest = "charge_request"
+	// NoticeChargeDeclined: a merchant's charge of one of the wallet's
+	// payment codes was declined (the balance short, a limit, the card's
+	// issuer, the risk checks): nothing moved.
+	NoticeChargeDeclined = "charge_declined"
 )
 
 // Notification is one entry of a wallet's feed: what happened to its money
@@ -39,7 +44,7 @@ const (
 // its access (a sign-in, a limit change, a card freeze, a security alert).
 type Notification struct {
 	ID           int64     `json:"id" example:"1042" doc:"Grows with every entry of this wallet; the stream's event id."`
-	Type         string    `json:"type" example:"payment" enum:"payment,refund,topup,transfer_in,transfer_out,withdrawal,withdrawal_reversal,login,limits_changed,card_frozen,card_unfrozen,alert,charge_request"`
+	Type         string    `json:"type" example:"payment" enum:"payment,refund,topup,transfer_in,transfer_out,withdrawal,withdrawal_reversal,login,limits_changed,card_frozen,card_unfrozen,alert,charge_request,charge_declined"`
 	Title        string    `json:"title" example:"Paid Blue Bottle Coffee"`
 	Amount       *int64    `json:"amount,omitempty" example:"-1200" doc:"Minor units, signed, for money movements."`
 	Currency     string    `json:"currency,omitempty" example:"CNY"`
@@ -232,6 +237,9 @@ func describeAccess(n *Notification, d noticeData) {
 		n.Title = "Security alert: " + d.Reason
 	case NoticeChargeRequest:
 		n.OrderID, n.Counterparty, n.Title = d.OrderID, d.Merchant, d.Merchant+" asks you to confirm a payment with your PIN"
+	case NoticeChargeDeclined:
+		n.OrderID, n.Counterparty, n.Reason = d.OrderID, d.Merchant, d.Reason
+		n.Title = "Payment to " + d.Merchant + " declined: " + strings.ReplaceAll(d.Reason, "_", " ")
 	default:
 		n.Title = n.Type
 	}

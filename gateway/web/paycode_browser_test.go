@@ -160,6 +160,31 @@ func TestBrowserPaymentCode(t *testing.T) {
 	}
 }
 
+// TestBrowserPaymentCodeDeclined: a charge of the shown code that is
+// declined at once — the balance is short — shows on the screen as
+// declined, with the amount, the merchant and why, in the page's
+// language; nothing moves.
+func TestBrowserPaymentCodeDeclined(t *testing.T) {
+	env := gatewaytest.Start(t)
+	deli := env.NewMerchant(t, map[string]any{"name": "Short Change Deli"})
+	payer := env.NewPayer(t, 300)
+	b := newBrowser(t, 412, 915)
+	b.signIn(env, payer.Customer)
+	b.open(env.URL+"/wallet/paycode?lang=zh", "#paycode-box")
+	code := b.shownCode("", 15*time.Second)
+	if r := env.Charge(t, deli, code, 900); r.Status != http.StatusPaymentRequired || r.Code() != "insufficient_funds" {
+		t.Fatalf("charge above the balance = %d %s; want 402 insufficient_funds", r.Status, r.Body)
+	}
+	b.waitText("#paycode-result", "付款失败", 10*time.Second)
+	got := b.text("#paycode-result")
+	for _, want := range []string{"¥9.00", "Short Change Deli", "钱包余额不足"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("result = %q; want it to hold %q", got, want)
+		}
+	}
+	checkBalance(t, env, payer, 300)
+}
+
 // TestBrowserPaymentCodeShowsItsOwnCharges: the pay-code screen shows the
 // charges of the codes this browser showed, and nothing else of the
 // wallet: not a payment of a scanned QR, not a charge of a code another

@@ -524,6 +524,13 @@
       showResult(T.wallet_paid_title, [[yuan(Math.abs(amount), currency), "balance"], [fmt(T.wallet_to_merchant, merchant), "merchant"]]);
     }
 
+    // showDeclined says a charge of this device's code was declined, and why.
+    function showDeclined(n) {
+      showResult(T.paycode_declined_title, [[yuan(Math.abs(n.amount || 0), n.currency), "balance"],
+        [fmt(T.wallet_to_merchant, n.counterparty || ""), "merchant"],
+        [T["decline_" + n.reason] || T.decline_other, "reason"]], true);
+    }
+
     // showCharge prompts for the oldest charge that waits (a list read
     // before this page answered one may still hold it), or hides the prompt.
     function showCharge(list) {
@@ -566,6 +573,7 @@
         fresh.filter(function (n) { return mine(n.payment_code); }).forEach(function (n) {
           spent(n.payment_code);
           if (n.type === "payment") showPaid(n.amount, n.currency, n.counterparty || "");
+          if (n.type === "charge_declined") showDeclined(n);
         });
       }, quiet);
     }
