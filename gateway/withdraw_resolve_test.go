@@ -19,21 +19,23 @@ var errAnswerLost = errors.New("read tcp 127.0.0.1:50412->127.0.0.1:443: connect
 
 // ledgerIssuer keeps its credits by reference, as a bank's push-to-card
 // API does with an idempotency key: a credit sent again under a reference
-// it has made is answered as made, never made twice. What it does with a
+// it has made is answered as made, never made twice, and one it declined
+// is declined again. What it does with a
 // new credit is scripted by amount, one step per call: "lost-after"
 // (credits, the answer is lost), "lost-before" (the answer is lost before
 // it credits), "decline", or "ok" once the script runs out.
 type ledgerIssuer struct {
 	wallet.SimulatedIssuer
-	mu      sync.Mutex
-	script  map[int64][]string
-	credits map[string]int64 // reference → amount credited
-	calls   map[string]int   // reference → credits asked
+	mu       sync.Mutex
+	script   map[int64][]string
+	credits  map[string]int64 // reference → amount credited
+	declined map[string]bool  // references declined
+	calls    map[string]int   // reference → credits asked
 }
 
 func newLedgerIssuer(script map[int64][]string) *ledgerIssuer {
 	return &ledgerIssuer{SimulatedIssuer: wallet.SimulatedIssuer{MaxCharge: 5_000_000}, script: script,
-		credits: map[string]int64{}, calls: map[string]int{}}
+		credits: map[string]int64{}, declined: map[string]bool{}, calls: map[string]int{}}
 }
 
 func (i *ledgerIssuer) Credit(ctx context.Context, ref string, amount int64, currency, reference string) error {
@@ -46,6 +48,9 @@ func (i *ledgerIssuer) Credit(ctx context.Context, ref string, amount int64, cur
 	if _, made := i.credits[reference]; made {
 		return nil
 	}
+	if i.declined[reference] {
+		return errs.E(errs.CardDeclined, "the issuer declined the credit")
+	}
 	step := "ok"
 	if s := i.script[amount]; len(s) > 0 {
 		step, i.script[amount] = s[0], s[1:]
@@ -57,6 +62,7 @@ func (i *ledgerIssuer) Credit(ctx context.Context, ref string, amount int64, cur
 	case "lost-before":
 		return errAnswerLost
 	case "decline":
+		i.declined[reference] = true
 		return errs.E(errs.CardDeclined, "the issuer declined the credit")
 	}
 	i.credits[reference] = amount
@@ -96,7 +102,7 @@ func TestWithdrawalsLeftInTransitAreFinished(t *testing.T) {
 		500:  {"lost-before", "ok"},
 	})
 	env := gatewaytest.Start(t, func(o *gatewaytest.Options) { o.Issuer = issuer })
-	replica := env.Replica(t)
+	replica := env.Replica(t, func(o *gatewaytest.Options) { o.Issuer = issuer }) // one issuer, as in life
 	p := newPayer(t, env, 10000)
 	for _, amount := range []int64{3000, 2000, 1000} {
 		r := withdraw(env, t, p.customer, "lost-"+string(rune('a'+amount/1000)), map[string]any{"card_id": p.card.ID, "amount": amount, "pin": gatewaytest.PIN})
