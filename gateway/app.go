@@ -245,18 +245,19 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	go func() { defer close(a.alertsDone); a.Alerts.Run(ctx) }()
 	go func() {
 		defer close(a.resolverDone)
-		a.Wallet.RunWithdrawalResolver(ctx, withdrawalResolveEvery, withdrawalResolveAge)
+		a.Wallet.RunIssuerResolver(ctx, issuerResolveEvery, issuerResolveAge)
 	}()
 	return a
 }
 
-// Withdrawals left in transit (the issuer's answer lost, the process
-// gone) are asked about again every withdrawalResolveEvery once older than
-// withdrawalResolveAge: by then the request that made one has finished
-// with it (the issuer's 30 s and the last step's retries), or died.
+// Withdrawals left in transit and refunds' pushes to cards the issuer left
+// unanswered (refused for the moment, the answer lost, the process gone)
+// are asked about again every issuerResolveEvery once older than
+// issuerResolveAge: by then the request that made one has finished with it
+// (the issuer's 30 s and the last step's retries), or died.
 const (
-	withdrawalResolveEvery = time.Minute
-	withdrawalResolveAge   = 5 * time.Minute
+	issuerResolveEvery = time.Minute
+	issuerResolveAge   = 5 * time.Minute
 )
 
 // Close stops the background work: webhook delivery, then the ledger,

@@ -23,7 +23,8 @@ var errAnswerLost = errors.New("read tcp 127.0.0.1:50412->127.0.0.1:443: connect
 // is declined again. What it does with a
 // new credit is scripted by amount, one step per call: "lost-after"
 // (credits, the answer is lost), "lost-before" (the answer is lost before
-// it credits), "decline", or "ok" once the script runs out.
+// it credits), "unavailable" (refuses to take it), "decline", or "ok"
+// once the script runs out.
 type ledgerIssuer struct {
 	wallet.SimulatedIssuer
 	mu       sync.Mutex
@@ -61,6 +62,8 @@ func (i *ledgerIssuer) Credit(ctx context.Context, ref string, amount int64, cur
 		return errAnswerLost
 	case "lost-before":
 		return errAnswerLost
+	case "unavailable":
+		return errs.E(errs.Unavailable, "the card issuer did not answer; try again")
 	case "decline":
 		i.declined[reference] = true
 		return errs.E(errs.CardDeclined, "the issuer declined the credit")

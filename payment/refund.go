@@ -169,7 +169,7 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 	}
 	r.CreatedAt = tr.CreatedAt
 	if toCard > 0 {
-		s.creditCard(ctx, o, card, toCard, r.ID)
+		s.creditCard(ctx, o, card, toCard, tr.ID)
 	}
 	return r, nil
 }
@@ -181,8 +181,8 @@ func (s *Service) refund(ctx context.Context, c merchant.Caller, o merchant.Orde
 // the card twice. The refund stands whatever the issuer answers: its card
 // leg in the ledger is what the issuer's clearing settles, and a push that
 // failed is logged for it (docs/cards.md).
-func (s *Service) creditCard(ctx context.Context, o merchant.Order, card string, amount int64, refundID string) {
-	_ = s.wallet.RefundToCard(context.WithoutCancel(ctx), o.WalletID(), card, amount, o.Currency, "refund:"+refundID) // logged there
+func (s *Service) creditCard(ctx context.Context, o merchant.Order, card string, amount int64, refund uuid.UUID) {
+	_ = s.wallet.RefundToCard(context.WithoutCancel(ctx), o.WalletID(), card, amount, o.Currency, refund) // recorded and logged there
 }
 
 // sleepJitter waits a few milliseconds, more after each attempt, so that

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -106,19 +107,13 @@ func (s *Service) voidHold(ctx context.Context, a Authorization) {
 }
 
 // RefundToCard returns amount to one of a wallet's cards through its issuer:
-// the card part of a refund of a card-funded payment. The card may have
-// been unbound since; the issuer still knows it. It answers card_declined
-// or unavailable as the issuer does, and logs a credit that did not go
-// through: the clearing settlement with the issuer owes it.
-//
-// reference names the credit at the issuer (see Issuer.Credit).
-func (s *Service) RefundToCard(ctx context.Context, walletID, cardID string, amount int64, currency, reference string) (err error) {
-	defer func() {
-		if err != nil {
-			s.log.ErrorContext(ctx, "a credit to a card was not accepted by the issuer; the clearing settlement owes it",
-				"wallet", walletID, "card", cardID, "amount", amount, "currency", currency, "err", err)
-		}
-	}()
+// the card part of refund, a committed refund of a card-funded payment.
+// The card may have been unbound since; the issuer still knows it. It
+// answers card_declined or unavailable as the issuer does. The issuer's
+// answer, credited or declined, is recorded; a push with neither (refused
+// for the moment, the answer lost) is asked again by ResolveCardCredits
+// under the same reference, so the card is credited once.
+func (s *Service) RefundToCard(ctx context.Context, walletID, cardID string, amount int64, currency string, refund uuid.UUID) (err error) {
 	var ref string
 	err = s.pool.QueryRow(ctx, `SELECT issuer_ref FROM cards WHERE id = $1::uuid AND customer_id = $2::uuid`,
 		cardID, walletID).Scan(&ref)
@@ -128,7 +123,97 @@ func (s *Service) RefundToCard(ctx context.Context, walletID, cardID string, amo
 	if err != nil {
 		return fmt.Errorf("read card for credit: %w", err)
 	}
-	return s.issuer.Credit(ctx, ref, amount, currency, reference)
+	err = s.issuer.Credit(ctx, ref, amount, currency, creditReference(refund))
+	s.recordCredit(ctx, refund, err)
+	return err
+}
+
+// creditReference names a refund's push to the card at the issuer.
+func creditReference(refund uuid.UUID) string { return "refund:" + refund.String() }
+
+// recordCredit keeps the issuer's answer to a refund's push: credited or
+// declined are final; anything else leaves the push to the resolver.
+func (s *Service) recordCredit(ctx context.Context, refund uuid.UUID, cerr error) {
+	outcome := "credited"
+	switch {
+	case cerr == nil:
+	case errs.CodeOf(cerr) == errs.CardDeclined:
+		outcome = "declined"
+		s.log.ErrorContext(ctx, "the card's issuer declined a refund's credit; the clearing settlement owes it",
+			"transfer_id", refund.String(), "err", cerr)
+	default:
+		s.log.WarnContext(ctx, "a refund's credit to a card did not go through; it is asked again",
+			"transfer_id", refund.String(), "err", cerr)
+		return
+	}
+	if _, err := s.pool.Exec(context.WithoutCancel(ctx), `INSERT INTO card_credits (transfer_id, outcome) VALUES ($1, $2)
+		ON CONFLICT (transfer_id) DO NOTHING`, refund, outcome); err != nil {
+		s.log.WarnContext(ctx, "recording a refund's credit failed; the resolver asks the issuer again", "transfer_id", refund.String(), "err", err)
+	}
+}
+
+// CardCredits counts what a round of ResolveCardCredits did.
+type CardCredits struct {
+	Credited, Declined, Pending int
+}
+
+// ResolveCardCredits pushes again the card parts of refunds made more than
+// age ago (and within resolveWindow) whose push has no recorded answer,
+// each under its refund's reference: an issuer that made the credit
+// answers so and does not make it twice. Any replica may run it at any
+// time.
+func (s *Service) ResolveCardCredits(ctx context.Context, age time.Duration) (CardCredits, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT t.id, t.currency, p.amount, coalesce(k.issuer_ref, '')
+		FROM transfers t
+		JOIN postings p ON p.transfer_id = t.id AND p.amount > 0
+		JOIN accounts a ON a.id = p.account_id AND a.kind = 'clearing'
+		LEFT JOIN cards k ON k.id = t.card_id
+		WHERE t.kind = 'refund' AND t.card_id IS NOT NULL
+			AND t.created_at > now() - make_interval(secs => $2) AND t.created_at < now() - make_interval(secs => $1)
+			AND NOT EXISTS (SELECT 1 FROM card_credits c WHERE c.transfer_id = t.id)
+		ORDER BY t.created_at
+		LIMIT 200`, age.Seconds(), resolveWindow.Seconds())
+	if err != nil {
+		return CardCredits{}, fmt.Errorf("refunds owed to cards: %w", err)
+	}
+	type owed struct {
+		id            uuid.UUID
+		currency, ref string
+		amount        int64
+	}
+	var list []owed
+	for rows.Next() {
+		var o owed
+		if err := rows.Scan(&o.id, &o.currency, &o.amount, &o.ref); err != nil {
+			rows.Close()
+			return CardCredits{}, fmt.Errorf("refunds owed to cards: %w", err)
+		}
+		list = append(list, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return CardCredits{}, fmt.Errorf("refunds owed to cards: %w", err)
+	}
+	var out CardCredits
+	for _, o := range list {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		ictx, cancel := context.WithTimeout(ctx, issuerTimeout)
+		cerr := s.issuer.Credit(ictx, o.ref, o.amount, o.currency, creditReference(o.id))
+		cancel()
+		s.recordCredit(ctx, o.id, cerr)
+		switch {
+		case cerr == nil:
+			out.Credited++
+		case errs.CodeOf(cerr) == errs.CardDeclined:
+			out.Declined++
+		default:
+			out.Pending++
+		}
+	}
+	return out, nil
 }
 
 // cardPart is the signed part of a payment or refund that the card paid or

@@ -339,9 +339,11 @@ func (s *Service) ResolveWithdrawals(ctx context.Context, age time.Duration) (Re
 	return out, nil
 }
 
-// RunWithdrawalResolver runs ResolveWithdrawals every interval, for
-// withdrawals older than age, until ctx ends.
-func (s *Service) RunWithdrawalResolver(ctx context.Context, every, age time.Duration) {
+// RunIssuerResolver asks the card issuer again, every interval, about what
+// it left unanswered more than age ago — withdrawals in transit
+// (ResolveWithdrawals) and refunds' pushes to cards (ResolveCardCredits) —
+// until ctx ends.
+func (s *Service) RunIssuerResolver(ctx context.Context, every, age time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -356,6 +358,13 @@ func (s *Service) RunWithdrawalResolver(ctx context.Context, every, age time.Dur
 			s.log.WarnContext(ctx, "resolving withdrawals in transit failed; the next round tries again", "err", err)
 		case res != Resolved{}:
 			s.log.InfoContext(ctx, "withdrawals in transit resolved", "settled", res.Settled, "reversed", res.Reversed, "pending", res.Pending)
+		}
+		cc, err := s.ResolveCardCredits(ctx, age)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.WarnContext(ctx, "pushing refunds to cards again failed; the next round tries again", "err", err)
+		case cc != CardCredits{}:
+			s.log.InfoContext(ctx, "refunds pushed to cards again", "credited", cc.Credited, "declined", cc.Declined, "pending", cc.Pending)
 		}
 	}
 }
