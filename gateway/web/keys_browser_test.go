@@ -120,7 +120,7 @@ func TestBrowserPayIdempotencyKeys(t *testing.T) {
 	if sent[0].Status != http.StatusPaymentRequired {
 		t.Fatalf("paying ¥8.80 from a ¥5.00 balance answered %d; want 402", sent[0].Status)
 	}
-	b.waitText("#error", "insufficient funds", 5*time.Second)
+	b.waitText("#error", "Not enough money in the wallet.", 5*time.Second)
 
 	b.allow("503 (Service Unavailable) " + payments)
 	b.allow("503 (Service Unavailable) " + payments)

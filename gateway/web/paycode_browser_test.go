@@ -163,7 +163,8 @@ func TestBrowserPaymentCode(t *testing.T) {
 // TestBrowserPaymentCodeDeclined: a charge of the shown code that is
 // declined at once — the balance is short — shows on the screen as
 // declined, with the amount, the merchant and why, in the page's
-// language; nothing moves.
+// language, as does a scanned order refused for the same reason; nothing
+// moves.
 func TestBrowserPaymentCodeDeclined(t *testing.T) {
 	env := gatewaytest.Start(t)
 	deli := env.NewMerchant(t, map[string]any{"name": "Short Change Deli"})
@@ -182,6 +183,20 @@ func TestBrowserPaymentCodeDeclined(t *testing.T) {
 			t.Errorf("result = %q; want it to hold %q", got, want)
 		}
 	}
+	checkBalance(t, env, payer, 300)
+
+	// A scanned order refused for the same reason says so in the page's
+	// language too.
+	order := env.CreateOrder(t, deli, 900)
+	b.open(env.URL+"/wallet/pay?lang=zh", "#scan")
+	b.allow("402 (Payment Required) " + env.URL + "/v1/wallet/payments")
+	b.run("paste, check and pay", 15*time.Second,
+		chromedp.SetValue(chromedp.ID("payload"), order.QRPayload),
+		chromedp.Click(chromedp.CSS(`#scan button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("confirm")),
+		chromedp.Click(chromedp.ID("pay-button")),
+	)
+	b.waitText("#error", "钱包余额不足", 10*time.Second)
 	checkBalance(t, env, payer, 300)
 }
 

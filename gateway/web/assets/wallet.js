@@ -112,7 +112,13 @@
     });
   }
 
-  function fail(r) { showError(errorOf(r).message); }
+  // fail shows a refusal: in the page's language for the codes whose
+  // message says nothing more than the code, in the gateway's words
+  // otherwise (a wrong PIN's attempts left, a field's problem).
+  function fail(r) {
+    var e = errorOf(r);
+    showError(T["code_" + e.code] || e.message);
+  }
 
   // noAnswer says a request got no answer: the network, not the gateway.
   function noAnswer() {
@@ -528,7 +534,7 @@
     function showDeclined(n) {
       showResult(T.paycode_declined_title, [[yuan(Math.abs(n.amount || 0), n.currency), "balance"],
         [fmt(T.wallet_to_merchant, n.counterparty || ""), "merchant"],
-        [T["decline_" + n.reason] || T.decline_other, "reason"]], true);
+        [T["code_" + n.reason] || T.code_other, "reason"]], true);
     }
 
     // showCharge prompts for the oldest charge that waits (a list read
