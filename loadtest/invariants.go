@@ -50,7 +50,7 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 		if p == nil {
 			return nil
 		}
-		var payments, topups, sent, received tally
+		var payments, topups, sent, received, refunds tally
 		ids := map[string]int{}
 		orderOf := map[string]string{}
 		byCard := map[string]*tally{}
@@ -78,6 +78,7 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 					card(byCard, it.Card).add(-it.Amount)
 					r.noteLedgerEvent(it.OrderID, sdk.EventOrderPaid)
 				case "refund":
+					refunds.add(it.Amount)
 					r.noteLedgerEvent(it.OrderID, sdk.EventOrderRefunded)
 				case "topup":
 					topups.add(it.Amount)
@@ -96,7 +97,8 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for name, c := range map[string][2]tally{"payments": {p.payments, payments}, "top-ups": {p.topups, topups},
-			"transfers sent": {p.sent, sent}, "transfers received": {p.received, received}} {
+			"transfers sent": {p.sent, sent}, "transfers received": {p.received, received},
+			"refunds": {p.refunds, refunds}} {
 			if c[0] != c[1] {
 				fail("wallet %s: %d %s (%d) acknowledged; the ledger holds %d (%d)", p.id, c[0].count, name, c[0].amount, c[1].count, c[1].amount)
 			}
@@ -219,6 +221,10 @@ func (r *runner) resend(ctx context.Context, q pending) error {
 		}
 	case "charge":
 		err = r.resendCharge(ctx, q)
+	case "refund":
+		if _, err = q.merchant.client.CreateRefund(ctx, q.orderID, &sdk.RefundParams{RefundNo: q.key, Amount: q.amt}); err == nil {
+			q.from.ackRefund(q.amt)
+		}
 	case "transfer":
 		if _, err = r.api.Transfer(ctx, q.from.token, q.key, walletapi.TransferParams{ToWalletID: q.to.id, Amount: q.amt, PIN: loadPIN}); err == nil {
 			ackTransfer(q.from, q.to, q.amt)

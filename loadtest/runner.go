@@ -27,7 +27,8 @@ type runner struct {
 	// apis are every gateway of -url; the timed steps go round-robin.
 	apis  []*walletapi.Client
 	turn  atomic.Uint64
-	start time.Time // when the timed phase began
+	paid  atomic.Int64 // orders a cycle scenario paid, for -refund-every
+	start time.Time    // when the timed phase began
 
 	merchants []*merchantHandle
 	payers    []*payer
@@ -56,7 +57,7 @@ type runner struct {
 	}
 
 	seq     atomic.Int64
-	stats   map[string]*stats // by step kind: pay, create, cycle, topup, transfer, history, statement, code, charge
+	stats   map[string]*stats // by step kind: pay, create, cycle, refund, topup, transfer, history, statement, code, charge
 	steps   atomic.Int64
 	failed  atomic.Int64
 	unknown struct {
@@ -99,6 +100,7 @@ type payer struct {
 
 	mu                               sync.Mutex
 	payments, topups, sent, received tally
+	refunds                          tally             // refunds of its payments, acknowledged to the merchant
 	byCard                           map[string]*tally // by mask: payments and top-ups, today
 	paymentIDs                       map[string]bool
 	// device is the device the wallet signed in from; paidOrders are the
@@ -125,6 +127,8 @@ type pending struct {
 	// A charge of a payment code: the code and the merchant that charged it.
 	code     string
 	merchant *merchantHandle
+	// A refund: its order (key is its refund_no).
+	orderID string
 }
 
 func newRunner(o options, progress io.Writer) *runner {
@@ -139,7 +143,7 @@ func newRunner(o options, progress io.Writer) *runner {
 	// Registering, binding cards and raising limits need one-time codes:
 	// the gateway keeps them for the operator (OTP_DELIVERY=outbox).
 	r.api.Codes = r.api.OperatorCodes(o.operator)
-	for _, k := range []string{"pay", "create", "cycle", "topup", "transfer", "history", "statement", "code", "charge"} {
+	for _, k := range []string{"pay", "create", "cycle", "refund", "topup", "transfer", "history", "statement", "code", "charge"} {
 		r.stats[k] = newStats()
 	}
 	return r

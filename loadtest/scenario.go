@@ -102,9 +102,37 @@ func stepCycle(ctx context.Context, r *runner, due time.Time) error {
 		return err
 	}
 	paid := time.Now()
-	err = r.pay(ctx, r.randomPayer(), o.QRPayload, r.o.amount, 0, paid)
+	p := r.randomPayer()
+	err = r.pay(ctx, p, o.QRPayload, r.o.amount, 0, paid)
 	r.record(ctx, "cycle", time.Since(due), err)
+	if err == nil && r.o.refundEvery > 0 && r.paid.Add(1)%int64(r.o.refundEvery) == 0 {
+		return r.refund(ctx, m, p, o.ID, r.o.amount)
+	}
 	return err
+}
+
+// refund refunds amount of a paid order in full through its merchant's API
+// and records the answer; the refund's number makes it idempotent.
+func (r *runner) refund(ctx context.Context, m *merchantHandle, p *payer, orderID string, amount int64) error {
+	no := r.key("R")
+	start := time.Now()
+	_, err := m.next(r).CreateRefund(ctx, orderID, &sdk.RefundParams{RefundNo: no, Amount: amount})
+	r.record(ctx, "refund", time.Since(start), err)
+	switch {
+	case err == nil:
+		p.ackRefund(amount)
+	case isUnknown(err) || isInProgress(err):
+		// No answer, a 503, or the SDK's own retry finding the first try
+		// still running (it was cut off mid-way): learnt after the run.
+		r.remember(pending{kind: "refund", from: p, key: no, amt: amount, orderID: orderID, merchant: m})
+	}
+	return err
+}
+
+func (p *payer) ackRefund(amount int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refunds.add(amount)
 }
 
 // stepStaticPay pays a merchant's static QR with the run's amount.

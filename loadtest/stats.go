@@ -87,6 +87,7 @@ type result struct {
 	Merchants      int                `json:"merchants"`
 	Wallets        int                `json:"wallets"`
 	Payments       int64              `json:"payments"`
+	Refunds        int64              `json:"refunds,omitempty"` // with -refund-every
 	PaymentsPerSec float64            `json:"payments_per_sec"`
 	CyclesPerSec   float64            `json:"cycles_per_sec,omitempty"`
 	P50            float64            `json:"p50_ms"`
@@ -137,6 +138,9 @@ func (r *runner) result(elapsed time.Duration) *result {
 	}
 	if l, ok := res.Steps["cycle"]; ok {
 		res.CyclesPerSec = l.PerSec
+	}
+	if l, ok := res.Steps["refund"]; ok {
+		res.Refunds = l.Count
 	}
 	return res
 }
