@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Faults under load, with real processes: a PostgreSQL and a Redis of this
 # script's own (temporary, loopback only) and a gateway built from this
-# checkout, driven by the load generator (hot-cycle, every fifth paid order refunded) while one fault is
+# checkout, driven by the load generator (hot-cycle; every fifth paid order refunded, a withdrawal after every seventh payment) while one fault is
 # injected per run:
 #
 #   redis-restart   Redis stopped, then started again empty
@@ -268,7 +268,7 @@ for fault in "${faults[@]}"; do
   outage=()
   [ "$fault" = webhook-down ] && outage=(-webhook-outage "${inject_after}s+${webhook_outage}s")
   OPERATOR_TOKEN=faults-operator-token "$tmp/loadtest" -url "$url" -scenario hot-cycle -duration "$duration" \
-    -concurrency 8 -payers 20 -refund-every 5 -webhooks 127.0.0.1:0 -webhook-wait 60s "${outage[@]}" -json >"$tmp/result.json" 2>"$tmp/load.log" &
+    -concurrency 8 -payers 20 -refund-every 5 -withdraw-every 7 -webhooks 127.0.0.1:0 -webhook-wait 60s "${outage[@]}" -json >"$tmp/result.json" 2>"$tmp/load.log" &
   load_pid=$!
   for _ in $(seq 1 1200); do grep -q '^running' "$tmp/load.log" && break; sleep 0.1; done
   grep -q '^running' "$tmp/load.log" || { cat "$tmp/load.log" >&2; echo "faults: $fault: the load never started" >&2; exit 1; }

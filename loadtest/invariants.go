@@ -50,7 +50,7 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 		if p == nil {
 			return nil
 		}
-		var payments, topups, sent, received, refunds tally
+		var payments, topups, sent, received, refunds, withdrawals tally
 		ids := map[string]int{}
 		orderOf := map[string]string{}
 		byCard := map[string]*tally{}
@@ -83,6 +83,17 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 				case "topup":
 					topups.add(it.Amount)
 					card(byCard, it.Card).add(it.Amount)
+				case "withdrawal":
+					withdrawals.add(-it.Amount)
+					card(byCard, it.Card).add(-it.Amount)
+				case "withdrawal_reversal":
+					// Refused by the issuer: the request was not
+					// acknowledged, and the card's limits gave it back.
+					withdrawals.count--
+					withdrawals.amount -= it.Amount
+					u := card(byCard, it.Card)
+					u.count--
+					u.amount -= it.Amount
 				case "transfer_out":
 					sent.add(-it.Amount)
 				case "transfer_in":
@@ -98,7 +109,7 @@ func (r *runner) checkInvariants(ctx context.Context) []string {
 		defer p.mu.Unlock()
 		for name, c := range map[string][2]tally{"payments": {p.payments, payments}, "top-ups": {p.topups, topups},
 			"transfers sent": {p.sent, sent}, "transfers received": {p.received, received},
-			"refunds": {p.refunds, refunds}} {
+			"refunds": {p.refunds, refunds}, "withdrawals": {p.withdrawals, withdrawals}} {
 			if c[0] != c[1] {
 				fail("wallet %s: %d %s (%d) acknowledged; the ledger holds %d (%d)", p.id, c[0].count, name, c[0].amount, c[1].count, c[1].amount)
 			}
@@ -221,6 +232,10 @@ func (r *runner) resend(ctx context.Context, q pending) error {
 		}
 	case "charge":
 		err = r.resendCharge(ctx, q)
+	case "withdraw":
+		if _, err = r.api.Withdraw(ctx, q.from.token, q.key, q.from.cards[q.card], q.amt, loadPIN); err == nil {
+			q.from.ackWithdrawal(q.from.masks[q.card], q.amt)
+		}
 	case "refund":
 		if _, err = q.merchant.client.CreateRefund(ctx, q.orderID, &sdk.RefundParams{RefundNo: q.key, Amount: q.amt}); err == nil {
 			q.from.ackRefund(q.amt)

@@ -211,23 +211,26 @@ func TestShutdownUnderLoadLosesNothing(t *testing.T) {
 }
 
 // TestRefundsUnderLoad: with -refund-every, a cycle scenario refunds every
-// so many paid orders in full through the merchant API, on two replicas:
-// every acknowledged refund is in the paying wallet's history once (and
-// none that was not), and each one's order.refunded event reaches the
+// so many paid orders in full through the merchant API, and with
+// -withdraw-every its payers withdraw to a card every so many payments, on
+// two replicas: every acknowledged refund and withdrawal is in the
+// wallet's history once (and none that was not), withdrawals count in the
+// card's limits, and each refund's order.refunded event reaches the
 // merchant's endpoint like the payments' order.paid.
 func TestRefundsUnderLoad(t *testing.T) {
 	t.Parallel()
 	a := gatewaytest.Start(t)
 	b := a.Replica(t)
 	o := options{url: a.URL + "," + b.URL, operator: gatewaytest.OperatorToken, scenario: "hot-cycle", duration: 2 * time.Second,
-		minSteps: 8, concurrency: 4, payers: 3, cards: 2, amount: 1200, refundEvery: 2,
+		minSteps: 8, concurrency: 4, payers: 3, cards: 2, amount: 1200, refundEvery: 2, withdrawEvery: 3,
 		webhooks: "127.0.0.1:0", webhookWait: 30 * time.Second}
 	res, err := run(context.Background(), o, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Payments == 0 || res.Refunds == 0 || res.Errors != 0 {
-		t.Errorf("%d payments, %d refunds, errors %v; want some of each and no error", res.Payments, res.Refunds, res.ErrorsByCode)
+	if res.Payments == 0 || res.Refunds == 0 || res.Withdrawals == 0 || res.Errors != 0 {
+		t.Errorf("%d payments, %d refunds, %d withdrawals, errors %v; want some of each and no error", res.Payments, res.Refunds,
+			res.Withdrawals, res.ErrorsByCode)
 	}
 	if !res.InvariantsOK {
 		t.Errorf("invariants violated: %v", res.Violations)

@@ -64,6 +64,7 @@ type options struct {
 	webhookWait             time.Duration
 	webhookOutage           string // AT+LENGTH
 	refundEvery             int    // in a cycle scenario, refund every Nth paid order (0: none)
+	withdrawEvery           int    // in a cycle scenario, the payer withdraws after every Nth payment (0: never)
 }
 
 func main() {
@@ -80,6 +81,7 @@ func main() {
 	flag.IntVar(&o.merchants, "merchants", 0, "merchants (default 1; 1,000 for spread-cycle)")
 	flag.IntVar(&o.orders, "orders", 0, "orders created before a hot-pay run (default: enough for the duration)")
 	flag.Int64Var(&o.amount, "amount", 1200, "amount of each payment, minor units")
+	flag.IntVar(&o.withdrawEvery, "withdraw-every", 0, "in hot-cycle and spread-cycle, the payer withdraws a tenth of -amount to one of its cards after every Nth payment (0: never)")
 	flag.IntVar(&o.refundEvery, "refund-every", 0, "in hot-cycle and spread-cycle, refund every Nth paid order in full through the merchant API (0: none)")
 	flag.BoolVar(&o.json, "json", false, "print one JSON object on stdout instead of text")
 	flag.StringVar(&o.profileURL, "profile", "", "the gateway's debug address (DEBUG_ADDR) as a URL: fetch a CPU profile of the timed phase")

@@ -27,7 +27,7 @@ type runner struct {
 	// apis are every gateway of -url; the timed steps go round-robin.
 	apis  []*walletapi.Client
 	turn  atomic.Uint64
-	paid  atomic.Int64 // orders a cycle scenario paid, for -refund-every
+	paid  atomic.Int64 // orders a cycle scenario paid, for -refund-every and -withdraw-every
 	start time.Time    // when the timed phase began
 
 	merchants []*merchantHandle
@@ -57,7 +57,7 @@ type runner struct {
 	}
 
 	seq     atomic.Int64
-	stats   map[string]*stats // by step kind: pay, create, cycle, refund, topup, transfer, history, statement, code, charge
+	stats   map[string]*stats // by step kind: pay, create, cycle, refund, withdraw, topup, transfer, history, statement, code, charge
 	steps   atomic.Int64
 	failed  atomic.Int64
 	unknown struct {
@@ -100,8 +100,9 @@ type payer struct {
 
 	mu                               sync.Mutex
 	payments, topups, sent, received tally
-	refunds                          tally             // refunds of its payments, acknowledged to the merchant
-	byCard                           map[string]*tally // by mask: payments and top-ups, today
+	refunds                          tally // refunds of its payments, acknowledged to the merchant
+	withdrawals                      tally
+	byCard                           map[string]*tally // by mask: payments, top-ups and withdrawals, today
 	paymentIDs                       map[string]bool
 	// device is the device the wallet signed in from; paidOrders are the
 	// orders its payment codes paid, acknowledged by the charge's answer.
@@ -143,7 +144,7 @@ func newRunner(o options, progress io.Writer) *runner {
 	// Registering, binding cards and raising limits need one-time codes:
 	// the gateway keeps them for the operator (OTP_DELIVERY=outbox).
 	r.api.Codes = r.api.OperatorCodes(o.operator)
-	for _, k := range []string{"pay", "create", "cycle", "refund", "topup", "transfer", "history", "statement", "code", "charge"} {
+	for _, k := range []string{"pay", "create", "cycle", "refund", "withdraw", "topup", "transfer", "history", "statement", "code", "charge"} {
 		r.stats[k] = newStats()
 	}
 	return r

@@ -105,10 +105,45 @@ func stepCycle(ctx context.Context, r *runner, due time.Time) error {
 	p := r.randomPayer()
 	err = r.pay(ctx, p, o.QRPayload, r.o.amount, 0, paid)
 	r.record(ctx, "cycle", time.Since(due), err)
-	if err == nil && r.o.refundEvery > 0 && r.paid.Add(1)%int64(r.o.refundEvery) == 0 {
+	if err != nil {
+		return err
+	}
+	n := r.paid.Add(1)
+	if r.o.withdrawEvery > 0 && n%int64(r.o.withdrawEvery) == 0 {
+		if err := r.withdraw(ctx, p, max(r.o.amount/10, 1)); err != nil {
+			return err
+		}
+	}
+	if r.o.refundEvery > 0 && n%int64(r.o.refundEvery) == 0 {
 		return r.refund(ctx, m, p, o.ID, r.o.amount)
 	}
+	return nil
+}
+
+// withdraw moves amount from p's wallet to one of its cards and records
+// the answer.
+func (r *runner) withdraw(ctx context.Context, p *payer, amount int64) error {
+	card := rand.IntN(len(p.cards))
+	key := r.key("W")
+	start := time.Now()
+	_, err := r.next().Withdraw(ctx, p.token, key, p.cards[card], amount, loadPIN)
+	r.record(ctx, "withdraw", time.Since(start), err)
+	switch {
+	case err == nil:
+		p.ackWithdrawal(p.masks[card], amount)
+	case isUnknown(err):
+		r.remember(pending{kind: "withdraw", from: p, key: key, card: card, amt: amount})
+	}
 	return err
+}
+
+// ackWithdrawal counts an acknowledged withdrawal, which counts against
+// its card's limits like a payment.
+func (p *payer) ackWithdrawal(mask string, amount int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.withdrawals.add(amount)
+	p.byCard[mask].add(amount)
 }
 
 // refund refunds amount of a paid order in full through its merchant's API

@@ -87,7 +87,8 @@ type result struct {
 	Merchants      int                `json:"merchants"`
 	Wallets        int                `json:"wallets"`
 	Payments       int64              `json:"payments"`
-	Refunds        int64              `json:"refunds,omitempty"` // with -refund-every
+	Refunds        int64              `json:"refunds,omitempty"`     // with -refund-every
+	Withdrawals    int64              `json:"withdrawals,omitempty"` // with -withdraw-every
 	PaymentsPerSec float64            `json:"payments_per_sec"`
 	CyclesPerSec   float64            `json:"cycles_per_sec,omitempty"`
 	P50            float64            `json:"p50_ms"`
@@ -141,6 +142,9 @@ func (r *runner) result(elapsed time.Duration) *result {
 	}
 	if l, ok := res.Steps["refund"]; ok {
 		res.Refunds = l.Count
+	}
+	if l, ok := res.Steps["withdraw"]; ok {
+		res.Withdrawals = l.Count
 	}
 	return res
 }

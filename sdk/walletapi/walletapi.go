@@ -310,6 +310,16 @@ func (c *Client) TopUp(ctx context.Context, token, idempotencyKey, cardID string
 	return mv, err
 }
 
+// Withdraw moves amount from the wallet to one of its bound cards; the PIN
+// is always needed (and a one-time code above the gateway's
+// OTP_TRANSFER_THRESHOLD, which this client does not send).
+func (c *Client) Withdraw(ctx context.Context, token, idempotencyKey, cardID string, amount int64, pin string) (Movement, error) {
+	var mv Movement
+	err := c.Do(ctx, "POST", "/v1/wallet/withdrawals", token, idempotencyKey,
+		map[string]any{"card_id": cardID, "amount": amount, "pin": pin}, &mv)
+	return mv, err
+}
+
 // PayParams pay a scanned QR (or an order by id).
 type PayParams struct {
 	QRPayload string `json:"qr_payload,omitempty"`
