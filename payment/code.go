@@ -530,14 +530,16 @@ func (s *Service) PendingCharges(ctx context.Context, p wallet.Principal) ([]Pen
 	return list, nil
 }
 
-// MarkCodeCharges names, on the entries of a wallet's feed that a charge
-// of one of its payment codes made (the charge's payment, its request for
-// the PIN), the code the charge spent. The feed itself knows only the
-// order; the charge, made here, knows the code.
+// codeNotice reports whether a feed entry of type typ may come from a
+// charge of a payment code.
 func codeNotice(typ string) bool {
 	return typ == wallet.NoticePayment || typ == wallet.NoticeChargeRequest || typ == wallet.NoticeChargeDeclined
 }
 
+// MarkCodeCharges names, on the entries of a wallet's feed that a charge
+// of one of its payment codes made (the charge's payment, its request for
+// the PIN, its decline), the code the charge spent. The feed itself knows
+// only the order; the charge, made here, knows the code.
 func (s *Service) MarkCodeCharges(ctx context.Context, list []wallet.Notification) error {
 	if s.codes == nil {
 		return nil

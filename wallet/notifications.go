@@ -53,7 +53,7 @@ type Notification struct {
 	Card         string    `json:"card,omitempty" example:"**** 1111"`
 	Reason       string    `json:"reason,omitempty" example:"" doc:"Why a security alert was raised."`
 	OrderID      string    `json:"order_id,omitempty" example:"" doc:"The merchant's order a payment paid or a refund gave back; the order a charge_request asks to confirm (POST /v1/wallet/payment-codes/charges/{order_id}/confirm)."`
-	PaymentCode  *CodeUse  `json:"payment_code,omitempty" doc:"Set on a payment and a charge_request that a merchant's charge of one of the wallet's payment codes made: which code it spent."`
+	PaymentCode  *CodeUse  `json:"payment_code,omitempty" doc:"Set on a payment, charge_request or charge_declined that a merchant's charge of one of the wallet's payment codes made: which code it spent."`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
@@ -69,7 +69,7 @@ type noticeData struct {
 	Card   string `json:"card,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	Rule   string `json:"rule,omitempty"`
-	// A charge request's order and merchant.
+	// A charge request's (or declined charge's) order and merchant.
 	OrderID  string `json:"order_id,omitempty"`
 	Merchant string `json:"merchant,omitempty"`
 }
@@ -79,13 +79,19 @@ type noticeData struct {
 // entries, so that ids grow in commit order within an account (see
 // migration 00008). q may be a transaction.
 func notify(ctx context.Context, q ledger.Querier, accountID int64, kind string, d noticeData) error {
+	return notifyAmount(ctx, q, accountID, kind, nil, d)
+}
+
+// notifyAmount is notify for an entry that shows an amount (a charge of a
+// payment code asked or declined), nil for none.
+func notifyAmount(ctx context.Context, q ledger.Querier, accountID int64, kind string, amount *int64, d noticeData) error {
 	data, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
 	_, err = q.Exec(ctx, `WITH a AS (SELECT id FROM accounts WHERE id = $1 FOR UPDATE)
-		INSERT INTO wallet_notifications (account_id, kind, data, created_at)
-		SELECT id, $2, $3, clock_timestamp() FROM a`, accountID, kind, data)
+		INSERT INTO wallet_notifications (account_id, kind, amount, data, created_at)
+		SELECT id, $2, $3, $4, clock_timestamp() FROM a`, accountID, kind, amount, data)
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", kind, err)
 	}

@@ -416,25 +416,14 @@ type ChargeRequest struct {
 // NotifyChargeDeclined tells the wallet, in its feed, that a merchant's
 // charge of one of its codes was declined, and why (an error code).
 func (s *Service) NotifyChargeDeclined(ctx context.Context, accountID int64, r ChargeRequest, reason errs.Code) error {
-	_, err := s.pool.Exec(ctx, `WITH a AS (SELECT id FROM accounts WHERE id = $1 FOR UPDATE)
-		INSERT INTO wallet_notifications (account_id, kind, amount, data, created_at)
-		SELECT id, $2, $3, jsonb_build_object('order_id', $4::text, 'merchant', $5::text, 'reason', $6::text), clock_timestamp() FROM a`,
-		accountID, NoticeChargeDeclined, -r.Amount, r.OrderID, r.Merchant, string(reason))
-	if err != nil {
-		return fmt.Errorf("notify %s: %w", NoticeChargeDeclined, err)
-	}
-	return nil
+	amount := -r.Amount
+	return notifyAmount(ctx, s.pool, accountID, NoticeChargeDeclined, &amount,
+		noticeData{OrderID: r.OrderID, Merchant: r.Merchant, Reason: string(reason)})
 }
 
 // NotifyChargeRequest tells the wallet, in its feed, that a merchant
 // charged one of its codes and waits for the PIN.
 func (s *Service) NotifyChargeRequest(ctx context.Context, accountID int64, r ChargeRequest) error {
-	_, err := s.pool.Exec(ctx, `WITH a AS (SELECT id FROM accounts WHERE id = $1 FOR UPDATE)
-		INSERT INTO wallet_notifications (account_id, kind, amount, data, created_at)
-		SELECT id, $2, $3, jsonb_build_object('order_id', $4::text, 'merchant', $5::text), clock_timestamp() FROM a`,
-		accountID, NoticeChargeRequest, -r.Amount, r.OrderID, r.Merchant)
-	if err != nil {
-		return fmt.Errorf("notify %s: %w", NoticeChargeRequest, err)
-	}
-	return nil
+	amount := -r.Amount
+	return notifyAmount(ctx, s.pool, accountID, NoticeChargeRequest, &amount, noticeData{OrderID: r.OrderID, Merchant: r.Merchant})
 }
