@@ -182,17 +182,12 @@ func (s *Service) ResolveCardCredits(ctx context.Context, age time.Duration) (Ca
 		currency, ref string
 		amount        int64
 	}
-	var list []owed
-	for rows.Next() {
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (owed, error) {
 		var o owed
-		if err := rows.Scan(&o.id, &o.currency, &o.amount, &o.ref); err != nil {
-			rows.Close()
-			return CardCredits{}, fmt.Errorf("refunds owed to cards: %w", err)
-		}
-		list = append(list, o)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		err := r.Scan(&o.id, &o.currency, &o.amount, &o.ref)
+		return o, err
+	})
+	if err != nil {
 		return CardCredits{}, fmt.Errorf("refunds owed to cards: %w", err)
 	}
 	var out CardCredits

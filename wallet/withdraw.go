@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/qrpay/qrpay/errs"
 	"github.com/qrpay/qrpay/ledger"
@@ -146,7 +147,7 @@ func (s *Service) Withdraw(ctx context.Context, p Principal, in WithdrawInput, r
 	ictx, cancel := context.WithTimeout(bg, issuerTimeout)
 	cerr := s.issuer.Credit(ictx, card.issuerRef, in.Amount, w.Currency, hold.ID.String())
 	cancel()
-	switch kind, _ := s.finishCredit(bg, hold, cerr, true); kind {
+	switch s.finishCredit(bg, hold, cerr, true) {
 	case kindWithdrawalSettle:
 		if err := s.limits.Commit(bg, res); err != nil {
 			s.log.WarnContext(ctx, "committing a card reservation failed; it expires with the day", "err", err)
@@ -185,7 +186,7 @@ func finishKey(hold uuid.UUID) string { return hold.String() + ":finish" }
 // withdrawal first (its request, a resolver on any replica) decides and
 // the others find that step. It returns the kind of the step in the
 // ledger, "" when there is none.
-func (s *Service) finishCredit(ctx context.Context, hold ledger.Transfer, cerr error, unavailableReverses bool) (string, bool) {
+func (s *Service) finishCredit(ctx context.Context, hold ledger.Transfer, cerr error, unavailableReverses bool) string {
 	var walletAcct, transit int64
 	for _, p := range hold.Postings {
 		if p.Amount < 0 {
@@ -201,7 +202,7 @@ func (s *Service) finishCredit(ctx context.Context, hold ledger.Transfer, cerr e
 		if err != nil {
 			s.log.ErrorContext(ctx, "a withdrawal's last step could not be posted; its money stays in transit",
 				"transfer_id", hold.ID.String(), "err", err)
-			return "", false
+			return ""
 		}
 		return s.finishWithdrawal(ctx, hold, kindWithdrawalSettle, uuid.Nil, transit, clearing, nil)
 	case code == errs.CardDeclined || (unavailableReverses && code == errs.Unavailable):
@@ -212,16 +213,16 @@ func (s *Service) finishCredit(ctx context.Context, hold ledger.Transfer, cerr e
 	}
 	s.log.ErrorContext(ctx, "a withdrawal's credit has an unknown outcome; its money stays in transit until the issuer is asked again",
 		"transfer_id", hold.ID.String(), "err", cerr)
-	return "", false
+	return ""
 }
 
 // finishWithdrawal posts a withdrawal's last step, transit → to, retrying a
 // few times: the money is already out of the wallet and the issuer has
 // answered, so the step must not be dropped for a passing failure. It
 // returns the kind of the withdrawal's last step in the ledger — this one,
-// or the other one, posted first by someone else — and whether there is
-// one.
-func (s *Service) finishWithdrawal(ctx context.Context, hold ledger.Transfer, kind string, cardID uuid.UUID, transit, to int64, md json.RawMessage) (string, bool) {
+// or the other one, posted first by someone else — or "" when there is
+// none.
+func (s *Service) finishWithdrawal(ctx context.Context, hold ledger.Transfer, kind string, cardID uuid.UUID, transit, to int64, md json.RawMessage) string {
 	amount := hold.Amount()
 	t := ledger.Transfer{
 		Kind: kind, Currency: hold.Currency, Scope: withdrawalScope, Key: finishKey(hold.ID),
@@ -235,13 +236,13 @@ func (s *Service) finishWithdrawal(ctx context.Context, hold ledger.Transfer, ki
 		}
 		var posted ledger.Transfer
 		if posted, err = s.ledger.Post(ctx, t); err == nil {
-			return posted.Kind, true
+			return posted.Kind
 		}
 		if errs.Is(err, errs.IdempotencyMismatch) {
 			// The other last step landed first.
 			prev, ok, rerr := ledger.TransferByKey(ctx, s.pool, withdrawalScope, finishKey(hold.ID))
 			if rerr == nil && ok {
-				return prev.Kind, true
+				return prev.Kind
 			}
 			err = errors.Join(err, rerr)
 			continue
@@ -252,7 +253,7 @@ func (s *Service) finishWithdrawal(ctx context.Context, hold ledger.Transfer, ki
 	}
 	s.log.ErrorContext(ctx, "a withdrawal's last step could not be posted; its money stays in transit",
 		"transfer_id", hold.ID.String(), "step", kind, "err", err)
-	return "", false
+	return ""
 }
 
 // Resolved counts what a round of ResolveWithdrawals did: withdrawals
@@ -302,17 +303,12 @@ func (s *Service) ResolveWithdrawals(ctx context.Context, age time.Duration) (Re
 		id  uuid.UUID
 		ref string
 	}
-	var list []held
-	for rows.Next() {
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (held, error) {
 		var h held
-		if err := rows.Scan(&h.id, &h.ref); err != nil {
-			rows.Close()
-			return Resolved{}, fmt.Errorf("withdrawals in transit: %w", err)
-		}
-		list = append(list, h)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		err := r.Scan(&h.id, &h.ref)
+		return h, err
+	})
+	if err != nil {
 		return Resolved{}, fmt.Errorf("withdrawals in transit: %w", err)
 	}
 	var out Resolved
@@ -327,7 +323,7 @@ func (s *Service) ResolveWithdrawals(ctx context.Context, age time.Duration) (Re
 		ictx, cancel := context.WithTimeout(ctx, issuerTimeout)
 		cerr := s.issuer.Credit(ictx, h.ref, hold.Amount(), hold.Currency, hold.ID.String())
 		cancel()
-		switch kind, _ := s.finishCredit(ctx, hold, cerr, false); kind {
+		switch s.finishCredit(ctx, hold, cerr, false) {
 		case kindWithdrawalSettle:
 			out.Settled++
 		case TypeWithdrawalReversal:
