@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // flakyRedis speaks just enough RESP for a client to connect (HELLO is
@@ -125,7 +127,7 @@ func TestRedisCallsAreNotResent(t *testing.T) {
 // The cluster client is built with the same rules: no resending, one dial
 // attempt per connection.
 func TestClusterClientDoesNotResend(t *testing.T) {
-	o := clusterOptions(Config{RedisCluster: []string{"127.0.0.1:1"}, RedisTimeout: time.Second}, nil)
+	o := clusterOptions(Config{RedisCluster: []string{"127.0.0.1:1"}, RedisTimeout: time.Second}, &redis.Options{})
 	if o.MaxRetries != -1 {
 		t.Fatalf("MaxRetries = %d, want -1 (none)", o.MaxRetries)
 	}

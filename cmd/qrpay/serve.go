@@ -105,11 +105,8 @@ func openRedis(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 }
 
 // clusterOptions are the cluster client's options: the nodes of
-// REDIS_CLUSTER with REDIS_URL's credentials and TLS (url may be nil).
+// REDIS_CLUSTER with REDIS_URL's credentials and TLS.
 func clusterOptions(cfg Config, url *redis.Options) *redis.ClusterOptions {
-	if url == nil {
-		url = &redis.Options{}
-	}
 	return &redis.ClusterOptions{
 		Addrs: cfg.RedisCluster, Username: url.Username, Password: url.Password, TLSConfig: url.TLSConfig,
 		DialTimeout: redisDialTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
