@@ -10,6 +10,7 @@ import (
 
 	"github.com/qrpay/qrpay/gateway/gatewaytest"
 	"github.com/qrpay/qrpay/ledger"
+	"github.com/qrpay/qrpay/wallet"
 )
 
 // TestAmbiguousCommitIsAnsweredFromTheLedger: the connection to PostgreSQL
@@ -113,6 +114,14 @@ func TestAmbiguousCommitIsAnsweredFromTheLedger(t *testing.T) {
 	}
 	if got := balance(t, env, p.Customer); got != 10_000-1234 {
 		t.Errorf("the wallet holds %d; want %d, paid once", got, 10_000-1234)
+	}
+	// The card's limits count the payment once: the retry took over the
+	// reservation the first attempt left (its outcome unknown) and, finding
+	// the payment in the ledger, keeps it rather than giving it back.
+	var lv wallet.LimitsView
+	env.Do(t, "GET", "/v1/wallet/cards/"+p.CardID+"/limits", nil, p.Auth()...).JSON(t, &lv)
+	if lv.UsedToday.Amount != 10_000+1234 || lv.UsedToday.Count != 2 {
+		t.Errorf("the card's usage today = %+v; want the top-up of 10000 and the one payment of 1234", lv.UsedToday)
 	}
 	if r, err := ledger.Check(ctx, env.Pool); err != nil || !r.OK() {
 		t.Errorf("ledger check: %+v, %v", r, err)

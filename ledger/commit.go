@@ -319,7 +319,10 @@ func (l *Ledger) commitOrSplit(batch []*request) {
 	if err == nil {
 		return
 	}
-	if len(batch) > 1 && postgres.IsServerError(err) {
+	// A batch whose COMMIT may have taken effect is never split: its
+	// transfers, tried again alone, would find their own keys and answer
+	// as replays of themselves.
+	if len(batch) > 1 && postgres.IsServerError(err) && !errors.Is(err, postgres.ErrCommitUnknown) {
 		l.log.Warn("ledger batch failed; retrying its transfers one by one", "size", len(batch), "err", err)
 		for _, r := range batch {
 			if err := l.commit([]*request{r}); err != nil {

@@ -132,13 +132,10 @@ func (t *PipeTx) begin(ctx context.Context) error {
 }
 
 // Commit sends the statements of last (nil for none) and the COMMIT in one
-// pipeline and reads their results. An error the server raised means
-// nothing was committed (the caller then rolls back, as InPipeTx does); any
-// other — the connection lost while the answers were awaited — is joined
-// with ErrCommitUnknown. pgx's "safe to retry" is no proof here: a
-// connection cut while the server was inside the COMMIT can come back as
-// "conn closed", which pgx counts as never sent, though the server goes on
-// to commit.
+// pipeline and reads their results. The server refusing the transaction
+// means nothing was committed (the caller then rolls back, as InPipeTx
+// does); any other failure (refusedCommit) is joined with
+// ErrCommitUnknown.
 func (t *PipeTx) Commit(ctx context.Context, last *pgx.Batch) error {
 	b := &pgx.Batch{}
 	if !t.begun {
@@ -154,8 +151,7 @@ func (t *PipeTx) Commit(ctx context.Context, last *pgx.Batch) error {
 		t.closed = true
 		return nil
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	if refusedCommit(err) {
 		return err
 	}
 	t.closed = true

@@ -59,19 +59,27 @@ func runTx(ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(pgx.Tx)
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		// The server refusing the COMMIT rolled the transaction back; any
-		// other failure (the connection lost while waiting for the answer)
-		// leaves the outcome unknown. pgx's "safe to retry" is no proof
-		// here: a connection cut while the server was still inside the
-		// COMMIT can come back as "conn closed", which pgx counts as never
-		// sent, though the server goes on to commit.
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
+		if refusedCommit(err) {
 			return err
 		}
 		return errors.Join(err, ErrCommitUnknown)
 	}
 	return nil
+}
+
+// refusedCommit reports whether err, the answer to a COMMIT, says the
+// transaction was rolled back: the server refused the transaction itself
+// (severity ERROR: a deferred constraint, a serialization failure). Any
+// other failure leaves the outcome unknown: the connection lost while the
+// answer was awaited — pgx's "safe to retry" is no proof here, a
+// connection cut while the server was still inside the COMMIT can come
+// back as "conn closed", which pgx counts as never sent, though the server
+// goes on to commit — or the session ended by the server (FATAL: a
+// terminated backend, a shutdown), which may come just after the commit
+// was written.
+func refusedCommit(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Severity != "FATAL" && pgErr.Severity != "PANIC"
 }
 
 // ErrCommitUnknown marks a transaction whose COMMIT was sent but whose
