@@ -104,9 +104,12 @@ func payable(status string) error {
 
 // loadOrdersByRef reads the orders of many payments being resolved at once
 // in one query (postgres.Loader): the stored fields only, completed by the
-// caller with the merchant the payload named.
+// caller with the merchant the payload named. The refs come through a
+// subquery so that the statement keeps its generic plan (postgres.NewLoader).
 func (s *Service) loadOrdersByRef(ctx context.Context, refs []string) (map[string]Order, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+` FROM orders o WHERE o.ref = ANY($1)`, refs)
+	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+`
+		FROM (SELECT $1::text[] AS refs OFFSET 0) AS keys CROSS JOIN LATERAL unnest(keys.refs) AS k(ref)
+		JOIN orders o ON o.ref = k.ref`, refs)
 	if err != nil {
 		return nil, err
 	}

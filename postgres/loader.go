@@ -133,6 +133,17 @@ type found[V any] struct {
 
 // NewLoader returns a loader whose fetch reads the rows of up to max keys
 // in one query and returns those it found.
+//
+// A fetch's query runs with a different number of keys nearly every time.
+// Given the key array directly (unnest($1), = ANY($1)), PostgreSQL
+// estimates its rows from each call's array, finds every call's own plan
+// cheaper than the prepared statement's generic one, and plans every call
+// anew: for a join, costlier than running it. Pass the keys through a
+// subquery that is not flattened, so the estimate is the same for every
+// call and the generic plan is kept:
+//
+//	FROM (SELECT $1::uuid[] AS ids OFFSET 0) AS keys
+//	CROSS JOIN LATERAL unnest(keys.ids) AS k(id) JOIN … ON ….id = k.id
 func NewLoader[K comparable, V any](max int, fetch func(ctx context.Context, keys []K) (map[K]V, error)) *Loader[K, V] {
 	return &Loader[K, V]{c: NewCombiner(max, func(ctx context.Context, keys []K) ([]found[V], error) {
 		unique := make([]K, 0, len(keys))

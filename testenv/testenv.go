@@ -252,3 +252,37 @@ func Slot(key string) int {
 	}
 	return int(crc % 16384)
 }
+
+// OneConnection opens a migrated schema through a pool of one connection, so
+// that what a test runs and then inspects (the session's prepared
+// statements, say) happens in one session.
+func OneConnection(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool := open(t, Schema(t), 1)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// PlanCache reports how the prepared statement whose text contains fragment
+// was planned on pool's connection (OneConnection): PostgreSQL's count of
+// generic and custom plans (pg_prepared_statements), and the plan the
+// statement runs with args (its arguments in SQL), as EXPLAIN prints it.
+func PlanCache(t testing.TB, pool *pgxpool.Pool, fragment, args string) (generic, custom int64, plan string) {
+	t.Helper()
+	ctx := context.Background()
+	var name string
+	err := pool.QueryRow(ctx, `SELECT name, generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE strpos(statement, $1) > 0`, fragment).Scan(&name, &generic, &custom)
+	if err != nil {
+		t.Fatalf("the prepared statement with %q: %v", fragment, err)
+	}
+	rows, err := pool.Query(ctx, "EXPLAIN EXECUTE "+pgx.Identifier{name}.Sanitize()+"("+args+")")
+	if err != nil {
+		t.Fatalf("explain the prepared statement with %q: %v", fragment, err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("explain the prepared statement with %q: %v", fragment, err)
+	}
+	return generic, custom, strings.Join(lines, "\n")
+}

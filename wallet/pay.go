@@ -180,7 +180,15 @@ type walletAndCardRow struct {
 }
 
 // loadWalletCards reads wallets, their cards and devices by key in one
-// query.
+// query, shaped for PostgreSQL's plan cache (postgres.Loader's queries run
+// thousands of times a second):
+//   - the keys come through a subquery, so that the prepared statement
+//     keeps its generic plan (postgres.NewLoader) instead of planning every
+//     call anew, which cost several times more than running it;
+//   - each key's card is its own index probe (the LATERAL with LIMIT 1 is
+//     never flattened into a join): as a join, the unnested keys were
+//     hashed against a scan of every bound card, whose cost grows with the
+//     table, not with the keys.
 func (s *Service) loadWalletCards(ctx context.Context, keys []walletCard) (map[walletCard]walletAndCardRow, error) {
 	wallets, cards, devices := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
@@ -190,10 +198,12 @@ func (s *Service) loadWalletCards(ctx context.Context, keys []walletCard) (map[w
 		SELECT q.device_id, w.id, w.phone, w.currency, a.balance, w.status, w.frozen_at IS NOT NULL, coalesce(w.frozen_by, ''),
 			w.pin_hash IS NOT NULL, w.created_at, w.account_id,
 			`+cardColumnsK+`, d.public_key
-		FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS q(wallet_id, card_id, device_id)
-		JOIN customers w ON w.id = q.wallet_id
+		FROM (SELECT $1::uuid[] AS wallets, $2::uuid[] AS cards, $3::text[] AS devices OFFSET 0) AS keys
+		CROSS JOIN LATERAL unnest(keys.wallets, keys.cards, keys.devices) AS q(wallet_id, card_id, device_id)
+		CROSS JOIN LATERAL (SELECT * FROM cards k WHERE k.id = q.card_id AND k.customer_id = q.wallet_id AND k.unbound_at IS NULL
+			LIMIT 1) k
+		JOIN customers w ON w.id = k.customer_id
 		JOIN accounts a ON a.id = w.account_id
-		JOIN cards k ON k.customer_id = w.id AND k.id = q.card_id AND k.unbound_at IS NULL
 		LEFT JOIN devices d ON q.device_id <> '' AND d.customer_id = w.id AND d.device_id = q.device_id AND d.revoked_at IS NULL`,
 		wallets, cards, devices)
 	if err != nil {
