@@ -105,11 +105,13 @@ func payable(status string) error {
 // loadOrdersByRef reads the orders of many payments being resolved at once
 // in one query (postgres.Loader): the stored fields only, completed by the
 // caller with the merchant the payload named. The refs come through a
-// subquery so that the statement keeps its generic plan (postgres.NewLoader).
+// subquery so that the statement keeps its generic plan, and each is its own
+// index probe, so that the plan does not depend on the table's size when it
+// was made (postgres.NewLoader).
 func (s *Service) loadOrdersByRef(ctx context.Context, refs []string) (map[string]Order, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+`
 		FROM (SELECT $1::text[] AS refs OFFSET 0) AS keys CROSS JOIN LATERAL unnest(keys.refs) AS k(ref)
-		JOIN orders o ON o.ref = k.ref`, refs)
+		CROSS JOIN LATERAL (SELECT * FROM orders WHERE orders.ref = k.ref LIMIT 1) AS o`, refs)
 	if err != nil {
 		return nil, err
 	}

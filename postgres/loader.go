@@ -140,10 +140,15 @@ type found[V any] struct {
 // cheaper than the prepared statement's generic one, and plans every call
 // anew: for a join, costlier than running it. Pass the keys through a
 // subquery that is not flattened, so the estimate is the same for every
-// call and the generic plan is kept:
+// call and the generic plan is kept. That plan is made once per connection
+// and kept until the table's statistics change, so it must not depend on
+// the table's size when it was made (a table nearly empty makes a scan of
+// it look cheapest): make each key its own index probe, a LATERAL subquery
+// with LIMIT 1, which the planner never flattens into a join:
 //
 //	FROM (SELECT $1::uuid[] AS ids OFFSET 0) AS keys
-//	CROSS JOIN LATERAL unnest(keys.ids) AS k(id) JOIN … ON ….id = k.id
+//	CROSS JOIN LATERAL unnest(keys.ids) AS k(id)
+//	CROSS JOIN LATERAL (SELECT * FROM t WHERE t.id = k.id LIMIT 1) AS t
 func NewLoader[K comparable, V any](max int, fetch func(ctx context.Context, keys []K) (map[K]V, error)) *Loader[K, V] {
 	return &Loader[K, V]{c: NewCombiner(max, func(ctx context.Context, keys []K) ([]found[V], error) {
 		unique := make([]K, 0, len(keys))

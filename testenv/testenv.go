@@ -265,8 +265,8 @@ func OneConnection(t testing.TB) *pgxpool.Pool {
 
 // PlanCache reports how the prepared statement whose text contains fragment
 // was planned on pool's connection (OneConnection): PostgreSQL's count of
-// generic and custom plans (pg_prepared_statements), and the plan the
-// statement runs with args (its arguments in SQL), as EXPLAIN prints it.
+// generic and custom plans (pg_prepared_statements), and its generic plan
+// as EXPLAIN prints it for args (its arguments in SQL).
 func PlanCache(t testing.TB, pool *pgxpool.Pool, fragment, args string) (generic, custom int64, plan string) {
 	t.Helper()
 	ctx := context.Background()
@@ -276,7 +276,15 @@ func PlanCache(t testing.TB, pool *pgxpool.Pool, fragment, args string) (generic
 	if err != nil {
 		t.Fatalf("the prepared statement with %q: %v", fragment, err)
 	}
-	rows, err := pool.Query(ctx, "EXPLAIN EXECUTE "+pgx.Identifier{name}.Sanitize()+"("+args+")")
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN EXECUTE "+pgx.Identifier{name}.Sanitize()+"("+args+")")
 	if err != nil {
 		t.Fatalf("explain the prepared statement with %q: %v", fragment, err)
 	}
