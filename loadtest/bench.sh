@@ -31,6 +31,13 @@ payers=${PAYERS:-1000}
 debug=${BENCH_DEBUG_PORT:-18182}
 db=qrpay_bench
 mkdir -p "$out"
+seconds() { # a Go duration of whole seconds or minutes: 20s, 1m
+	case "$1" in
+	*m) echo $(( ${1%m} * 60 )) ;;
+	*s) echo "${1%s}" ;;
+	*) echo "$1" ;;
+	esac
+}
 export PGHOST=127.0.0.1 PGUSER=postgres
 psql -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
 
@@ -69,15 +76,36 @@ for s in $scenarios; do
 	if [ "${PROFILE:-0}" = 1 ]; then
 		profile=(-profile "http://127.0.0.1:$debug" -profile-out "$out/$s.cpu.pprof")
 	fi
+	# The CPU each process of the stack used during the timed phase (less
+	# its first and last second): loadtest/cpu.py waits for the load
+	# generator's "running" line.
+	: >"$out/$s.log"
+	loadtest/cpu.py "$(( $(seconds "$duration") - 2 ))" "$gw" "$out/$s.log" >"$out/$s.cpu.json" &
+	cpu=$!
 	./bin/loadtest -url "http://127.0.0.1:$port" -scenario "$s" -duration "$duration" -payers "$payers" -cards 1 \
-		"${profile[@]}" -json >"$out/$s.json" || true
-	python3 - "$out/$s.json" "$out/limits.json" <<'PY'
+		"${profile[@]}" -json >"$out/$s.json" 2> >(tee "$out/$s.log" >&2) || true
+	# By now its window has closed; if the run failed before it opened, stop it.
+	kill $cpu 2>/dev/null || true
+	wait $cpu 2>/dev/null || true
+	python3 - "$out/$s.json" "$out/limits.json" "$out/$s.cpu.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2]))
 lim = l["spread_payments_per_sec"] if r["scenario"] == "spread-cycle" else l["hot_payments_per_sec"]
 print(f'{r["scenario"]}: {r["payments_per_sec"]:.0f} payments/s = {r["payments_per_sec"]/lim:.2f}x the limit {lim}/s;'
       f' cycles/s {r.get("cycles_per_sec", 0):.0f}; p50 {r["p50_ms"]:.1f} p99 {r["p99_ms"]:.1f} p99.9 {r["p999_ms"]:.1f} ms;'
       f' errors {r["errors"]}; invariants_ok {r["invariants_ok"]}')
+try:
+    c = json.load(open(sys.argv[3]))
+except (OSError, ValueError):
+    sys.exit(0)
+n = r["payments_per_sec"] * c["window_s"]
+if n > 0:
+    parts = ("gateway", "postgres", "redis", "loadtest", "other")
+    busy = sum(c[k] for k in parts)
+    lc = l.get("spread_cpu_ms" if r["scenario"] == "spread-cycle" else "hot_cpu_ms")
+    print("    CPU ms per payment: " + ", ".join(f"{k} {1000 * c[k] / n:.2f}" for k in parts) +
+          f"; total {1000 * busy / n:.2f} ({100 * busy / (c['window_s'] * c['cores']):.0f}% of {c['cores']} cores busy)" +
+          (f"; the limit's: postgres {lc['postgres']:.2f}, pgbench {lc['pgbench']:.2f}" if lc else ""))
 PY
 	curl -s "http://127.0.0.1:$debug/metrics" | awk '/^qrpay_ledger_batch_(size|seconds)_(sum|count)/ {print "   ", $0}'
 done
