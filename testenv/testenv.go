@@ -294,3 +294,38 @@ func PlanCache(t testing.TB, pool *pgxpool.Pool, fragment, args string) (generic
 	}
 	return generic, custom, strings.Join(lines, "\n")
 }
+
+// LoaderPlan checks the plan of a loader's query (postgres.NewLoader), the
+// prepared statement whose text contains fragment, on pool's connection
+// (OneConnection). load runs the query a dozen times with different numbers
+// of keys. Run first on the empty tables of a new database, its generic
+// plan must not scan a table: that plan would be kept as the tables fill.
+// Then, after seed has filled them (ending with ANALYZE), the statement must
+// run its generic plan instead of planning every call anew, and that plan
+// must not scan a table either. args are the statement's arguments in SQL,
+// for EXPLAIN.
+func LoaderPlan(t *testing.T, pool *pgxpool.Pool, fragment, args string, seed []string, load func(n int)) {
+	t.Helper()
+	loadAll := func() {
+		for n := range 12 {
+			load(n%4 + 1)
+		}
+	}
+	loadAll()
+	if _, _, plan := PlanCache(t, pool, fragment, args); strings.Contains(plan, "Seq Scan") {
+		t.Errorf("the query, planned on empty tables, scans one:\n%s", plan)
+	}
+	for _, q := range seed {
+		if _, err := pool.Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loadAll()
+	generic, custom, plan := PlanCache(t, pool, fragment, args)
+	if generic == 0 {
+		t.Errorf("the query was planned for every call (%d custom plans, %d generic)", custom, generic)
+	}
+	if strings.Contains(plan, "Seq Scan") {
+		t.Errorf("the query scans a table, whose cost grows with it, not with the keys:\n%s", plan)
+	}
+}
