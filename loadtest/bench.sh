@@ -19,6 +19,7 @@
 #   loadtest/bench.sh [DURATION]            # default 20s per scenario
 #   SCENARIOS="hot-pay hot-cycle" loadtest/bench.sh 30s
 #   RATE=160 SCENARIOS=hot-cycle loadtest/bench.sh 30s   # a fixed arrival rate (steps/s) instead of flat out
+#   PGPORT=5433 PGSTAT=1 loadtest/bench.sh 15s          # another server; each statement's cost per payment
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-20s}
@@ -38,8 +39,17 @@ seconds() { # a Go duration of whole seconds or minutes: 20s, 1m
 	*) echo "$1" ;;
 	esac
 }
-export PGHOST=127.0.0.1 PGUSER=postgres
+export PGHOST=127.0.0.1 PGUSER=postgres PGPORT=${PGPORT:-5432}
 psql -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+# PGSTAT=1: the statements' cost per payment, from pg_stat_statements, after
+# each scenario. The server must preload it (shared_preload_libraries =
+# 'pg_stat_statements', and pg_stat_statements.track_planning = on for the
+# planning column); docs/performance.md shows a scratch server that does.
+if [ "${PGSTAT:-0}" = 1 ] && ! psql -q -d "$db" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+	-c "SELECT 1 FROM pg_stat_statements LIMIT 1" >/dev/null 2>&1; then
+	echo "PGSTAT=1: the server on port $PGPORT does not load pg_stat_statements; no statement costs" >&2
+	PGSTAT=0
+fi
 
 echo "== PostgreSQL limits (one payment per commit)"
 loadtest/limit/limit.sh -json | tee "$out/limits.json"
@@ -48,7 +58,7 @@ CGO_ENABLED=0 go build -o bin/qrpay ./cmd/qrpay
 go build -o bin/loadtest ./loadtest
 export OPERATOR_TOKEN=bench-operator-token
 prefix="bench$(date +%s):"
-DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" REDIS_PREFIX="$prefix" \
+DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/$db?sslmode=disable" REDIS_PREFIX="$prefix" \
 	PORT=$port DEBUG_ADDR=127.0.0.1:$debug ACCESS_LOG=false LOG_LEVEL=warn \
 	SECRET_PEPPER=bench-pepper-0123456789 CARD_TOKEN_KEY=bench-card-key-0123456789 \
 	ARGON2_MEMORY_KIB=1024 ARGON2_TIME=1 \
@@ -82,6 +92,17 @@ for s in $scenarios; do
 	: >"$out/$s.log"
 	loadtest/cpu.py "$(( $(seconds "$duration") - 2 ))" "$gw" "$out/$s.log" >"$out/$s.cpu.json" &
 	cpu=$!
+	if [ "${PGSTAT:-0}" = 1 ]; then
+		# The statistics of the timed phase (less its first second, as the CPU
+		# sample), kept in a table when the load generator starts its checks.
+		(until grep -q running "$out/$s.log" 2>/dev/null; do sleep 0.1; done; sleep 1
+			psql -q -d "$db" -c "SELECT pg_stat_statements_reset()" >/dev/null
+			until grep -q checking "$out/$s.log" 2>/dev/null; do sleep 0.1; done
+			psql -q -d "$db" -c "DROP TABLE IF EXISTS bench_statements" -c "CREATE TABLE bench_statements AS
+				SELECT * FROM pg_stat_statements WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" \
+				>/dev/null) &
+		pgstat=$!
+	fi
 	./bin/loadtest -url "http://127.0.0.1:$port" -scenario "$s" -duration "$duration" -payers "$payers" -cards 1 \
 		"${profile[@]}" -json >"$out/$s.json" 2> >(tee "$out/$s.log" >&2) || true
 	# By now its window has closed; if the run failed before it opened, stop it.
@@ -107,5 +128,18 @@ if n > 0:
           f"; total {1000 * busy / n:.2f} ({100 * busy / (c['window_s'] * c['cores']):.0f}% of {c['cores']} cores busy)" +
           (f"; the limit's: postgres {lc['postgres']:.2f}, pgbench {lc['pgbench']:.2f}" if lc else ""))
 PY
+	if [ "${PGSTAT:-0}" = 1 ]; then
+		# It took its snapshot as the checks began; if the run failed before, stop it.
+		for _ in $(seq 1 50); do kill -0 $pgstat 2>/dev/null || break; sleep 0.2; done
+		kill $pgstat 2>/dev/null || true
+		wait $pgstat 2>/dev/null || true
+		# Per payment of the timed phase (less its first second, before the reset).
+		n=$(python3 -c 'import json, sys; print(max(1, round(json.load(open(sys.argv[1]))["payments_per_sec"] * (int(sys.argv[2]) - 1))))' \
+			"$out/$s.json" "$(seconds "$duration")")
+		psql -q -d "$db" -P footer=off -c "SELECT round((total_exec_time / $n)::numeric, 3) AS exec_ms_per_payment,
+				round((total_plan_time / $n)::numeric, 3) AS plan_ms_per_payment, calls, plans,
+				left(regexp_replace(query, '\s+', ' ', 'g'), 70) AS statement
+			FROM bench_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 12" | tee "$out/$s.pgstat.txt" || true
+	fi
 	curl -s "http://127.0.0.1:$debug/metrics" | awk '/^qrpay_ledger_batch_(size|seconds)_(sum|count)/ {print "   ", $0}'
 done

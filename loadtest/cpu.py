@@ -31,7 +31,7 @@ def ticks():
 def group(pid, name, gateway):
     if pid == gateway:
         return 'gateway'
-    if name == 'postgres' or name.startswith('postgres'):
+    if name.startswith('postgres'):
         return 'postgres'
     if name.startswith('redis-server'):
         return 'redis'
