@@ -40,3 +40,29 @@ func TestWalletCardQueryKeepsItsGenericPlan(t *testing.T) {
 			}
 		})
 }
+
+// TestSessionQueryKeepsItsGenericPlan: the session lookup of every request
+// that misses the in-process cache runs, shared by the requests that miss
+// together, with a generic plan made once per connection that finds each
+// token hash by its index on any size of table.
+func TestSessionQueryKeepsItsGenericPlan(t *testing.T) {
+	pool := testenv.OneConnection(t)
+	s := &Service{pool: postgres.NewDB(pool, postgres.DBOptions{})}
+	seed := []string{
+		`INSERT INTO accounts (owner, kind, currency) SELECT 'wallet:' || g, 'wallet', 'CNY' FROM generate_series(1, 1000) g`,
+		`INSERT INTO customers (id, phone, password_hash, account_id, currency)
+			SELECT gen_random_uuid(), '+86' || id, 'x', id, 'CNY' FROM accounts`,
+		`INSERT INTO sessions (id, token_hash, customer_id, expires_at)
+			SELECT gen_random_uuid(), sha256(id::text::bytea), id, now() + interval '1 day' FROM customers`,
+		`ANALYZE accounts, customers, sessions`,
+	}
+	testenv.LoaderPlan(t, pool, "AS k(token_hash)", `'{"\\x00"}'`, seed, func(n int) {
+		hashes := make([]string, n)
+		for i := range hashes {
+			hashes[i] = string(hashToken(uuid.NewString()))
+		}
+		if _, err := s.loadSessions(context.Background(), hashes); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -2,12 +2,10 @@ package wallet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/qrpay/qrpay/errs"
 )
@@ -37,22 +35,52 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 			return c.p, nil
 		}
 	}
-	var c cachedSession
-	err := s.pool.QueryRow(ctx, `
-		SELECT c.id, s.id, c.account_id, s.expires_at FROM sessions s JOIN customers c ON c.id = s.customer_id
-		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND c.status = 'active'`,
-		hash, s.now()).Scan(&c.p.WalletID, &c.p.SessionID, &c.p.AccountID, &c.expiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Principal{}, errs.E(errs.Unauthorized, "session token is missing, expired or revoked")
-	}
+	c, found, err := s.sessionRows.Load(ctx, string(hash))
 	if err != nil {
 		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !found || !s.now().Before(c.expiresAt) {
+		return Principal{}, errs.E(errs.Unauthorized, "session token is missing, expired or revoked")
 	}
 	if s.sessions != nil {
 		c.cachedAt = time.Now()
 		s.sessions.Add(string(hash), c)
 	}
 	return c.p, nil
+}
+
+// loadSessions reads the live sessions (not revoked, of an active wallet)
+// of many requests at once by token hash, in one query (postgres.Loader):
+// a caller arriving while a query runs is served by the next one, so a
+// session revoked before a request arrives is never read as live for it.
+// The hashes come through a subquery and each is its own index probe, so
+// the statement keeps its generic plan (postgres.NewLoader). Expiry is the
+// caller's to check, by the service clock.
+func (s *Service) loadSessions(ctx context.Context, hashes []string) (map[string]cachedSession, error) {
+	keys := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		keys[i] = []byte(h)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT k.token_hash, c.id, t.id, c.account_id, t.expires_at
+		FROM (SELECT $1::bytea[] AS hashes OFFSET 0) AS keys
+		CROSS JOIN LATERAL unnest(keys.hashes) AS k(token_hash)
+		CROSS JOIN LATERAL (SELECT * FROM sessions s WHERE s.token_hash = k.token_hash AND s.revoked_at IS NULL LIMIT 1) AS t
+		JOIN customers c ON c.id = t.customer_id AND c.status = 'active'`, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := make(map[string]cachedSession, len(hashes))
+	for rows.Next() {
+		var hash []byte
+		var c cachedSession
+		if err := rows.Scan(&hash, &c.p.WalletID, &c.p.SessionID, &c.p.AccountID, &c.expiresAt); err != nil {
+			return nil, err
+		}
+		found[string(hash)] = c
+	}
+	return found, rows.Err()
 }
 
 // cachedSession is a live session as Authenticate remembers it.

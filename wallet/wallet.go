@@ -88,6 +88,8 @@ type Service struct {
 	// walletCards reads the wallet and card of concurrent debits in one
 	// query.
 	walletCards *postgres.Loader[walletCard, walletAndCardRow]
+	// sessionRows reads the sessions of concurrent requests in one query.
+	sessionRows *postgres.Loader[string, cachedSession]
 	// sessions remembers live sessions by token hash (nil: no cache).
 	sessions *lru.Cache[string, cachedSession]
 	// dummyHash makes a login for an unknown phone cost one argon2 verify,
@@ -124,6 +126,7 @@ func New(cfg Config, pool *postgres.DB, led *ledger.Ledger, lim *limits.Store, r
 		subjectKey: subjectKey(cfg.Pepper),
 		verify:     verifySecret}
 	s.walletCards = postgres.NewLoader(64, s.loadWalletCards)
+	s.sessionRows = postgres.NewLoader(64, s.loadSessions)
 	if cfg.SessionCacheTTL > 0 {
 		s.sessions, _ = lru.New[string, cachedSession](sessionCacheSize)
 	}
