@@ -53,20 +53,24 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 // of many requests at once by token hash, in one query (postgres.Loader):
 // a caller arriving while a query runs is served by the next one, so a
 // session revoked before a request arrives is never read as live for it.
-// The hashes come through a subquery and each is its own index probe, so
-// the statement keeps its generic plan (postgres.NewLoader). Expiry is the
-// caller's to check, by the service clock.
+// The hashes come through a subquery and each session and wallet is its
+// own index probe, so the statement keeps its generic plan, whatever the
+// tables' sizes when it was made (postgres.NewLoader; as a join, or with
+// the wallet's status in the condition, a plan made while the tables were
+// small walked every active wallet's entry of an index for each call). The
+// wallet's status and the session's expiry (by the service clock) are
+// checked here and by the caller.
 func (s *Service) loadSessions(ctx context.Context, hashes []string) (map[string]cachedSession, error) {
 	keys := make([][]byte, len(hashes))
 	for i, h := range hashes {
 		keys[i] = []byte(h)
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT k.token_hash, c.id, t.id, c.account_id, t.expires_at
+		SELECT k.token_hash, c.id, t.id, c.account_id, t.expires_at, c.status
 		FROM (SELECT $1::bytea[] AS hashes OFFSET 0) AS keys
 		CROSS JOIN LATERAL unnest(keys.hashes) AS k(token_hash)
 		CROSS JOIN LATERAL (SELECT * FROM sessions s WHERE s.token_hash = k.token_hash AND s.revoked_at IS NULL LIMIT 1) AS t
-		JOIN customers c ON c.id = t.customer_id AND c.status = 'active'`, keys)
+		CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.id = t.customer_id LIMIT 1) AS c`, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +79,13 @@ func (s *Service) loadSessions(ctx context.Context, hashes []string) (map[string
 	for rows.Next() {
 		var hash []byte
 		var c cachedSession
-		if err := rows.Scan(&hash, &c.p.WalletID, &c.p.SessionID, &c.p.AccountID, &c.expiresAt); err != nil {
+		var status string
+		if err := rows.Scan(&hash, &c.p.WalletID, &c.p.SessionID, &c.p.AccountID, &c.expiresAt, &status); err != nil {
 			return nil, err
 		}
-		found[string(hash)] = c
+		if status == "active" {
+			found[string(hash)] = c
+		}
 	}
 	return found, rows.Err()
 }
