@@ -16,15 +16,24 @@
 # while every movement is still evaluated: RISK_RULES=false turns the
 # evaluation off too (loadtest/risk.sh compares the two).
 #
-#   loadtest/bench.sh [DURATION]            # default 20s per scenario
+#
+# The limits are each the best of several client counts; so is each
+# scenario, run once per number of steps in flight in $CONCURRENCY (default
+# "32 128"): the gateway's batches, shared reads and pipelines amortize over
+# what is in flight, so its figure, like PostgreSQL's, depends on it. Each
+# run is printed, and the best of each scenario at the end.
+#
+#   loadtest/bench.sh [DURATION]            # default 20s per scenario and concurrency
 #   SCENARIOS="hot-pay hot-cycle" loadtest/bench.sh 30s
-#   RATE=160 SCENARIOS=hot-cycle loadtest/bench.sh 30s   # a fixed arrival rate (steps/s) instead of flat out
+#   CONCURRENCY="32 64 128 256" SCENARIOS=hot-pay loadtest/bench.sh 15s
+#   RATE=160 SCENARIOS=hot-cycle loadtest/bench.sh 30s   # a fixed arrival rate (steps/s) instead of flat out (at most $CONCURRENCY in flight)
 #   PGPORT=5433 PGSTAT=1 loadtest/bench.sh 15s          # another server; each statement's cost per payment
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-20s}
 out=${OUT:-bench-results}
 scenarios=${SCENARIOS:-"hot-pay hot-cycle spread-cycle static-pay wallet-mix"}
+concurrency=${CONCURRENCY:-"32 128"}
 port=${BENCH_PORT:-18181}
 # Many wallets, each paying rarely, as in life: with a few hundred, two
 # committers' batches often want the same wallet's row and wait for it.
@@ -78,41 +87,43 @@ trap cleanup EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
 
 for s in $scenarios; do
-	echo "== $s ($duration)"
-	profile=()
-	if [ -n "${RATE:-}" ]; then
-		profile+=(-rate "$RATE")
-	fi
-	if [ "${PROFILE:-0}" = 1 ]; then
-		profile=(-profile "http://127.0.0.1:$debug" -profile-out "$out/$s.cpu.pprof")
-	fi
-	# The CPU each process of the stack used during the timed phase (less
-	# its first and last second): loadtest/cpu.py waits for the load
-	# generator's "running" line.
-	: >"$out/$s.log"
-	loadtest/cpu.py "$(( $(seconds "$duration") - 2 ))" "$gw" "$out/$s.log" >"$out/$s.cpu.json" &
-	cpu=$!
-	if [ "${PGSTAT:-0}" = 1 ]; then
-		# The statistics of the timed phase (less its first second, as the CPU
-		# sample), kept in a table when the load generator starts its checks.
-		(until grep -q running "$out/$s.log" 2>/dev/null; do sleep 0.1; done; sleep 1
-			psql -q -d "$db" -c "SELECT pg_stat_statements_reset()" >/dev/null
-			until grep -q checking "$out/$s.log" 2>/dev/null; do sleep 0.1; done
-			psql -q -d "$db" -c "DROP TABLE IF EXISTS bench_statements" -c "CREATE TABLE bench_statements AS
-				SELECT * FROM pg_stat_statements WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" \
-				>/dev/null) &
-		pgstat=$!
-	fi
-	./bin/loadtest -url "http://127.0.0.1:$port" -scenario "$s" -duration "$duration" -payers "$payers" -cards 1 \
-		"${profile[@]}" -json >"$out/$s.json" 2> >(tee "$out/$s.log" >&2) || true
-	# By now its window has closed; if the run failed before it opened, stop it.
-	kill $cpu 2>/dev/null || true
-	wait $cpu 2>/dev/null || true
-	python3 - "$out/$s.json" "$out/limits.json" "$out/$s.cpu.json" <<'PY'
+	for c in $concurrency; do
+		tag="$s-c$c"
+		echo "== $s, $c in flight ($duration)"
+		profile=()
+		if [ -n "${RATE:-}" ]; then
+			profile+=(-rate "$RATE")
+		fi
+		if [ "${PROFILE:-0}" = 1 ]; then
+			profile+=(-profile "http://127.0.0.1:$debug" -profile-out "$out/$tag.cpu.pprof")
+		fi
+		# The CPU each process of the stack used during the timed phase (less
+		# its first and last second): loadtest/cpu.py waits for the load
+		# generator's "running" line.
+		: >"$out/$tag.log"
+		loadtest/cpu.py "$(( $(seconds "$duration") - 2 ))" "$gw" "$out/$tag.log" >"$out/$tag.cpu.json" &
+		cpu=$!
+		if [ "${PGSTAT:-0}" = 1 ]; then
+			# The statistics of the timed phase (less its first second, as the CPU
+			# sample), kept in a table when the load generator starts its checks.
+			(until grep -q running "$out/$tag.log" 2>/dev/null; do sleep 0.1; done; sleep 1
+				psql -q -d "$db" -c "SELECT pg_stat_statements_reset()" >/dev/null
+				until grep -q checking "$out/$tag.log" 2>/dev/null; do sleep 0.1; done
+				psql -q -d "$db" -c "DROP TABLE IF EXISTS bench_statements" -c "CREATE TABLE bench_statements AS
+					SELECT * FROM pg_stat_statements WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" \
+					>/dev/null) &
+			pgstat=$!
+		fi
+		./bin/loadtest -url "http://127.0.0.1:$port" -scenario "$s" -duration "$duration" -concurrency "$c" -payers "$payers" -cards 1 \
+			"${profile[@]}" -json >"$out/$tag.json" 2> >(tee "$out/$tag.log" >&2) || true
+		# By now its window has closed; if the run failed before it opened, stop it.
+		kill $cpu 2>/dev/null || true
+		wait $cpu 2>/dev/null || true
+		python3 - "$out/$tag.json" "$out/limits.json" "$out/$tag.cpu.json" "$c" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2]))
 lim = l["spread_payments_per_sec"] if r["scenario"] == "spread-cycle" else l["hot_payments_per_sec"]
-print(f'{r["scenario"]}: {r["payments_per_sec"]:.0f} payments/s = {r["payments_per_sec"]/lim:.2f}x the limit {lim}/s;'
+print(f'{r["scenario"]} ({sys.argv[4]} in flight): {r["payments_per_sec"]:.0f} payments/s = {r["payments_per_sec"]/lim:.2f}x the limit {lim}/s;'
       f' cycles/s {r.get("cycles_per_sec", 0):.0f}; p50 {r["p50_ms"]:.1f} p99 {r["p99_ms"]:.1f} p99.9 {r["p999_ms"]:.1f} ms;'
       f' errors {r["errors"]}; invariants_ok {r["invariants_ok"]}')
 try:
@@ -128,18 +139,39 @@ if n > 0:
           f"; total {1000 * busy / n:.2f} ({100 * busy / (c['window_s'] * c['cores']):.0f}% of {c['cores']} cores busy)" +
           (f"; the limit's: postgres {lc['postgres']:.2f}, pgbench {lc['pgbench']:.2f}" if lc else ""))
 PY
-	if [ "${PGSTAT:-0}" = 1 ]; then
-		# It took its snapshot as the checks began; if the run failed before, stop it.
-		for _ in $(seq 1 50); do kill -0 $pgstat 2>/dev/null || break; sleep 0.2; done
-		kill $pgstat 2>/dev/null || true
-		wait $pgstat 2>/dev/null || true
-		# Per payment of the timed phase (less its first second, before the reset).
-		n=$(python3 -c 'import json, sys; print(max(1, round(json.load(open(sys.argv[1]))["payments_per_sec"] * (int(sys.argv[2]) - 1))))' \
-			"$out/$s.json" "$(seconds "$duration")")
-		psql -q -d "$db" -P footer=off -c "SELECT round((total_exec_time / $n)::numeric, 3) AS exec_ms_per_payment,
-				round((total_plan_time / $n)::numeric, 3) AS plan_ms_per_payment, calls, plans,
-				left(regexp_replace(query, '\s+', ' ', 'g'), 70) AS statement
-			FROM bench_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 12" | tee "$out/$s.pgstat.txt" || true
-	fi
-	curl -s "http://127.0.0.1:$debug/metrics" | awk '/^qrpay_ledger_batch_(size|seconds)_(sum|count)/ {print "   ", $0}'
+		if [ "${PGSTAT:-0}" = 1 ]; then
+			# It took its snapshot as the checks began; if the run failed before, stop it.
+			for _ in $(seq 1 50); do kill -0 $pgstat 2>/dev/null || break; sleep 0.2; done
+			kill $pgstat 2>/dev/null || true
+			wait $pgstat 2>/dev/null || true
+			# Per payment of the timed phase (less its first second, before the reset).
+			n=$(python3 -c 'import json, sys; print(max(1, round(json.load(open(sys.argv[1]))["payments_per_sec"] * (int(sys.argv[2]) - 1))))' \
+				"$out/$tag.json" "$(seconds "$duration")")
+			psql -q -d "$db" -P footer=off -c "SELECT round((total_exec_time / $n)::numeric, 3) AS exec_ms_per_payment,
+					round((total_plan_time / $n)::numeric, 3) AS plan_ms_per_payment, calls, plans,
+					left(regexp_replace(query, '\s+', ' ', 'g'), 70) AS statement
+				FROM bench_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 12" | tee "$out/$tag.pgstat.txt" || true
+		fi
+		curl -s "http://127.0.0.1:$debug/metrics" | awk '/^qrpay_ledger_batch_(size|seconds)_(sum|count)/ {print "   ", $0}'
+	done
 done
+
+echo "== best of each scenario (in flight: $concurrency)"
+python3 - "$out" "$concurrency" $scenarios <<'PY'
+import json, sys
+out, levels = sys.argv[1], sys.argv[2].split()
+l = json.load(open(f"{out}/limits.json"))
+for s in sys.argv[3:]:
+    runs = []
+    for c in levels:
+        try:
+            runs.append((json.load(open(f"{out}/{s}-c{c}.json")), c))
+        except (OSError, ValueError):
+            pass
+    if not runs:
+        continue
+    r, c = max(runs, key=lambda rc: rc[0]["payments_per_sec"])
+    lim = l["spread_payments_per_sec"] if s == "spread-cycle" else l["hot_payments_per_sec"]
+    print(f'{s}: {r["payments_per_sec"]:.0f} payments/s = {r["payments_per_sec"]/lim:.2f}x the limit {lim}/s, with {c} in flight'
+          f' (p99 {r["p99_ms"]:.1f} ms; errors {r["errors"]}; invariants_ok {r["invariants_ok"]})')
+PY

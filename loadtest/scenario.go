@@ -66,7 +66,7 @@ func setupHotPay(ctx context.Context, r *runner) error {
 	}
 	n := r.o.orders
 	if n == 0 {
-		n = min(60000, int(r.o.duration.Seconds()*stepsPerSecond/2))
+		n = min(90000, int(r.o.duration.Seconds()*stepsPerSecond))
 	}
 	r.orders = make(chan order, n)
 	run := time.Now().UnixNano()
