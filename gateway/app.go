@@ -172,9 +172,8 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	if grace <= 0 {
 		grace = 2 * time.Minute
 	}
-	// The scripts of the request path (idempotency claims and records, limit
-	// reservations and commits, risk counters, rate limits and lockouts,
-	// signed requests' nonces) go through the client's autopipeliner, so
+	// The scripts of the pay path (idempotency claims and records, limit
+	// reservations and commits) go through the client's autopipeliner, so
 	// concurrent requests share round trips.
 	var scripts redis.Scripter = rdb
 	if ap, err := rdb.AutoPipeline(); err == nil {
@@ -184,7 +183,7 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	}
 	a.Limits = limits.New(rdb, cfg.RedisPrefix, loc, wallet.CardUsageFromLedger(db)).
 		Reconciling(grace, wallet.TransferCommitted(db)).Batching(scripts)
-	rate := ratelimit.New(rdb, cfg.RedisPrefix).Batching(scripts)
+	rate := ratelimit.New(rdb, cfg.RedisPrefix)
 	notifier := cfg.OTP.Notifier
 	if cfg.OTP.Outbox {
 		a.Outbox = otp.NewOutbox(rdb, cfg.RedisPrefix)
@@ -226,7 +225,7 @@ func NewApp(cfg AppConfig, pool *pgxpool.Pool, rdb redis.UniversalClient) *App {
 	a.Notice = notice.New(db, maintTTL, cfg.Server.Now)
 	cfg.Server.NotificationPoll = cfg.Risk.NotificationPoll
 	a.Server = New(cfg.Server, Deps{
-		Pool: pool, Redis: rdb, Scripts: scripts, Wallet: a.Wallet, Merchant: a.Merchant, Payment: a.Payment, Settlement: a.Settlement,
+		Pool: pool, Redis: rdb, Wallet: a.Wallet, Merchant: a.Merchant, Payment: a.Payment, Settlement: a.Settlement,
 		Delivered:   a.Dispatcher.Poke,
 		Idempotency: idem.New(rdb, cfg.RedisPrefix, cfg.IdempotencyLease, cfg.IdempotencyRetention).Batching(scripts),
 		Rate:        rate,

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"strconv"
 	"time"
@@ -74,56 +73,31 @@ func (s *Server) markNonceEpoch(ctx context.Context, shard string) (epoch int64,
 	return epoch, false, err
 }
 
-// spendScript reads a shard's epoch (KEYS[1]) and records a nonce
-// (KEYS[2]) unless it is there, for ARGV[1] ms. It answers whether the
-// nonce is new (1 or 0) and the epoch ("" when missing). Both keys carry
-// the shard's hash tag, so on a cluster they share a slot.
-var spendScript = redis.NewScript(`
-local epoch = redis.call('GET', KEYS[1])
-local fresh = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1])
-return {fresh and 1 or 0, epoch or ''}
-`)
-
-// spendNonce records a correctly signed request's nonce, in one script
-// with the read of the epoch; the script goes through the request path's
-// autopipeliner (Deps.Scripts), so the nonces of concurrent requests share
-// round trips to Redis. It reports false for a nonce seen before and for
-// a request signed before the epoch.
+// spendNonce records a correctly signed request's nonce, in one round
+// trip with the read of the epoch. It reports false for a nonce seen
+// before and for a request signed before the epoch.
 func (s *Server) spendNonce(ctx context.Context, keyID, nonce string, ts int64) (bool, error) {
 	shard := nonceShard(keyID)
-	res, err := spendScript.Run(ctx, s.scripts(), []string{s.nonceEpochKey(shard), s.cfg.RedisPrefix + "nonce:" + shard + ":" + keyID + ":" + nonce},
-		(2 * sdk.SignatureTolerance).Milliseconds()).Slice()
-	if err == nil && len(res) != 2 {
-		err = fmt.Errorf("the nonce script answered %d values", len(res))
-	}
-	if err != nil {
+	pipe := s.deps.Redis.Pipeline()
+	epochCmd := pipe.Get(ctx, s.nonceEpochKey(shard))
+	fresh := pipe.SetNX(ctx, s.cfg.RedisPrefix+"nonce:"+shard+":"+keyID+":"+nonce, 1, 2*sdk.SignatureTolerance)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return false, errs.Wrap(errs.Unavailable, err, "the nonce store is unavailable; try again")
 	}
-	fresh, _ := res[0].(int64)
-	var epoch int64
-	if e, _ := res[1].(string); e != "" {
-		if epoch, err = strconv.ParseInt(e, 10, 64); err != nil {
-			return false, errs.Wrap(errs.Unavailable, err, "the nonce store's epoch is unreadable")
-		}
-	} else {
+	if err := fresh.Err(); err != nil { // Exec reports only the first error: the epoch's redis.Nil
+		return false, errs.Wrap(errs.Unavailable, err, "the nonce store is unavailable; try again")
+	}
+	epoch, err := epochCmd.Int64()
+	if errors.Is(err, redis.Nil) {
 		var wrote bool
 		epoch, wrote, err = s.markNonceEpoch(ctx, shard)
 		if wrote {
 			s.log.WarnContext(ctx, "a shard of the nonce store was found empty: signed requests from before now are refused",
 				"shard", shard, "epoch", time.Unix(epoch, 0).UTC())
 		}
-		if err != nil {
-			return false, errs.Wrap(errs.Unavailable, err, "the nonce store is unavailable; try again")
-		}
 	}
-	return ts >= epoch && fresh == 1, nil
-}
-
-// scripts is where the request path's Redis scripts go: the autopipeliner
-// when the application gave one, else the client.
-func (s *Server) scripts() redis.Scripter {
-	if s.deps.Scripts != nil {
-		return s.deps.Scripts
+	if err != nil {
+		return false, errs.Wrap(errs.Unavailable, err, "the nonce store is unavailable; try again")
 	}
-	return s.deps.Redis
+	return ts >= epoch && fresh.Val(), nil
 }

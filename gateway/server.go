@@ -60,12 +60,8 @@ type Config struct {
 
 // Deps are the services the gateway serves. NewApp constructs them.
 type Deps struct {
-	Pool  *pgxpool.Pool
-	Redis redis.UniversalClient
-	// Scripts is where the request path's Redis scripts go (the signed
-	// requests' nonces): the client's autopipeliner, so that concurrent
-	// requests share round trips. Nil: Redis.
-	Scripts    redis.Scripter
+	Pool       *pgxpool.Pool
+	Redis      redis.UniversalClient
 	Wallet     *wallet.Service
 	Merchant   *merchant.Service
 	Payment    *payment.Service

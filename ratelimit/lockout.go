@@ -89,7 +89,7 @@ func (rl *Limiter) Begin(ctx context.Context, key string, l Lockout, now time.Ti
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	a = Attempt{key: rl.prefix + key, id: base64.RawURLEncoding.EncodeToString(b), l: l}
-	res, err := beginScript.Run(ctx, rl.scripts, []string{a.key}, a.id, now.UnixMilli(), l.Max, l.ttl().Milliseconds()).Slice()
+	res, err := beginScript.Run(ctx, rl.rdb, []string{a.key}, a.id, now.UnixMilli(), l.Max, l.ttl().Milliseconds()).Slice()
 	if err != nil {
 		return Attempt{}, 0, 0, fmt.Errorf("lockout: %w", err)
 	}
@@ -111,7 +111,7 @@ func (rl *Limiter) Finish(ctx context.Context, a Attempt, right bool, now time.T
 	if right {
 		ok = "1"
 	}
-	n, err := finishScript.Run(ctx, rl.scripts, []string{a.key}, a.id, ok, now.UnixMilli(), a.l.Max,
+	n, err := finishScript.Run(ctx, rl.rdb, []string{a.key}, a.id, ok, now.UnixMilli(), a.l.Max,
 		a.l.For.Milliseconds(), a.l.ttl().Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("lockout: %w", err)

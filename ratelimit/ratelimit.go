@@ -72,22 +72,13 @@ func (l *Limit) UnmarshalText(b []byte) error {
 
 // Limiter spends request budgets kept in Redis.
 type Limiter struct {
-	rdb     redis.UniversalClient
-	scripts redis.Scripter // rdb, or an autopipeliner in front of it
-	prefix  string
+	rdb    redis.UniversalClient
+	prefix string
 }
 
 // New returns a limiter whose keys start with prefix + "rl:".
 func New(rdb redis.UniversalClient, prefix string) *Limiter {
-	return &Limiter{rdb: rdb, scripts: rdb, prefix: prefix + "rl:"}
-}
-
-// Batching runs the limiter's scripts through sc, typically the client's
-// autopipeliner: the budgets and lockouts checked by concurrent requests
-// then share round trips to Redis instead of taking one each.
-func (rl *Limiter) Batching(sc redis.Scripter) *Limiter {
-	rl.scripts = sc
-	return rl
+	return &Limiter{rdb: rdb, prefix: prefix + "rl:"}
 }
 
 // gcraScript is the generic cell rate algorithm: KEYS[1] holds the
@@ -116,7 +107,7 @@ func (rl *Limiter) Allow(ctx context.Context, key string, l Limit, now time.Time
 		return 0, nil
 	}
 	interval := max(l.Per.Milliseconds()/int64(l.Events), 1)
-	wait, err := gcraScript.Run(ctx, rl.scripts, []string{rl.prefix + key}, now.UnixMilli(), interval, l.Per.Milliseconds()).Int64()
+	wait, err := gcraScript.Run(ctx, rl.rdb, []string{rl.prefix + key}, now.UnixMilli(), interval, l.Per.Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("rate limit: %w", err)
 	}
