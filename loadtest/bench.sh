@@ -16,7 +16,6 @@
 # while every movement is still evaluated: RISK_RULES=false turns the
 # evaluation off too (loadtest/risk.sh compares the two).
 #
-#
 # The limits are each the best of several client counts; so is each
 # scenario, run once per number of steps in flight in $CONCURRENCY (default
 # "32 128"): the gateway's batches, shared reads and pipelines amortize over
@@ -41,6 +40,11 @@ payers=${PAYERS:-1000}
 debug=${BENCH_DEBUG_PORT:-18182}
 db=qrpay_bench
 mkdir -p "$out"
+batches() { # the gateway's ledger batch counters: batches, transfers, seconds
+	curl -s "http://127.0.0.1:$debug/metrics" | awk '
+		/^qrpay_ledger_batch_size_count/ {n = $2} /^qrpay_ledger_batch_size_sum/ {t = $2}
+		/^qrpay_ledger_batch_seconds_sum/ {d = $2} END {print n + 0, t + 0, d + 0}'
+}
 seconds() { # a Go duration of whole seconds or minutes: 20s, 1m
 	case "$1" in
 	*m) echo $(( ${1%m} * 60 )) ;;
@@ -90,6 +94,7 @@ for s in $scenarios; do
 	for c in $concurrency; do
 		tag="$s-c$c"
 		echo "== $s, $c in flight ($duration)"
+		before=$(batches)
 		profile=()
 		if [ -n "${RATE:-}" ]; then
 			profile+=(-rate "$RATE")
@@ -152,7 +157,9 @@ PY
 					left(regexp_replace(query, '\s+', ' ', 'g'), 70) AS statement
 				FROM bench_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 12" | tee "$out/$tag.pgstat.txt" || true
 		fi
-		curl -s "http://127.0.0.1:$debug/metrics" | awk '/^qrpay_ledger_batch_(size|seconds)_(sum|count)/ {print "   ", $0}'
+		# The ledger's batches of this run, its setup included (the gateway's
+		# counters run on across runs).
+		echo "$before $(batches)" | awk '{n = $4 - $1; if (n > 0) printf "    ledger: %d batches of %.1f transfers, %.1f ms each\n", n, ($5 - $2) / n, 1000 * ($6 - $3) / n}'
 	done
 done
 
